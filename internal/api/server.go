@@ -1,0 +1,182 @@
+// Package api is moat's HTTP edge: the Lambda-compatible REST API (control
+// plane and Invoke), SigV4 authentication, request size limits, and the AWS
+// JSON error shapes. It owns routing and wire formats only: it never runs
+// functions (invoke does) nor stores records (registry does).
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"moat.dev/moat/internal/registry"
+)
+
+// Request size limits, as AWS enforces them.
+const (
+	MaxSyncPayload   = 6 * 1024 * 1024 // RequestResponse request and response
+	MaxAsyncPayload  = 256 * 1024      // Event invocations
+	MaxControlBody   = 69905067        // CreateFunction / UpdateFunctionCode with a base64 ZipFile
+	maxInvokeReadCap = MaxSyncPayload + 1
+)
+
+// Authenticator checks a request's SigV4 signature over the request and the
+// SHA-256 of its body. It returns the caller's access key, or an *Error
+// (403 codes) that explains the refusal.
+type Authenticator interface {
+	Authenticate(r *http.Request, payloadSHA256 []byte) (accessKey string, err error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Registry *registry.Registry
+	Invoker  Invoker
+	Logs     LogReader
+	Status   func() any // body of GET /moat/v1/status; nil omits the route
+	Auth     Authenticator
+	Logger   *slog.Logger
+}
+
+// Server serves the API. Create it with New; it is an http.Handler.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	mux   *http.ServeMux
+	ready atomic.Bool
+}
+
+// New returns a Server. It answers /healthz with 503 until SetReady(true).
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// SetReady flips the /healthz answer.
+func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, body []byte) error
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+
+	const fn = "/2015-03-31/functions/{name}"
+	// Invoke.
+	s.handle("POST "+fn+"/invocations", maxInvokeReadCap, s.invoke)
+	// Control plane.
+	s.handle("POST /2015-03-31/functions", MaxControlBody, s.createFunction)
+	s.handle("POST /2015-03-31/functions/{$}", MaxControlBody, s.createFunction)
+	s.handle("GET /2015-03-31/functions", 0, s.listFunctions)
+	s.handle("GET /2015-03-31/functions/{$}", 0, s.listFunctions)
+	s.handle("GET "+fn, 0, s.getFunction)
+	s.handle("DELETE "+fn, 0, s.deleteFunction)
+	s.handle("GET "+fn+"/configuration", 0, s.getFunctionConfiguration)
+	s.handle("PUT "+fn+"/configuration", 1<<20, s.updateFunctionConfiguration)
+	s.handle("PUT "+fn+"/code", MaxControlBody, s.updateFunctionCode)
+	s.handle("POST "+fn+"/versions", 1<<20, s.publishVersion)
+	s.handle("GET "+fn+"/versions", 0, s.listVersions)
+	s.handle("POST "+fn+"/aliases", 1<<20, s.createAlias)
+	s.handle("GET "+fn+"/aliases", 0, s.listAliases)
+	s.handle("GET "+fn+"/aliases/{alias}", 0, s.getAlias)
+	s.handle("PUT "+fn+"/aliases/{alias}", 1<<20, s.updateAlias)
+	s.handle("DELETE "+fn+"/aliases/{alias}", 0, s.deleteAlias)
+	s.handle("PUT /2017-10-31/functions/{name}/concurrency", 1<<20, s.putConcurrency)
+	s.handle("DELETE /2017-10-31/functions/{name}/concurrency", 0, s.deleteConcurrency)
+	s.handle("GET /2019-09-30/functions/{name}/concurrency", 0, s.getConcurrency)
+	s.handle("PUT /2019-09-25/functions/{name}/event-invoke-config", 1<<20, s.putEventInvokeConfig)
+	s.handle("POST /2019-09-25/functions/{name}/event-invoke-config", 1<<20, s.putEventInvokeConfig)
+	s.handle("GET /2019-09-25/functions/{name}/event-invoke-config", 0, s.getEventInvokeConfig)
+	s.handle("DELETE /2019-09-25/functions/{name}/event-invoke-config", 0, s.deleteEventInvokeConfig)
+	// moat's own API.
+	s.handle("GET /moat/v1/logs/{name}", 0, s.readLogs)
+	s.handle("GET /moat/v1/destinations/{dest}", 0, s.readDestination)
+	if s.opts.Status != nil {
+		s.handle("GET /moat/v1/status", 0, func(w http.ResponseWriter, r *http.Request, _ []byte) error {
+			return writeJSON(w, http.StatusOK, s.opts.Status())
+		})
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(CodeUnknownOperation, "Unknown operation "+r.Method+" "+r.URL.Path))
+	})
+}
+
+// handle registers h behind authentication. The body, at most limit bytes,
+// is read before the signature is checked (SigV4 signs its hash); a larger
+// body is refused with the size error of the operation.
+func (s *Server) handle(pattern string, limit int64, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r, limit)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		sum := sha256.Sum256(body)
+		if s.opts.Auth == nil {
+			writeError(w, errorf(CodeMissingAuthToken, "Missing Authentication Token"))
+			return
+		}
+		if _, err := s.opts.Auth.Authenticate(r, sum[:]); err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := h(w, r, body); err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeError(w, err)
+		}
+	})
+}
+
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if limit == 0 {
+		limit = 1 << 20
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge(r, r.ContentLength)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, errorf(CodeInvalidRequestContent, "could not read request body")
+	}
+	if n > limit {
+		return nil, tooLarge(r, n)
+	}
+	return buf.Bytes(), nil
+}
+
+func tooLarge(r *http.Request, n int64) error {
+	if r.Method == http.MethodPost && hasSuffix(r.URL.Path, "/invocations") {
+		return errorf(CodeRequestTooLarge, "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
+	}
+	return errorf(CodeRequestEntityTooLarge, "Request must be smaller than 69905067 bytes for the operation")
+}
+
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

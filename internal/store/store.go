@@ -1,0 +1,202 @@
+// Package store owns moat's single storage engine: NATS JetStream, embedded in
+// process by default or reached over the network when moat joins a cluster.
+//
+// It creates the buckets and streams the other packages use and hands out
+// typed handles to them. It never interprets the records it stores: the
+// registry, invoke and logs packages own their schemas.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the buckets and streams moat keeps. They are part of the on-disk
+// format: renaming one loses data.
+const (
+	BucketFunctions = "moat_functions" // KV: function, version, alias records
+	BucketCode      = "moat_code"      // object store: code packages by sha256
+	StreamAsync     = "MOAT_ASYNC"     // work queue of accepted Event invocations
+	StreamLogs      = "MOAT_LOGS"      // invocation logs
+	StreamDest      = "MOAT_DESTINATIONS"
+
+	SubjectAsync = "moat.async"        // moat.async.<function>
+	SubjectLogs  = "moat.logs"         // moat.logs.<function>
+	SubjectDest  = "moat.destinations" // moat.destinations.<name>
+)
+
+// Options configure Open.
+type Options struct {
+	// DataDir holds the embedded server's JetStream files. Required unless URL is set.
+	DataDir string
+	// URL, when set, connects to an external NATS cluster instead of
+	// embedding a server.
+	URL string
+	// LogRetention bounds how long invocation logs are kept (default 7 days).
+	LogRetention time.Duration
+	// LogMaxBytes bounds the log stream's size (default 1 GiB).
+	LogMaxBytes int64
+	// Replicas for streams and buckets when clustered (default 1).
+	Replicas int
+	Logger   *slog.Logger
+}
+
+// Store is an open connection to JetStream with moat's buckets and streams.
+type Store struct {
+	srv  *server.Server // nil when external
+	Conn *nats.Conn
+	JS   jetstream.JetStream
+
+	Functions jetstream.KeyValue
+	Code      jetstream.ObjectStore
+	Async     jetstream.Stream
+	Logs      jetstream.Stream
+	Dest      jetstream.Stream
+}
+
+// Open starts (or connects to) JetStream and ensures every bucket and stream
+// exists with moat's configuration.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.LogRetention == 0 {
+		opts.LogRetention = 7 * 24 * time.Hour
+	}
+	if opts.LogMaxBytes == 0 {
+		opts.LogMaxBytes = 1 << 30
+	}
+	if opts.Replicas == 0 {
+		opts.Replicas = 1
+	}
+	s := &Store{}
+	var err error
+	if opts.URL == "" {
+		if opts.DataDir == "" {
+			return nil, errors.New("open store: data dir is required")
+		}
+		dir := filepath.Join(opts.DataDir, "jetstream")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		s.srv, err = server.NewServer(&server.Options{
+			ServerName:         "moat",
+			JetStream:          true,
+			StoreDir:           dir,
+			DontListen:         true, // reachable only in process: no port to protect
+			NoSigs:             true,
+			NoLog:              true,
+			JetStreamMaxMemory: 64 << 20,
+			SyncInterval:       0,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open store: new server: %w", err)
+		}
+		s.srv.Start()
+		if !s.srv.ReadyForConnections(30 * time.Second) {
+			s.srv.Shutdown()
+			return nil, errors.New("open store: embedded server not ready after 30s")
+		}
+		s.Conn, err = nats.Connect("", nats.InProcessServer(s.srv), nats.Name("moat"))
+	} else {
+		s.Conn, err = nats.Connect(opts.URL, nats.Name("moat"), nats.MaxReconnects(-1))
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: connect: %w", err)
+	}
+	if s.JS, err = jetstream.New(s.Conn); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: jetstream: %w", err)
+	}
+	if err := s.ensure(ctx, opts); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) ensure(ctx context.Context, opts Options) error {
+	var err error
+	s.Functions, err = s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketFunctions,
+		Description: "moat functions, versions and aliases",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure bucket %s: %w", BucketFunctions, err)
+	}
+	s.Code, err = s.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      BucketCode,
+		Description: "moat code packages, content-addressed by sha256",
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		Compression: true,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure object store %s: %w", BucketCode, err)
+	}
+	s.Async, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamAsync,
+		Description: "accepted asynchronous invocations, removed once handled for good",
+		Subjects:    []string{SubjectAsync + ".>"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		MaxAge:      7 * 24 * time.Hour,
+		Discard:     jetstream.DiscardNew, // refuse new events rather than drop accepted ones
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", StreamAsync, err)
+	}
+	s.Logs, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamLogs,
+		Description: "function invocation logs",
+		Subjects:    []string{SubjectLogs + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		MaxAge:      opts.LogRetention,
+		MaxBytes:    opts.LogMaxBytes,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", StreamLogs, err)
+	}
+	s.Dest, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamDest,
+		Description: "records sent to stream destinations of asynchronous invocations",
+		Subjects:    []string{SubjectDest + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		MaxAge:      14 * 24 * time.Hour,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", StreamDest, err)
+	}
+	return nil
+}
+
+// Close drains the connection and stops the embedded server, if any.
+func (s *Store) Close() {
+	if s.Conn != nil {
+		_ = s.Conn.Drain()
+		s.Conn.Close()
+	}
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	}
+}
