@@ -33,12 +33,14 @@ type Authenticator interface {
 
 // Options configure a Server.
 type Options struct {
-	Registry *registry.Registry
-	Invoker  Invoker
-	Logs     LogReader
-	Status   func() any // body of GET /moat/v1/status; nil omits the route
-	Auth     Authenticator
-	Logger   *slog.Logger
+	Registry     *registry.Registry
+	Invoker      Invoker
+	Queue        Enqueuer
+	Logs         LogReader
+	Destinations DestinationReader
+	Status       func() any // body of GET /moat/v1/status; nil omits the route
+	Auth         Authenticator
+	Logger       *slog.Logger
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.

@@ -1,0 +1,191 @@
+package invoke
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"moat.dev/moat/internal/logs"
+	"moat.dev/moat/internal/registry"
+	"moat.dev/moat/internal/runtimeapi"
+	"moat.dev/moat/internal/sandbox"
+)
+
+// instance is one warm or busy function instance.
+type instance struct {
+	id        string
+	cfg       *registry.Config
+	sb        *sandbox.Instance
+	api       *runtimeapi.Server
+	srv       *http.Server
+	out       *capture
+	logStream string
+
+	initDur  time.Duration // reported on the first invocation only
+	invoked  int
+	lastUsed time.Time
+}
+
+func newInstanceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// errInit is an instance that could not finish its init phase; doc is the
+// error document for the caller.
+type errInit struct {
+	doc     []byte
+	typ     string
+	logText string
+	initDur time.Duration
+}
+
+func (e *errInit) Error() string { return "init failed: " + e.typ }
+
+// spawn starts an instance of cfg and waits until its runtime asks for the
+// first invocation (the end of the init phase), at most initTimeout.
+func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance, error) {
+	start := time.Now()
+	codeDir, err := d.opts.Code.Dir(ctx, cfg.CodeSha256Hex)
+	if err != nil {
+		return nil, fmt.Errorf("prepare code: %w", err)
+	}
+	vars, err := d.opts.Resolver.Environment(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open environment: %w", err)
+	}
+	id := newInstanceID()
+	inst := &instance{
+		id:        id,
+		cfg:       cfg,
+		api:       runtimeapi.New(),
+		logStream: start.UTC().Format("2006/01/02") + "/[" + cfg.Version + "]" + id,
+	}
+	env := d.environment(cfg, vars, codeDir, inst.logStream)
+	sb, err := d.opts.Spawner.Spawn(ctx, sandbox.Spec{
+		ID:       id,
+		CodeDir:  codeDir,
+		Env:      env,
+		MemoryMB: cfg.MemorySize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spawn instance: %w", err)
+	}
+	inst.sb = sb
+	inst.out = newCapture(sb.Output)
+	inst.srv = &http.Server{Handler: inst.api, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = inst.srv.Serve(sb.Listener) }()
+	go func() {
+		<-sb.Done()
+		inst.api.Close()
+	}()
+
+	timer := time.NewTimer(d.opts.InitTimeout)
+	defer timer.Stop()
+	select {
+	case <-inst.api.Ready():
+		inst.initDur = time.Since(start)
+		return inst, nil
+	case ie := <-inst.api.InitErrors():
+		inst.out.sync(50 * time.Millisecond)
+		text := inst.out.take()
+		inst.close()
+		return nil, &errInit{doc: ie.Payload, typ: ie.ErrorType, logText: text, initDur: time.Since(start)}
+	case <-sb.Done():
+		inst.out.sync(50 * time.Millisecond)
+		text := inst.out.take()
+		e := exitReason(sb)
+		inst.close()
+		msg := "RequestId: %s Error: Runtime exited with error: " + e
+		typ := "Runtime.ExitError"
+		if sb.OOMKilled() {
+			typ = "Runtime.OutOfMemory"
+		}
+		return nil, &errInit{doc: []byte(msg), typ: typ, logText: text, initDur: time.Since(start)}
+	case <-timer.C:
+		inst.out.sync(50 * time.Millisecond)
+		text := inst.out.take()
+		inst.close()
+		msg := fmt.Sprintf("RequestId: %%s Error: Init phase timed out after %.2f seconds", d.opts.InitTimeout.Seconds())
+		return nil, &errInit{doc: []byte(msg), typ: "Runtime.InitTimeout", logText: text, initDur: time.Since(start)}
+	case <-ctx.Done():
+		inst.close()
+		return nil, ctx.Err()
+	}
+}
+
+func exitReason(sb *sandbox.Instance) string {
+	err := sb.ExitError()
+	if err == nil {
+		return "exit status 0"
+	}
+	var ee interface{ ExitCode() int }
+	if errors.As(err, &ee) && ee.ExitCode() >= 0 {
+		return "exit status " + strconv.Itoa(ee.ExitCode())
+	}
+	return err.Error() // "signal: killed"
+}
+
+// environment is the bootstrap's whole environment: the function's own
+// variables, then the standard Lambda variables, which take precedence.
+// Nothing of moat's own environment is passed on.
+func (d *Dispatcher) environment(cfg *registry.Config, vars map[string]string, codeDir, logStream string) []string {
+	env := make([]string, 0, len(vars)+20)
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	taskRoot := d.opts.TaskRoot
+	if taskRoot == "" {
+		taskRoot = codeDir
+	}
+	env = append(env,
+		"AWS_LAMBDA_FUNCTION_NAME="+cfg.FunctionName,
+		"AWS_LAMBDA_FUNCTION_VERSION="+cfg.Version,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(cfg.MemorySize),
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+cfg.FunctionName,
+		"AWS_LAMBDA_LOG_STREAM_NAME="+logStream,
+		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_REGION="+d.opts.Region,
+		"AWS_DEFAULT_REGION="+d.opts.Region,
+		"_HANDLER="+cfg.Handler,
+		"LAMBDA_TASK_ROOT="+taskRoot,
+		"LAMBDA_RUNTIME_DIR=/var/runtime",
+		"TZ=:UTC",
+		"LANG=en_US.UTF-8",
+		"PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin",
+		"LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"+taskRoot+":"+taskRoot+"/lib:/opt/lib",
+	)
+	return env
+}
+
+// close destroys the instance and everything it held.
+func (i *instance) close() {
+	i.api.Close()
+	if i.srv != nil {
+		_ = i.srv.Close()
+	}
+	if i.sb != nil {
+		_ = i.sb.Close()
+	}
+}
+
+// reportLine builds the REPORT line of an invocation.
+func (i *instance) report(reqID string, dur time.Duration, status string) string {
+	r := logs.Report{
+		RequestID:       reqID,
+		Duration:        dur,
+		MemorySizeMB:    i.cfg.MemorySize,
+		MaxMemoryUsedMB: i.sb.MaxMemoryMB(),
+		Status:          status,
+	}
+	if i.invoked == 1 {
+		r.InitDuration = i.initDur
+	}
+	return logs.ReportLine(r)
+}

@@ -1,0 +1,357 @@
+package runtimeapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// MaxResponse is the largest response a function may return (6 MB, as AWS).
+const MaxResponse = 6 * 1024 * 1024
+
+// maxErrorBody bounds /error and /init/error bodies.
+const maxErrorBody = 1 << 20
+
+const prefix = "/2018-06-01/runtime/"
+
+// Invocation is one event handed to the runtime.
+type Invocation struct {
+	RequestID       string
+	Payload         []byte
+	Deadline        time.Time
+	InvokedARN      string
+	TraceID         string
+	ClientContext   string // JSON, already base64-decoded
+	CognitoIdentity string // JSON
+}
+
+// Result is what the runtime answered for an invocation.
+type Result struct {
+	Payload []byte
+	// ErrorType is set when the runtime called /error: the
+	// Lambda-Runtime-Function-Error-Type header, or the body's errorType.
+	ErrorType string
+	// Err is set when the answer itself was invalid (for example a response
+	// over MaxResponse); Payload then holds the error document to return.
+	Err bool
+}
+
+// IsError reports whether the function failed this invocation.
+func (r *Result) IsError() bool { return r.ErrorType != "" || r.Err }
+
+// InitError is what the runtime reported through init/error.
+type InitError struct {
+	ErrorType string
+	Payload   []byte
+}
+
+// Sentinel errors of Invoke.
+var (
+	ErrClosed = errors.New("runtime api closed")      // the instance is gone
+	ErrBusy   = errors.New("instance is not waiting") // Invoke while an invocation is in flight
+)
+
+type state int
+
+const (
+	stateInit    state = iota // bootstrap started, has not asked for work
+	stateIdle                 // waiting in invocation/next
+	stateBusy                 // an invocation is out
+	stateInitErr              // init/error received
+	stateClosed
+)
+
+// Server is the Runtime API of one instance. It is an http.Handler.
+type Server struct {
+	mu      sync.Mutex
+	st      state
+	cur     *Invocation     // the invocation out, in stateBusy
+	result  chan *Result    // buffered 1: the answer to cur
+	work    chan *Invocation // buffered 1: the next invocation, taken by /next
+	ready   chan struct{}    // closed at the first /next
+	initErr chan InitError   // buffered 1
+	closed  chan struct{}
+	once    sync.Once
+	started bool // the runtime has called /next at least once
+}
+
+// New returns a Server for a freshly spawned instance.
+func New() *Server {
+	return &Server{
+		result:  make(chan *Result, 1),
+		work:    make(chan *Invocation, 1),
+		ready:   make(chan struct{}),
+		initErr: make(chan InitError, 1),
+		closed:  make(chan struct{}),
+	}
+}
+
+// Ready is closed when the runtime first asks for an invocation, which ends
+// its init phase.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// InitErrors delivers the runtime's init/error report, if it makes one.
+func (s *Server) InitErrors() <-chan InitError { return s.initErr }
+
+// Close ends the instance's API: pending long polls return and Invoke fails
+// with ErrClosed. It is safe to call more than once.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.st = stateClosed
+		s.mu.Unlock()
+		close(s.closed)
+	})
+}
+
+// Invoke hands inv to the runtime and waits for its answer. It returns
+// ErrClosed if the instance goes away first, and ctx.Err() when ctx ends
+// (the caller then kills the instance: the invocation cannot be taken back).
+func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
+	s.mu.Lock()
+	switch s.st {
+	case stateClosed, stateInitErr:
+		s.mu.Unlock()
+		return nil, ErrClosed
+	case stateBusy:
+		s.mu.Unlock()
+		return nil, ErrBusy
+	}
+	// stateInit is allowed: the invocation waits until the runtime asks.
+	s.st = stateBusy
+	s.cur = inv
+	s.mu.Unlock()
+	s.work <- inv // never blocks: only one invocation is out at a time
+
+	select {
+	case r := <-s.result:
+		return r, nil
+	case <-s.closed:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ServeHTTP routes the Runtime API's endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if len(path) <= len(prefix) || path[:len(prefix)] != prefix {
+		writeErr(w, http.StatusNotFound, "InvalidPath", "unknown path "+path)
+		return
+	}
+	rest := path[len(prefix):]
+	switch {
+	case rest == "invocation/next":
+		if r.Method != http.MethodGet {
+			writeErr(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
+			return
+		}
+		s.next(w, r)
+	case rest == "init/error":
+		if r.Method != http.MethodPost {
+			writeErr(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
+			return
+		}
+		s.initError(w, r)
+	case len(rest) > len("invocation/") && rest[:len("invocation/")] == "invocation/":
+		if r.Method != http.MethodPost {
+			writeErr(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
+			return
+		}
+		id, verb, ok := cutLast(rest[len("invocation/"):])
+		if !ok || (verb != "response" && verb != "error") {
+			writeErr(w, http.StatusNotFound, "InvalidPath", "unknown path "+path)
+			return
+		}
+		s.answer(w, r, id, verb == "error")
+	default:
+		writeErr(w, http.StatusNotFound, "InvalidPath", "unknown path "+path)
+	}
+}
+
+func cutLast(s string) (before, after string, ok bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[:i], s[i+1:], s[:i] != ""
+		}
+	}
+	return "", "", false
+}
+
+func (s *Server) next(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if !s.started && (s.st == stateInit || s.st == stateBusy) {
+		s.started = true
+		close(s.ready)
+	}
+	switch s.st {
+	case stateInit:
+		s.st = stateIdle
+	case stateBusy:
+		// The runtime asks for more work while an invocation is out. If the
+		// out invocation was already taken, this is a protocol error; if it
+		// is still queued (Invoke raced ahead of the first /next), hand it over.
+		if len(s.work) == 0 {
+			s.mu.Unlock()
+			writeErr(w, http.StatusForbidden, "InvalidStateTransition",
+				"State transition from Busy to Next is not allowed: answer request "+s.cur.RequestID+" first")
+			return
+		}
+	case stateInitErr:
+		s.mu.Unlock()
+		writeErr(w, http.StatusForbidden, "InvalidStateTransition", "State transition from InitError to Next is not allowed")
+		return
+	case stateClosed:
+		s.mu.Unlock()
+		writeErr(w, http.StatusGone, "InstanceClosed", "instance is shutting down")
+		return
+	}
+	s.mu.Unlock()
+
+	var inv *Invocation
+	select {
+	case inv = <-s.work:
+	case <-s.closed:
+		writeErr(w, http.StatusGone, "InstanceClosed", "instance is shutting down")
+		return
+	case <-r.Context().Done():
+		return
+	}
+	h := w.Header()
+	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.RequestID}
+	h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(inv.Deadline.UnixMilli(), 10)}
+	h["Lambda-Runtime-Invoked-Function-Arn"] = []string{inv.InvokedARN}
+	h["Lambda-Runtime-Trace-Id"] = []string{inv.TraceID}
+	if inv.ClientContext != "" {
+		h["Lambda-Runtime-Client-Context"] = []string{inv.ClientContext}
+	}
+	if inv.CognitoIdentity != "" {
+		h["Lambda-Runtime-Cognito-Identity"] = []string{inv.CognitoIdentity}
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(inv.Payload))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(inv.Payload)
+}
+
+var accepted = []byte(`{"status":"OK"}` + "\n")
+
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, id string, isErr bool) {
+	s.mu.Lock()
+	if s.st != stateBusy || s.cur == nil || s.cur.RequestID != id || len(s.work) != 0 {
+		st := s.st
+		s.mu.Unlock()
+		if st == stateClosed {
+			writeErr(w, http.StatusGone, "InstanceClosed", "instance is shutting down")
+			return
+		}
+		writeErr(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID: "+id+" is not the invocation in progress")
+		return
+	}
+	// Hold the invocation: a second answer for the same id must fail.
+	s.cur = nil
+	s.mu.Unlock()
+
+	res := &Result{}
+	limit := int64(MaxResponse)
+	if isErr {
+		limit = maxErrorBody
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	switch {
+	case err != nil:
+		res.Err = true
+		res.Payload = errorDoc("Runtime.InvalidResponse", "could not read the runtime's response: "+err.Error())
+	case int64(len(body)) > limit && !isErr:
+		res.Err = true
+		res.Payload = errorDoc("Function.ResponseSizeTooLarge",
+			"Response payload size exceeded maximum allowed payload size (6291556 bytes).")
+		writeErr(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			"Response payload size exceeded maximum allowed payload size (6291556 bytes).")
+		s.finish(res)
+		return
+	case isErr:
+		if int64(len(body)) > limit {
+			body = body[:limit]
+		}
+		res.ErrorType = r.Header.Get("Lambda-Runtime-Function-Error-Type")
+		if res.ErrorType == "" {
+			var doc struct {
+				ErrorType string `json:"errorType"`
+			}
+			_ = json.Unmarshal(body, &doc)
+			res.ErrorType = doc.ErrorType
+		}
+		if res.ErrorType == "" {
+			res.ErrorType = "Unhandled"
+		}
+		res.Payload = body
+		if !json.Valid(body) {
+			res.Payload = errorDoc(res.ErrorType, string(body))
+		}
+	default:
+		res.Payload = body
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(accepted)
+	s.finish(res)
+}
+
+func (s *Server) finish(res *Result) {
+	s.mu.Lock()
+	if s.st == stateBusy {
+		s.st = stateIdle
+	}
+	s.mu.Unlock()
+	s.result <- res
+}
+
+func (s *Server) initError(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.st != stateInit {
+		s.mu.Unlock()
+		writeErr(w, http.StatusForbidden, "InvalidStateTransition", "init/error is only allowed before the first invocation/next")
+		return
+	}
+	s.st = stateInitErr
+	s.mu.Unlock()
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxErrorBody))
+	ie := InitError{ErrorType: r.Header.Get("Lambda-Runtime-Function-Error-Type"), Payload: body}
+	if ie.ErrorType == "" {
+		ie.ErrorType = "Runtime.Unknown"
+	}
+	if !json.Valid(body) {
+		ie.Payload = errorDoc(ie.ErrorType, string(body))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(accepted)
+	s.initErr <- ie
+}
+
+// errorDoc is the JSON error document Lambda returns for platform-detected
+// function errors.
+func errorDoc(typ, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{msg, typ})
+	return b
+}
+
+// ErrorDoc builds the JSON error document for an error the platform detected
+// (timeout, runtime exit), in the shape runtimes use.
+func ErrorDoc(errorType, message string) []byte { return errorDoc(errorType, message) }
+
+func writeErr(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(errorDoc(typ, msg))
+}

@@ -1,0 +1,347 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cgroupLayout describes where instance cgroups are made on this host: a
+// pure cgroup v2 host, or the hybrid layout (v1 controllers, and an empty v2
+// hierarchy whose cgroup ids the eBPF sensor sees).
+type cgroupLayout struct {
+	v2Root   string            // mount point of the v2 hierarchy ("" if none)
+	v2Memory bool              // memory and pids controllers are available in v2
+	v1       map[string]string // v1 controller -> mount point (memory, pids, cpu)
+	parent   string            // relative path under each root holding moat's instances
+}
+
+func detectCgroups(parent string) (*cgroupLayout, error) {
+	l := &cgroupLayout{v1: map[string]string{}, parent: parent}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("detect cgroups: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint opts - fstype source superopts
+		line := sc.Text()
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(pre)
+		pfields := strings.Fields(post)
+		if len(fields) < 5 || len(pfields) < 3 {
+			continue
+		}
+		mnt := fields[4]
+		switch pfields[0] {
+		case "cgroup2":
+			if l.v2Root == "" || mnt == "/sys/fs/cgroup" {
+				l.v2Root = mnt
+			}
+		case "cgroup":
+			for _, o := range strings.Split(pfields[2], ",") {
+				switch o {
+				case "memory", "pids", "cpu":
+					l.v1[o] = mnt
+				}
+			}
+		}
+	}
+	if l.v2Root != "" {
+		ctrl, _ := os.ReadFile(filepath.Join(l.v2Root, "cgroup.controllers"))
+		fs := strings.Fields(string(ctrl))
+		l.v2Memory = contains(fs, "memory") && contains(fs, "pids")
+	}
+	if !l.v2Memory && l.v1["memory"] == "" {
+		return nil, errors.New("detect cgroups: no memory controller in cgroup v2 or v1")
+	}
+	return l, nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroup is one instance's set of cgroup directories.
+type cgroup struct {
+	v2     string // v2 directory ("" if no v2 hierarchy)
+	mem    string // directory holding the memory controller files
+	pids   string // directory holding pids.max
+	v1dirs []string
+	isV2   bool // memory accounting lives in v2
+}
+
+// prepare makes sure the parent directories exist and, on v2, that the
+// controllers are delegated to them.
+func (l *cgroupLayout) prepare() error {
+	if l.v2Root != "" {
+		dir := filepath.Join(l.v2Root, l.parent)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("prepare cgroup %s: %w", dir, err)
+		}
+		if l.v2Memory {
+			for _, d := range []string{l.v2Root, dir} {
+				if err := writeFile(filepath.Join(d, "cgroup.subtree_control"), "+memory +pids"); err != nil {
+					return fmt.Errorf("prepare cgroup %s: %w", d, err)
+				}
+			}
+		}
+	}
+	if !l.v2Memory {
+		for _, c := range []string{"memory", "pids"} {
+			if root := l.v1[c]; root != "" {
+				if err := os.MkdirAll(filepath.Join(root, l.parent), 0o755); err != nil {
+					return fmt.Errorf("prepare cgroup: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// create makes the cgroups of instance id with its limits.
+func (l *cgroupLayout) create(id string, memBytes int64, maxPids int) (*cgroup, error) {
+	cg := &cgroup{isV2: l.v2Memory}
+	if l.v2Root != "" {
+		cg.v2 = filepath.Join(l.v2Root, l.parent, id)
+		if err := os.Mkdir(cg.v2, 0o755); err != nil {
+			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+	}
+	if l.v2Memory {
+		cg.mem, cg.pids = cg.v2, cg.v2
+		if err := firstErr(
+			writeFile(filepath.Join(cg.v2, "memory.max"), strconv.FormatInt(memBytes, 10)),
+			writeFile(filepath.Join(cg.v2, "memory.swap.max"), "0"),
+			writeFile(filepath.Join(cg.v2, "pids.max"), strconv.Itoa(maxPids)),
+		); err != nil {
+			cg.destroy()
+			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+		return cg, nil
+	}
+	cg.mem = filepath.Join(l.v1["memory"], l.parent, id)
+	if err := os.Mkdir(cg.mem, 0o755); err != nil {
+		cg.destroy()
+		return nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	cg.v1dirs = append(cg.v1dirs, cg.mem)
+	if err := writeFile(filepath.Join(cg.mem, "memory.limit_in_bytes"), strconv.FormatInt(memBytes, 10)); err != nil {
+		cg.destroy()
+		return nil, fmt.Errorf("create cgroup: memory limit: %w", err)
+	}
+	// No swap: memsw exists only with swap accounting; without it there is
+	// no swap to limit.
+	if _, err := os.Stat(filepath.Join(cg.mem, "memory.memsw.limit_in_bytes")); err == nil {
+		if err := writeFile(filepath.Join(cg.mem, "memory.memsw.limit_in_bytes"), strconv.FormatInt(memBytes, 10)); err != nil {
+			cg.destroy()
+			return nil, fmt.Errorf("create cgroup: swap limit: %w", err)
+		}
+	}
+	_ = writeFile(filepath.Join(cg.mem, "memory.swappiness"), "0")
+	if root := l.v1["pids"]; root != "" {
+		cg.pids = filepath.Join(root, l.parent, id)
+		if err := os.Mkdir(cg.pids, 0o755); err != nil {
+			cg.destroy()
+			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+		cg.v1dirs = append(cg.v1dirs, cg.pids)
+		if err := writeFile(filepath.Join(cg.pids, "pids.max"), strconv.Itoa(maxPids)); err != nil {
+			cg.destroy()
+			return nil, fmt.Errorf("create cgroup: pids limit: %w", err)
+		}
+	}
+	return cg, nil
+}
+
+// v2fd opens the v2 directory for clone-into-cgroup; -1 when there is none.
+func (cg *cgroup) v2fd() (int, error) {
+	if cg.v2 == "" {
+		return -1, nil
+	}
+	return syscall.Open(cg.v2, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+}
+
+// addV1 moves pid into the v1 cgroups (the v2 one is joined at clone).
+func (cg *cgroup) addV1(pid int) error {
+	for _, d := range cg.v1dirs {
+		if err := writeFile(filepath.Join(d, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxMemory is the peak memory use of the instance in bytes.
+func (cg *cgroup) maxMemory() int64 {
+	name := "memory.max_usage_in_bytes"
+	if cg.isV2 {
+		name = "memory.peak"
+	}
+	b, err := os.ReadFile(filepath.Join(cg.mem, name))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// oomKills is how many processes the kernel killed for lack of memory.
+func (cg *cgroup) oomKills() int {
+	name := "memory.oom_control"
+	if cg.isV2 {
+		name = "memory.events"
+	}
+	b, err := os.ReadFile(filepath.Join(cg.mem, name))
+	if err != nil {
+		return 0
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(" ")); ok && string(k) == "oom_kill" {
+			n, _ := strconv.Atoi(string(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// killAll kills every process left in the instance's cgroups.
+func (cg *cgroup) killAll() {
+	if cg.v2 != "" {
+		if err := writeFile(filepath.Join(cg.v2, "cgroup.kill"), "1"); err == nil && cg.isV2 {
+			return
+		}
+	}
+	for _, d := range append([]string{cg.v2}, cg.v1dirs...) {
+		if d == "" {
+			continue
+		}
+		killProcs(filepath.Join(d, "cgroup.procs"))
+	}
+}
+
+func killProcs(procs string) {
+	b, err := os.ReadFile(procs)
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// destroy removes the cgroup directories, waiting briefly for the kernel to
+// let go of killed processes.
+func (cg *cgroup) destroy() error {
+	var errs []error
+	for _, d := range append(append([]string{}, cg.v1dirs...), cg.v2) {
+		if d == "" {
+			continue
+		}
+		if err := rmdirRetry(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func rmdirRetry(d string) error {
+	var err error
+	for i := 0; i < 200; i++ {
+		err = syscall.Rmdir(d)
+		if err == nil || errors.Is(err, syscall.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, syscall.EBUSY) {
+			break
+		}
+		killProcs(filepath.Join(d, "cgroup.procs"))
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup %s: %w", d, err)
+}
+
+// sweep kills and removes every instance cgroup under moat's parent: the
+// leftovers of a moat that died without cleaning up.
+func (l *cgroupLayout) sweep() (int, error) {
+	var roots []string
+	if l.v2Root != "" {
+		roots = append(roots, filepath.Join(l.v2Root, l.parent))
+	}
+	for _, c := range []string{"memory", "pids"} {
+		if r := l.v1[c]; r != "" {
+			roots = append(roots, filepath.Join(r, l.parent))
+		}
+	}
+	n := 0
+	var errs []error
+	for _, root := range roots {
+		ents, err := os.ReadDir(root)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			d := filepath.Join(root, e.Name())
+			_ = writeFile(filepath.Join(d, "cgroup.kill"), "1")
+			killProcs(filepath.Join(d, "cgroup.procs"))
+			if err := rmdirRetry(d); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+func writeFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(s)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// removeParent removes moat's (empty) parent directories.
+func (l *cgroupLayout) removeParent() {
+	if l.v2Root != "" {
+		_ = syscall.Rmdir(filepath.Join(l.v2Root, l.parent))
+	}
+	for _, root := range l.v1 {
+		_ = syscall.Rmdir(filepath.Join(root, l.parent))
+	}
+}

@@ -1,0 +1,367 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RuntimeAPIPort is where the Runtime API listens inside an instance's own
+// network namespace, as on AWS.
+const RuntimeAPIPort = 9001
+
+// MaxPids bounds the processes and threads of one instance.
+const MaxPids = 1024
+
+// Options configure a Manager.
+type Options struct {
+	// CgroupParent is the directory, under each cgroup hierarchy, that holds
+	// moat's instance cgroups. Default "moat".
+	CgroupParent string
+	// Namespaces gives every instance its own PID, network, IPC and UTS
+	// namespaces. It needs CAP_SYS_ADMIN.
+	Namespaces bool
+	// Executable is the moat binary re-executed as instance init; default
+	// /proc/self/exe.
+	Executable string
+	Logger     *slog.Logger
+}
+
+// Spec is what one instance runs. It is validated by Spawn.
+type Spec struct {
+	ID        string   // unique instance id: [a-z0-9-]{1,64}
+	CodeDir   string   // the function's unpacked, read-only code
+	Bootstrap string   // executable relative to CodeDir; default "bootstrap"
+	Env       []string // the bootstrap's whole environment, KEY=VALUE
+	MemoryMB  int      // hard memory limit, no swap
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+// Manager owns every instance of the node.
+type Manager struct {
+	opts Options
+	log  *slog.Logger
+	cg   *cgroupLayout
+
+	mu   sync.Mutex
+	live map[string]*Instance
+}
+
+// NewManager detects the host's cgroup layout and removes the leftovers of
+// earlier runs (instances of a moat that was killed) before returning.
+func NewManager(opts Options) (*Manager, error) {
+	if opts.CgroupParent == "" {
+		opts.CgroupParent = "moat"
+	}
+	if opts.Executable == "" {
+		opts.Executable = "/proc/self/exe"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	l, err := detectCgroups(opts.CgroupParent)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.prepare(); err != nil {
+		return nil, err
+	}
+	n, err := l.sweep()
+	if n > 0 {
+		opts.Logger.Warn("removed leftover instances of an earlier run", "count", n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("remove leftover instances: %w", err)
+	}
+	return &Manager{opts: opts, log: opts.Logger, cg: l, live: map[string]*Instance{}}, nil
+}
+
+// Instance is one live function instance. Close it when done.
+type Instance struct {
+	ID string
+	// Listener is the Runtime API socket, inside the instance's network
+	// namespace when namespaces are on. The caller serves on it.
+	Listener net.Listener
+	// Output is the read end of the instance's stdout and stderr (one pipe,
+	// so their order is kept).
+	Output *os.File
+
+	m        *Manager
+	cmd      *exec.Cmd
+	cg       *cgroup
+	done     chan struct{}
+	waitErr  error
+	close    sync.Once
+	closeErr error
+}
+
+// Spawn starts an instance. The bootstrap is running when Spawn returns; it
+// sees AWS_LAMBDA_RUNTIME_API pointing at inst.Listener.
+func (m *Manager) Spawn(ctx context.Context, spec Spec) (_ *Instance, err error) {
+	if !idPattern.MatchString(spec.ID) {
+		return nil, fmt.Errorf("spawn: invalid instance id %q", spec.ID)
+	}
+	if spec.MemoryMB <= 0 {
+		return nil, errors.New("spawn: memory limit is required")
+	}
+	if spec.Bootstrap == "" {
+		spec.Bootstrap = "bootstrap"
+	}
+	if !filepath.IsLocal(spec.Bootstrap) {
+		return nil, fmt.Errorf("spawn: bootstrap %q is not inside the code", spec.Bootstrap)
+	}
+	cg, err := m.cg.create(spec.ID, int64(spec.MemoryMB)<<20, MaxPids)
+	if err != nil {
+		return nil, err
+	}
+	inst := &Instance{ID: spec.ID, m: m, cg: cg, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			inst.Close()
+		}
+	}()
+
+	ctlR, ctlW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("spawn: %w", err)
+	}
+	defer ctlR.Close()
+	defer ctlW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("spawn: %w", err)
+	}
+	inst.Output = outR
+	defer outW.Close()
+
+	cmd := exec.Command(m.opts.Executable, initArg)
+	cmd.Args[0] = "moat-init"
+	cmd.Env = []string{}
+	cmd.Stdin = nil
+	cmd.Stdout = outW
+	cmd.Stderr = outW
+	cmd.ExtraFiles = []*os.File{ctlR}
+	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	if m.opts.Namespaces {
+		attr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+	}
+	fd, err := cg.v2fd()
+	if err != nil {
+		return nil, fmt.Errorf("spawn: open cgroup: %w", err)
+	}
+	if fd >= 0 {
+		defer syscall.Close(fd)
+		attr.UseCgroupFD = true
+		attr.CgroupFD = fd
+	}
+	cmd.SysProcAttr = attr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("spawn: start init: %w", err)
+	}
+	inst.cmd = cmd
+	go func() {
+		inst.waitErr = cmd.Wait()
+		close(inst.done)
+	}()
+	if err := cg.addV1(cmd.Process.Pid); err != nil {
+		return nil, err
+	}
+
+	var apiAddr string
+	if m.opts.Namespaces {
+		inst.Listener, err = listenInNetns(cmd.Process.Pid, RuntimeAPIPort)
+	} else {
+		inst.Listener, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spawn: runtime api listener: %w", err)
+	}
+	apiAddr = inst.Listener.Addr().String()
+
+	env := make([]string, 0, len(spec.Env)+1)
+	env = append(env, spec.Env...)
+	env = append(env, "AWS_LAMBDA_RUNTIME_API="+apiAddr)
+	is := initSpec{
+		Dir:  spec.CodeDir,
+		Path: filepath.Join(spec.CodeDir, spec.Bootstrap),
+		Args: []string{filepath.Join(spec.CodeDir, spec.Bootstrap)},
+		Env:  env,
+	}
+	if err := json.NewEncoder(ctlW).Encode(&is); err != nil {
+		return nil, fmt.Errorf("spawn: send spec: %w", err)
+	}
+	m.mu.Lock()
+	m.live[spec.ID] = inst
+	m.mu.Unlock()
+	return inst, nil
+}
+
+// listenInNetns opens a TCP listener on 127.0.0.1:port inside the network
+// namespace of pid, bringing its loopback up first.
+func listenInNetns(pid, port int) (net.Listener, error) {
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// The thread is unlocked only if it returned to the host namespace;
+		// otherwise the runtime discards it when this goroutine ends.
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer unix.Close(orig)
+		target, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer unix.Close(target)
+		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("enter netns: %w", err)}
+			return
+		}
+		ln, lerr := func() (net.Listener, error) {
+			if err := loopbackUp(); err != nil {
+				return nil, err
+			}
+			return net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+		}()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			if ln != nil {
+				ln.Close()
+			}
+			ch <- result{err: fmt.Errorf("leave netns: %w", err)}
+			return // thread stays locked and is destroyed
+		}
+		runtime.UnlockOSThread()
+		ch <- result{ln, lerr}
+	}()
+	r := <-ch
+	return r.ln, r.err
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	return nil
+}
+
+// Done is closed when the instance's init process has exited.
+func (i *Instance) Done() <-chan struct{} { return i.done }
+
+// ExitError is the exit status of the instance after Done is closed: nil for
+// a clean exit, an *exec.ExitError otherwise.
+func (i *Instance) ExitError() error {
+	select {
+	case <-i.done:
+		return i.waitErr
+	default:
+		return nil
+	}
+}
+
+// Pid is the host pid of the instance's first process.
+func (i *Instance) Pid() int {
+	if i.cmd == nil || i.cmd.Process == nil {
+		return 0
+	}
+	return i.cmd.Process.Pid
+}
+
+// MaxMemoryMB is the instance's peak memory use so far, in MB (rounded up).
+func (i *Instance) MaxMemoryMB() int {
+	b := i.cg.maxMemory()
+	return int((b + (1 << 20) - 1) >> 20)
+}
+
+// OOMKilled reports whether the kernel killed a process of the instance for
+// exceeding its memory limit.
+func (i *Instance) OOMKilled() bool { return i.cg.oomKills() > 0 }
+
+// Kill kills every process of the instance. It does not wait.
+func (i *Instance) Kill() {
+	if i.cmd != nil && i.cmd.Process != nil {
+		_ = i.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	i.cg.killAll()
+}
+
+// Close kills the instance, waits for it to exit and removes everything it
+// held: processes, listener, pipe and cgroups.
+func (i *Instance) Close() error {
+	i.close.Do(func() {
+		i.Kill()
+		if i.cmd != nil {
+			select {
+			case <-i.done:
+			case <-time.After(10 * time.Second):
+				i.closeErr = errors.New("close instance: init did not exit after SIGKILL")
+			}
+		}
+		if i.Listener != nil {
+			i.Listener.Close()
+		}
+		if i.Output != nil {
+			i.Output.Close()
+		}
+		if err := i.cg.destroy(); err != nil && i.closeErr == nil {
+			i.closeErr = err
+		}
+		i.m.mu.Lock()
+		delete(i.m.live, i.ID)
+		i.m.mu.Unlock()
+	})
+	return i.closeErr
+}
+
+// Close closes every live instance.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	all := make([]*Instance, 0, len(m.live))
+	for _, i := range m.live {
+		all = append(all, i)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, i := range all {
+		errs = append(errs, i.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// removeParent removes the manager's empty parent cgroups (tests use a
+// parent of their own).
+func (m *Manager) removeParent() { m.cg.removeParent() }

@@ -1,0 +1,136 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	Init()
+	os.Exit(m.Run())
+}
+
+// requireRoot skips without root, except under CI where it fails.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root (cgroups, namespaces) and CI=true forbids skipping")
+	}
+	t.Skip("needs root for cgroups and namespaces")
+}
+
+func newManager(t *testing.T, ns bool) *Manager {
+	t.Helper()
+	requireRoot(t)
+	m, err := NewManager(Options{CgroupParent: "moat-test-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), Namespaces: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		m.removeParent()
+	})
+	return m
+}
+
+func shellCode(t *testing.T, script string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestSpawnEnvironmentAndExit(t *testing.T) {
+	for _, ns := range []bool{false, true} {
+		t.Run(fmt.Sprintf("namespaces=%v", ns), func(t *testing.T) {
+			m := newManager(t, ns)
+			dir := shellCode(t, `echo "api=$AWS_LAMBDA_RUNTIME_API foo=$FOO home=${HOME:-unset} pid=$$"; exit 3`)
+			t.Setenv("MOAT_SECRET_SHOULD_NOT_LEAK", "x")
+			inst, err := m.Spawn(context.Background(), Spec{ID: "t1", CodeDir: dir, Env: []string{"FOO=bar", "PATH=/usr/bin:/bin"}, MemoryMB: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inst.Close()
+			line, err := bufio.NewReader(inst.Output).ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-inst.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("instance did not exit")
+			}
+			if !strings.Contains(line, "foo=bar home=unset") || !strings.Contains(line, "api="+inst.Listener.Addr().String()) {
+				t.Fatalf("unexpected environment line %q", line)
+			}
+			if ns && !strings.Contains(line, "pid=1") {
+				t.Fatalf("bootstrap should be pid 1 in its namespace: %q", line)
+			}
+			if err := inst.ExitError(); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+				t.Fatalf("exit error = %v, want exit status 3", err)
+			}
+			if err := inst.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(inst.cg.mem); !os.IsNotExist(err) {
+				t.Fatalf("cgroup %s left behind: %v", inst.cg.mem, err)
+			}
+		})
+	}
+}
+
+func TestSpawnOOM(t *testing.T) {
+	m := newManager(t, true)
+	// Grow a shell variable far past 32 MB.
+	dir := shellCode(t, `x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while :; do x="$x$x"; done`)
+	inst, err := m.Spawn(context.Background(), Spec{ID: "oom", CodeDir: dir, Env: []string{"PATH=/usr/bin:/bin"}, MemoryMB: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	select {
+	case <-inst.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("memory bomb was not stopped")
+	}
+	if !inst.OOMKilled() {
+		t.Fatalf("OOMKilled = false, exit = %v", inst.ExitError())
+	}
+	if mb := inst.MaxMemoryMB(); mb < 30 || mb > 40 {
+		t.Fatalf("MaxMemoryMB = %d, want about 32", mb)
+	}
+}
+
+func TestSweepRemovesLeftovers(t *testing.T) {
+	m := newManager(t, true)
+	dir := shellCode(t, `sleep 1000`)
+	inst, err := m.Spawn(context.Background(), Spec{ID: "left", CodeDir: dir, Env: []string{"PATH=/usr/bin:/bin"}, MemoryMB: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new manager on the same parent is what a restarted moat does.
+	m2, err := NewManager(m.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = m2
+	select {
+	case <-inst.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("leftover instance was not killed")
+	}
+	if _, err := os.Stat(inst.cg.mem); !os.IsNotExist(err) {
+		t.Fatalf("leftover cgroup not removed: %v", err)
+	}
+}
