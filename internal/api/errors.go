@@ -44,6 +44,9 @@ const (
 	CodeSnapStartNotReady        Code = "SnapStartNotReadyException"
 	CodePolicyLengthExceeded     Code = "PolicyLengthExceededException"
 	CodeProvisionedConcurrencyNA Code = "ProvisionedConcurrencyConfigNotFoundException"
+	// CodeValidation: a value outside the API model's constraints (range,
+	// length, pattern), as AWS's front end reports it.
+	CodeValidation Code = "ValidationException"
 )
 
 // errorClass says whose fault a failure is: the caller's ("User") or the
@@ -83,6 +86,7 @@ var codeTable = map[Code]codeInfo{
 	CodeUnknownOperation:       {http.StatusNotFound, classUser},
 	CodeInvalidRuntimeResponse: {http.StatusBadGateway, classService},
 	CodeServiceUnavailable:     {http.StatusServiceUnavailable, classService},
+	CodeValidation:             {http.StatusBadRequest, classUser},
 }
 
 // Error is an API failure with its Lambda error code.

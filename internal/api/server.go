@@ -106,6 +106,7 @@ func (s *Server) routes() {
 	// moat's own API.
 	s.handle("GET /moat/v1/logs/{name}", 0, s.readLogs)
 	s.handle("GET /moat/v1/destinations/{dest}", 0, s.readDestination)
+	s.handle("GET /moat/v1/code/{sha256}", 0, s.getCode)
 	if s.opts.Status != nil {
 		s.handle("GET /moat/v1/status", 0, func(w http.ResponseWriter, r *http.Request, _ []byte) error {
 			return writeJSON(w, http.StatusOK, s.opts.Status())

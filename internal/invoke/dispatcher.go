@@ -275,39 +275,56 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 	}
 	resp := &Response{RequestID: reqID, ExecutedVersion: cfg.Version, FunctionARN: t.InvokedARN}
 	p := d.poolFor(cfg)
-	inst := p.get()
-	if inst == nil {
-		var err error
-		inst, err = d.spawn(ctx, cfg)
-		if err != nil {
-			var ie *errInit
-			if !errors.As(err, &ie) {
-				return nil, err
+	var (
+		inst     *instance
+		res      *runtimeapi.Result
+		err      error
+		start    time.Time
+		deadline time.Time
+		text     strings.Builder
+	)
+	// An instance can die between invocations (a runtime that exits after
+	// reporting an error): the event was then never delivered and goes to
+	// another instance.
+	for attempt := 0; ; attempt++ {
+		inst = p.get()
+		if inst == nil {
+			inst, err = d.spawn(ctx, cfg)
+			if err != nil {
+				var ie *errInit
+				if !errors.As(err, &ie) {
+					return nil, err
+				}
+				return d.initFailed(t, req, resp, ie), nil
 			}
-			return d.initFailed(t, req, resp, ie), nil
 		}
+		inst.invoked++
+		start = time.Now()
+		deadline = start.Add(time.Duration(cfg.Timeout) * time.Second)
+		// Output between invocations (init, background work) is stored on its own.
+		if stray := inst.out.take(); stray != "" {
+			d.store(cfg, inst, "", stray)
+		}
+		ictx, cancel := context.WithDeadline(ctx, deadline)
+		res, err = inst.api.Invoke(ictx, &runtimeapi.Invocation{
+			RequestID:     reqID,
+			Payload:       req.Payload,
+			Deadline:      deadline,
+			InvokedARN:    t.InvokedARN,
+			TraceID:       traceID(start),
+			ClientContext: req.ClientContext,
+		})
+		cancel()
+		if errors.Is(err, runtimeapi.ErrNotDelivered) && attempt < 3 {
+			if stray := inst.out.take(); stray != "" {
+				d.store(cfg, inst, "", stray)
+			}
+			go inst.close()
+			continue
+		}
+		break
 	}
-	inst.invoked++
-
-	start := time.Now()
-	deadline := start.Add(time.Duration(cfg.Timeout) * time.Second)
-	// Output between invocations (init, background work) is stored on its own.
-	if stray := inst.out.take(); stray != "" {
-		d.store(cfg, inst, "", stray)
-	}
-	var text strings.Builder
 	text.WriteString(logs.StartLine(reqID, cfg.Version))
-
-	ictx, cancel := context.WithDeadline(ctx, deadline)
-	res, err := inst.api.Invoke(ictx, &runtimeapi.Invocation{
-		RequestID:     reqID,
-		Payload:       req.Payload,
-		Deadline:      deadline,
-		InvokedARN:    t.InvokedARN,
-		TraceID:       traceID(start),
-		ClientContext: req.ClientContext,
-	})
-	cancel()
 	dur := time.Since(start)
 
 	healthy := true

@@ -3,6 +3,8 @@ package registry
 import (
 	"errors"
 	"time"
+
+	"moat.dev/moat/internal/secrets"
 )
 
 // Sentinel errors callers act on. Registry methods wrap them with a message
@@ -10,11 +12,17 @@ import (
 var (
 	ErrNotFound           = errors.New("not found")             // ResourceNotFoundException
 	ErrExists             = errors.New("already exists")        // ResourceConflictException
-	ErrConflict           = errors.New("conflict")              // ResourceConflictException (concurrent update)
+	ErrConflict           = errors.New("conflict")              // ResourceConflictException (concurrent update, resource in use)
 	ErrPreconditionFailed = errors.New("precondition failed")   // PreconditionFailedException (RevisionId mismatch)
 	ErrInvalid            = errors.New("invalid parameter")     // InvalidParameterValueException
-	ErrInvalidZip         = errors.New("invalid zip file")      // InvalidZipFileException
-	ErrCodeTooLarge       = errors.New("code storage exceeded") // CodeStorageExceededException / RequestEntityTooLarge
+	ErrInvalidZip         = errors.New("invalid zip file")      // a refused upload; also matches ErrInvalid (AWS: InvalidParameterValueException)
+	ErrCodeTooLarge       = errors.New("code storage exceeded") // RequestEntityTooLargeException (zip over the direct upload limit)
+	// ErrValidation marks a value outside the API model's constraints
+	// (a range, a length, a pattern), which AWS reports as
+	// ValidationException. Every error that matches ErrValidation also
+	// matches ErrInvalid, so callers that only know ErrInvalid still treat it
+	// as the caller's mistake.
+	ErrValidation = errors.New("validation failed")
 )
 
 // Latest is the qualifier of a function's mutable, unpublished version.
@@ -44,11 +52,7 @@ type Config struct {
 
 // Sealed is an envelope-encrypted blob: Data is sealed with a per-function
 // data key, which is itself sealed with the node master key.
-type Sealed struct {
-	KeyID      string `json:"KeyId"`      // which master key wrapped the data key
-	WrappedKey []byte `json:"WrappedKey"` // AES-256-GCM(master, data key), nonce-prefixed
-	Data       []byte `json:"Data"`       // AES-256-GCM(data key, JSON env), nonce-prefixed
-}
+type Sealed = secrets.Sealed
 
 // AsyncConfig is a function's event invoke configuration
 // (PutFunctionEventInvokeConfig) with defaults filled in.
@@ -59,6 +63,12 @@ type AsyncConfig struct {
 	OnFailure                string // destination ARN or ""
 }
 
+// Defaults of AsyncConfig, as AWS applies them.
+const (
+	DefaultMaximumRetryAttempts     = 2
+	DefaultMaximumEventAgeInSeconds = 21600
+)
+
 // Target is what an invoke runs: the resolved version and the function-wide
 // settings the dispatcher needs.
 type Target struct {
@@ -66,4 +76,138 @@ type Target struct {
 	InvokedARN string // the ARN as the caller named it, qualified if a qualifier was given
 	Reserved   int    // reserved concurrency; -1 when unset
 	Async      AsyncConfig
+	// Qualifier is the qualifier the caller used, normalised: "$LATEST",
+	// a version number or an alias name. Config.Version is the version it
+	// resolved to.
+	Qualifier string
+}
+
+// Alias is a named pointer to a published version (or $LATEST), optionally
+// sending a share of invocations to one additional version.
+type Alias struct {
+	Name            string `json:"Name"`
+	FunctionVersion string `json:"FunctionVersion"`
+	Description     string `json:"Description,omitempty"`
+	// AdditionalVersionWeights maps at most one other published version to
+	// the share (0..1) of invocations it receives.
+	AdditionalVersionWeights map[string]float64 `json:"AdditionalVersionWeights,omitempty"`
+	RevisionID               string             `json:"RevisionId"`
+}
+
+// EventInvokeConfig is the stored event invoke configuration of a function,
+// version or alias. Nil fields were not set by the caller; the dispatcher
+// sees them with defaults through Target.Async.
+type EventInvokeConfig struct {
+	MaximumRetryAttempts     *int      `json:"MaximumRetryAttempts,omitempty"`
+	MaximumEventAgeInSeconds *int      `json:"MaximumEventAgeInSeconds,omitempty"`
+	OnSuccess                string    `json:"OnSuccess,omitempty"` // destination ARN
+	OnFailure                string    `json:"OnFailure,omitempty"` // destination ARN
+	LastModified             time.Time `json:"LastModified"`
+}
+
+// Async returns c with defaults filled in. A nil c yields the defaults.
+func (c *EventInvokeConfig) Async() AsyncConfig {
+	a := AsyncConfig{
+		MaximumRetryAttempts:     DefaultMaximumRetryAttempts,
+		MaximumEventAgeInSeconds: DefaultMaximumEventAgeInSeconds,
+	}
+	if c == nil {
+		return a
+	}
+	if c.MaximumRetryAttempts != nil {
+		a.MaximumRetryAttempts = *c.MaximumRetryAttempts
+	}
+	if c.MaximumEventAgeInSeconds != nil {
+		a.MaximumEventAgeInSeconds = *c.MaximumEventAgeInSeconds
+	}
+	a.OnSuccess, a.OnFailure = c.OnSuccess, c.OnFailure
+	return a
+}
+
+// FunctionInfo is what GetFunction reports: one version's configuration and
+// the function-wide settings.
+type FunctionInfo struct {
+	Config *Config
+	// ARN is the function ARN as AWS reports it for the request: qualified
+	// when a qualifier was given.
+	ARN      string
+	Reserved int // reserved concurrency; -1 when unset
+}
+
+// CreateInput is a CreateFunction request. Nil pointers take the AWS
+// defaults.
+type CreateInput struct {
+	FunctionName     string // name, partial ARN or ARN, unqualified
+	Runtime          string
+	Role             string
+	Handler          string
+	Description      string
+	MemorySize       *int
+	Timeout          *int
+	EphemeralStorage *int
+	Architectures    []string
+	Environment      map[string]string
+	ZipFile          []byte
+	Publish          bool
+}
+
+// UpdateConfigInput is an UpdateFunctionConfiguration request. Nil fields
+// are left unchanged; a non-nil Environment replaces all variables (an
+// empty map removes them).
+type UpdateConfigInput struct {
+	FunctionName     string
+	RevisionID       string // when set, the update applies only to this revision of $LATEST
+	Runtime          *string
+	Role             *string
+	Handler          *string
+	Description      *string
+	MemorySize       *int
+	Timeout          *int
+	EphemeralStorage *int
+	Environment      *map[string]string
+}
+
+// UpdateCodeInput is an UpdateFunctionCode request.
+type UpdateCodeInput struct {
+	FunctionName  string
+	RevisionID    string
+	ZipFile       []byte
+	Architectures []string // nil: unchanged
+	Publish       bool
+	DryRun        bool // validate and report, store nothing
+}
+
+// PublishInput is a PublishVersion request.
+type PublishInput struct {
+	FunctionName string
+	CodeSha256   string // base64, as AWS reports it; when set, must match $LATEST
+	Description  string // default: the function's description
+	RevisionID   string
+}
+
+// AliasInput is a CreateAlias request.
+type AliasInput struct {
+	Name                     string
+	FunctionVersion          string
+	Description              string
+	AdditionalVersionWeights map[string]float64
+}
+
+// AliasUpdate is an UpdateAlias request; nil fields are left unchanged and a
+// non-nil AdditionalVersionWeights replaces the routing (empty: none).
+type AliasUpdate struct {
+	FunctionVersion          *string
+	Description              *string
+	AdditionalVersionWeights *map[string]float64
+	RevisionID               string
+}
+
+// EventInvokeUpdate is a PutFunctionEventInvokeConfig (replace: nil fields
+// are unset) or UpdateFunctionEventInvokeConfig (merge: nil fields are kept)
+// request. An empty destination removes it.
+type EventInvokeUpdate struct {
+	MaximumRetryAttempts     *int
+	MaximumEventAgeInSeconds *int
+	OnSuccess                *string
+	OnFailure                *string
 }

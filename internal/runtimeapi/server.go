@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -54,6 +55,9 @@ type InitError struct {
 var (
 	ErrClosed = errors.New("runtime api closed")      // the instance is gone
 	ErrBusy   = errors.New("instance is not waiting") // Invoke while an invocation is in flight
+	// ErrNotDelivered: the instance went away before the runtime took the
+	// invocation, so it never ran and can be given to another instance.
+	ErrNotDelivered = fmt.Errorf("%w before the runtime took the invocation", ErrClosed)
 )
 
 type state int
@@ -117,7 +121,7 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
 	switch s.st {
 	case stateClosed, stateInitErr:
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, ErrNotDelivered
 	case stateBusy:
 		s.mu.Unlock()
 		return nil, ErrBusy
@@ -132,7 +136,12 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
 	case r := <-s.result:
 		return r, nil
 	case <-s.closed:
-		return nil, ErrClosed
+		select {
+		case <-s.work:
+			return nil, ErrNotDelivered
+		default:
+			return nil, ErrClosed
+		}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -1,0 +1,274 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+
+	"moat.dev/moat/internal/codepkg"
+)
+
+// defaultRole is the execution role recorded for functions created without
+// --role. Lambda requires one; moat grants permissions by its own policy.
+const defaultRole = "arn:aws:iam::000000000000:role/moat-function"
+
+var deployCommand = &command{
+	name:    "deploy",
+	group:   groupFunctions,
+	args:    "NAME DIR|ZIP [flags]",
+	summary: "create a function, or update its code and configuration",
+	help: `
+Deploy the code in DIR, zipped with its files' exec bits kept, or the zip
+file ZIP, as the function NAME.
+
+A new function is created with the flags' values, or their defaults. For an
+existing one the code is replaced first (UpdateFunctionCode), then the
+configuration flags given on this command line are applied
+(UpdateFunctionConfiguration); flags left out keep their current values.
+--env replaces the function's whole environment.
+
+Custom runtimes start the file named bootstrap at the root of the package.`,
+	run: runDeploy,
+}
+
+func runDeploy(ctx context.Context, c *cmdCtx) error {
+	c.clientFlags()
+	c.outputFlag()
+	memory := c.fs.Int("memory", 128, "memory limit in `MB`")
+	timeout := c.fs.Int("timeout", 3, "invocation timeout in `seconds`")
+	var env envFlag
+	c.fs.Var(&env, "env", "set the environment variable `KEY=VALUE`; repeat for more")
+	handler := c.fs.String("handler", "bootstrap", "handler `name`, given to the runtime as _HANDLER")
+	runtime := c.fs.String("runtime", string(types.RuntimeProvidedal2023), "runtime `identifier`")
+	description := c.fs.String("description", "", "`text` describing the function")
+	ephemeral := c.fs.Int("ephemeral-storage", 512, "size of /tmp in `MB`")
+	role := c.fs.String("role", defaultRole, "execution role `ARN` recorded with the function")
+	pos, err := c.parseN(2, 2)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	code, err := readCode(pos[1])
+	if err != nil {
+		return err
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	cl := c.lambdaClient(cfg)
+
+	var envVars *types.Environment
+	if env.vars != nil {
+		envVars = &types.Environment{Variables: env.vars}
+	}
+	_, err = cl.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: &name})
+	if isNotFound(err) {
+		out, err := cl.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName:     &name,
+			Code:             &types.FunctionCode{ZipFile: code},
+			Role:             role,
+			Runtime:          types.Runtime(*runtime),
+			Handler:          handler,
+			Description:      description,
+			MemorySize:       aws.Int32(int32(*memory)),
+			Timeout:          aws.Int32(int32(*timeout)),
+			EphemeralStorage: &types.EphemeralStorage{Size: aws.Int32(int32(*ephemeral))},
+			Environment:      envVars,
+			PackageType:      types.PackageTypeZip,
+		})
+		if err != nil {
+			return err
+		}
+		return c.printDeployed("created", viewOf[functionView](out))
+	}
+	if err != nil {
+		return err
+	}
+
+	codeOut, err := cl.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: &name, ZipFile: code})
+	if err != nil {
+		return err
+	}
+	view := viewOf[functionView](codeOut)
+	in := &lambda.UpdateFunctionConfigurationInput{FunctionName: &name}
+	changed := false
+	set := func(flag string, apply func()) {
+		if c.isSet(flag) {
+			apply()
+			changed = true
+		}
+	}
+	set("memory", func() { in.MemorySize = aws.Int32(int32(*memory)) })
+	set("timeout", func() { in.Timeout = aws.Int32(int32(*timeout)) })
+	set("env", func() { in.Environment = envVars })
+	set("handler", func() { in.Handler = handler })
+	set("runtime", func() { in.Runtime = types.Runtime(*runtime) })
+	set("description", func() { in.Description = description })
+	set("ephemeral-storage", func() { in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(int32(*ephemeral))} })
+	set("role", func() { in.Role = role })
+	if changed {
+		out, err := cl.UpdateFunctionConfiguration(ctx, in)
+		if err != nil {
+			return err
+		}
+		view = viewOf[functionView](out)
+	}
+	return c.printDeployed("updated", view)
+}
+
+func (c *cmdCtx) printDeployed(what string, v functionView) error {
+	if c.json() {
+		return printJSON(c.stdout, v)
+	}
+	_, err := fmt.Fprintf(c.stdout, "%s %s (%d bytes, sha256 %s)\n", what, v.FunctionName, v.CodeSize, orDash(v.CodeSha256))
+	return err
+}
+
+// readCode returns the zip to upload for path: the zipped tree if it is a
+// directory, else the file itself, which must be a zip.
+func readCode(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	if fi.IsDir() {
+		b, err := codepkg.Zip(path)
+		if err != nil {
+			return nil, fmt.Errorf("zip %s: %w", path, err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !bytes.HasPrefix(b, []byte("PK\x03\x04")) && !bytes.HasPrefix(b, []byte("PK\x05\x06")) {
+		return nil, usagef("%s is neither a directory nor a zip file", path)
+	}
+	return b, nil
+}
+
+func isNotFound(err error) bool {
+	var nf *types.ResourceNotFoundException
+	var ae smithy.APIError
+	return errors.As(err, &nf) || errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException"
+}
+
+var lsCommand = &command{
+	name:    "ls",
+	group:   groupFunctions,
+	args:    "[flags]",
+	summary: "list functions",
+	help:    "List every function ($LATEST configurations), following all pages.",
+	run: func(ctx context.Context, c *cmdCtx) error {
+		c.clientFlags()
+		c.outputFlag()
+		if _, err := c.parseN(0, 0); err != nil {
+			return err
+		}
+		cfg, err := c.config()
+		if err != nil {
+			return err
+		}
+		var fns []functionView
+		p := lambda.NewListFunctionsPaginator(c.lambdaClient(cfg), &lambda.ListFunctionsInput{})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return err
+			}
+			for _, f := range page.Functions {
+				fns = append(fns, viewOf[functionView](f))
+			}
+		}
+		if c.json() {
+			if fns == nil {
+				fns = []functionView{}
+			}
+			return printJSON(c.stdout, map[string]any{"Functions": fns})
+		}
+		t := newTable(c.stdout, "NAME", "RUNTIME", "MEMORY", "TIMEOUT", "CODE SIZE", "LAST MODIFIED")
+		for _, f := range fns {
+			t.row(f.FunctionName, orDash(f.Runtime), fmt.Sprintf("%d MB", f.MemorySize),
+				fmt.Sprintf("%d s", f.Timeout), f.CodeSize, orDash(f.LastModified))
+		}
+		return t.flush()
+	},
+}
+
+var rmCommand = &command{
+	name:    "rm",
+	group:   groupFunctions,
+	args:    "NAME [flags]",
+	summary: "delete a function, or one of its versions",
+	help: `
+Delete the function NAME with all its versions and aliases, or with
+--qualifier only that published version.`,
+	run: func(ctx context.Context, c *cmdCtx) error {
+		c.clientFlags()
+		qualifier := c.fs.String("qualifier", "", "delete only this `version`")
+		pos, err := c.parseN(1, 1)
+		if err != nil {
+			return err
+		}
+		cfg, err := c.config()
+		if err != nil {
+			return err
+		}
+		in := &lambda.DeleteFunctionInput{FunctionName: &pos[0]}
+		what := pos[0]
+		if *qualifier != "" {
+			in.Qualifier = qualifier
+			what += ":" + *qualifier
+		}
+		if _, err := c.lambdaClient(cfg).DeleteFunction(ctx, in); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(c.stdout, "deleted %s\n", what)
+		return err
+	},
+}
+
+var publishCommand = &command{
+	name:    "publish",
+	group:   groupFunctions,
+	args:    "NAME [flags]",
+	summary: "publish an immutable version of a function",
+	help: `
+Publish the current code and configuration of NAME ($LATEST) as a new
+numbered, immutable version and print its number.`,
+	run: func(ctx context.Context, c *cmdCtx) error {
+		c.clientFlags()
+		c.outputFlag()
+		description := c.fs.String("description", "", "`text` describing the version")
+		pos, err := c.parseN(1, 1)
+		if err != nil {
+			return err
+		}
+		cfg, err := c.config()
+		if err != nil {
+			return err
+		}
+		in := &lambda.PublishVersionInput{FunctionName: &pos[0]}
+		if *description != "" {
+			in.Description = description
+		}
+		out, err := c.lambdaClient(cfg).PublishVersion(ctx, in)
+		if err != nil {
+			return err
+		}
+		if c.json() {
+			return printJSON(c.stdout, viewOf[functionView](out))
+		}
+		_, err = fmt.Fprintln(c.stdout, aws.ToString(out.Version))
+		return err
+	},
+}

@@ -1,0 +1,208 @@
+// Package node assembles one moat node: storage, registry, dispatcher, API
+// and their lifecycles. `moat up` is a thin wrapper around Run.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"moat.dev/moat/internal/api"
+	"moat.dev/moat/internal/codepkg"
+	"moat.dev/moat/internal/credentials"
+	"moat.dev/moat/internal/invoke"
+	"moat.dev/moat/internal/logs"
+	"moat.dev/moat/internal/registry"
+	"moat.dev/moat/internal/sandbox"
+	"moat.dev/moat/internal/secrets"
+	"moat.dev/moat/internal/sigv4"
+	"moat.dev/moat/internal/store"
+)
+
+// Options configure a node. Zero values take the documented defaults.
+type Options struct {
+	Listen         string        // API address, default 127.0.0.1:9000
+	DataDir        string        // required: credentials, keys, JetStream, code cache
+	NATSURL        string        // join an external NATS cluster instead of embedding one
+	Region         string        // default us-east-1
+	AccountID      string        // default 000000000000
+	IdleTimeout    time.Duration // reap idle instances after this long, default 5m
+	MaxConcurrency int           // node-wide concurrent invocations, default 1000
+	ShutdownGrace  time.Duration // drain in-flight invocations for at most this long, default 30s
+	MasterKeyFile  string        // default DataDir/master.key
+	// AsyncRetryDelays are the waits before the retries of a failed Event
+	// invocation; default 1 and 2 minutes, as Lambda.
+	AsyncRetryDelays []time.Duration
+	Logger           *slog.Logger
+}
+
+func (o *Options) defaults() error {
+	if o.DataDir == "" {
+		return errors.New("data dir is required")
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:9000"
+	}
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	if o.AccountID == "" {
+		o.AccountID = "000000000000"
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 30 * time.Second
+	}
+	if o.MasterKeyFile == "" {
+		o.MasterKeyFile = filepath.Join(o.DataDir, "master.key")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Run runs the node until ctx is cancelled, then shuts down gracefully.
+// ready, if not nil, is called with the bound API address once /healthz
+// answers 200.
+func Run(ctx context.Context, opts Options, ready func(addr string)) (err error) {
+	if err := opts.defaults(); err != nil {
+		return err
+	}
+	log := opts.Logger
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	credPath := filepath.Join(opts.DataDir, "credentials")
+	key, err := credentials.Ensure(credPath)
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	keys, err := secrets.LoadOrCreateMasterKey(opts.MasterKeyFile)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+
+	st, err := store.Open(ctx, store.Options{DataDir: opts.DataDir, URL: opts.NATSURL, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg, err := registry.Open(ctx, registry.Options{
+		KV: st.Functions, Code: st.Code, Keys: keys,
+		Region: opts.Region, AccountID: opts.AccountID, Logger: log,
+		ConcurrencyLimit: opts.MaxConcurrency,
+	})
+	if err != nil {
+		return fmt.Errorf("open registry: %w", err)
+	}
+	defer reg.Close()
+
+	mgr, err := sandbox.NewManager(sandbox.Options{
+		Namespaces: os.Geteuid() == 0,
+		Logger:     log,
+	})
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer mgr.Close()
+
+	lw := logs.NewWriter(st.JS, log)
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = lw.Flush(fctx)
+	}()
+
+	code := &codepkg.Cache{Root: filepath.Join(opts.DataDir, "code"), Fetch: reg.CodeZip}
+	if err := code.Sweep(); err != nil {
+		return fmt.Errorf("code cache: %w", err)
+	}
+	disp := invoke.New(invoke.Options{
+		Resolver:       reg,
+		Code:           code,
+		Spawner:        mgr,
+		Logs:           lw,
+		Region:         opts.Region,
+		MaxConcurrency: opts.MaxConcurrency,
+		IdleTimeout:    opts.IdleTimeout,
+		Logger:         log,
+	})
+	queue := invoke.NewQueue(disp, invoke.QueueOptions{
+		JS: st.JS, Stream: st.Async, RetryDelays: opts.AsyncRetryDelays, Logger: log,
+	})
+	queue.SetDestinations(st.Dest)
+
+	started := time.Now()
+	srv := api.New(api.Options{
+		Registry:     reg,
+		Invoker:      disp,
+		Queue:        queue,
+		Logs:         logs.NewReader(st.JS),
+		Destinations: queue,
+		Auth: api.SigV4{Verifier: &sigv4.Verifier{Secret: func(ak string) (string, bool) {
+			if ak == key.AccessKeyID {
+				return key.SecretAccessKey, true
+			}
+			return "", false
+		}}},
+		Status: func() any {
+			return map[string]any{
+				"startedAt":         started.UTC().Format(time.RFC3339),
+				"region":            opts.Region,
+				"dispatcher":        disp.Stats(),
+				"logRecordsDropped": lw.Dropped(),
+				"isolation":         map[string]bool{"namespaces": os.Geteuid() == 0, "cgroups": true},
+			}
+		},
+		Logger: log,
+	})
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+
+	if err := queue.Start(ctx); err != nil {
+		hs.Close()
+		return err
+	}
+	srv.SetReady(true)
+	addr := ln.Addr().String()
+	log.Info("moat is ready", "listen", addr, "data_dir", opts.DataDir, "credentials", credPath)
+	if ready != nil {
+		ready(addr)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		log.Error("api server failed", "err", err)
+	}
+	log.Info("shutting down", "grace", opts.ShutdownGrace)
+	srv.SetReady(false)
+	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownGrace)
+	defer cancel()
+	// Stop taking requests; wait for in-flight ones (sync invocations
+	// included) up to the grace period.
+	var errs []error
+	if err := hs.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("api shutdown: %w", err))
+	}
+	if err := queue.Stop(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := disp.Close(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	log.Info("moat stopped")
+	return errors.Join(errs...)
+}
