@@ -55,7 +55,7 @@ type server struct {
 }
 
 func start(moatBin, dir string) (*server, error) {
-	cmd := exec.Command(moatBin, "up", "--listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn")
+	cmd := exec.Command(moatBin, "up", "--listen", "127.0.0.1:0", "--data-dir", dir)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -1,7 +1,7 @@
 # Example functions bundled into the moat binary for `moat up --examples`.
 # Included from the top-level Makefile: build `examples` before building moat
 # (`make up` does), and the binary embeds internal/cli/examples/*.zip.
-# Needs go and zip. The variable EXAMPLE_ZIPS lists the zips, for use as a
+# Needs only go. The variable EXAMPLE_ZIPS lists the zips, for use as a
 # prerequisite of the moat binary.
 
 # Leave the including Makefile's default goal alone.
@@ -18,20 +18,18 @@ examples: $(EXAMPLE_ZIPS)
 
 # A static linux binary named bootstrap, for the host's architecture: the
 # node runs functions on this machine.
-$(EXAMPLES_OUT)/echo-go.zip: examples/echo-go/main.go go.mod go.sum
-	@command -v zip >/dev/null || { echo "make examples: zip is not installed" >&2; exit 1; }
+$(EXAMPLES_OUT)/echo-go.zip: examples/echo-go/main.go go.mod go.sum mk/pack.go
 	rm -rf $(EXAMPLES_WORK)/echo-go && mkdir -p $(EXAMPLES_WORK)/echo-go
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -buildvcs=false -ldflags "-s -w" -tags lambda.norpc \
 		-o $(EXAMPLES_WORK)/echo-go/bootstrap ./examples/echo-go
-	rm -f $@ && cd $(EXAMPLES_WORK)/echo-go && zip -q -X $(CURDIR)/$@ bootstrap
+	$(GO) run mk/pack.go $(EXAMPLES_WORK)/echo-go $@
 
 # The shell runtime as it is, with its modes made explicit.
-$(EXAMPLES_OUT)/shell-runtime.zip: examples/shell-runtime/bootstrap examples/shell-runtime/function.sh
-	@command -v zip >/dev/null || { echo "make examples: zip is not installed" >&2; exit 1; }
+$(EXAMPLES_OUT)/shell-runtime.zip: examples/shell-runtime/bootstrap examples/shell-runtime/function.sh mk/pack.go
 	rm -rf $(EXAMPLES_WORK)/shell-runtime && mkdir -p $(EXAMPLES_WORK)/shell-runtime
 	cp examples/shell-runtime/bootstrap examples/shell-runtime/function.sh $(EXAMPLES_WORK)/shell-runtime/
 	chmod 0755 $(EXAMPLES_WORK)/shell-runtime/bootstrap && chmod 0644 $(EXAMPLES_WORK)/shell-runtime/function.sh
-	rm -f $@ && cd $(EXAMPLES_WORK)/shell-runtime && zip -q -X $(CURDIR)/$@ bootstrap function.sh
+	$(GO) run mk/pack.go $(EXAMPLES_WORK)/shell-runtime $@
 
 clean-examples:
 	rm -rf $(EXAMPLE_ZIPS) $(EXAMPLES_WORK)

@@ -2,6 +2,7 @@ package runtimeapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,15 @@ const MaxResponse = 6 * 1024 * 1024
 const maxErrorBody = 1 << 20
 
 const prefix = "/2018-06-01/runtime/"
+
+// Headers and trailers the runtime sends with an answer. aws-lambda-go sends
+// the two trailers on /response when reading the handler's response fails
+// part way through.
+const (
+	headerErrorType  = "Lambda-Runtime-Function-Error-Type"
+	trailerErrorType = "Lambda-Runtime-Function-Error-Type"
+	trailerErrorBody = "Lambda-Runtime-Function-Error-Body"
+)
 
 // Invocation is one event handed to the runtime.
 type Invocation struct {
@@ -70,15 +80,31 @@ const (
 	stateClosed
 )
 
+// call is one Invoke: the invocation and the channel its outcome goes to.
+// Each call has its own channel, so an answer that arrives after its Invoke
+// gave up can never be taken for the answer to a later one.
+type call struct {
+	inv   *Invocation
+	reply chan reply // buffered 1; written at most once
+}
+
+type reply struct {
+	res *Result
+	err error
+}
+
 // Server is the Runtime API of one instance. It is an http.Handler.
+//
+// In stateBusy the call in cur is either queued in work (the runtime has not
+// taken it yet) or out with the runtime; Invoke queues it while holding mu so
+// that no handler ever sees stateBusy with neither.
 type Server struct {
 	mu      sync.Mutex
 	st      state
-	cur     *Invocation     // the invocation out, in stateBusy
-	result  chan *Result    // buffered 1: the answer to cur
-	work    chan *Invocation // buffered 1: the next invocation, taken by /next
-	ready   chan struct{}    // closed at the first /next
-	initErr chan InitError   // buffered 1
+	cur     *call          // the call out in stateBusy; nil once an answer claimed it
+	work    chan *call     // buffered 1: the queued call, taken by /next
+	ready   chan struct{}  // closed at the first /next
+	initErr chan InitError // buffered 1
 	closed  chan struct{}
 	once    sync.Once
 	started bool // the runtime has called /next at least once
@@ -87,8 +113,7 @@ type Server struct {
 // New returns a Server for a freshly spawned instance.
 func New() *Server {
 	return &Server{
-		result:  make(chan *Result, 1),
-		work:    make(chan *Invocation, 1),
+		work:    make(chan *call, 1),
 		ready:   make(chan struct{}),
 		initErr: make(chan InitError, 1),
 		closed:  make(chan struct{}),
@@ -114,9 +139,14 @@ func (s *Server) Close() {
 }
 
 // Invoke hands inv to the runtime and waits for its answer. It returns
-// ErrClosed if the instance goes away first, and ctx.Err() when ctx ends
-// (the caller then kills the instance: the invocation cannot be taken back).
+// ErrBusy while another invocation is out; ErrNotDelivered if the instance
+// goes away or reports an init error before the runtime took inv; ErrClosed
+// if it goes away after; and ctx.Err() when ctx ends (the caller then kills
+// the instance: the invocation cannot be taken back). An answer that has
+// arrived is returned even if the instance closes or ctx ends at the same
+// time.
 func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
+	c := &call{inv: inv, reply: make(chan reply, 1)}
 	s.mu.Lock()
 	switch s.st {
 	case stateClosed, stateInitErr:
@@ -128,14 +158,17 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
 	}
 	// stateInit is allowed: the invocation waits until the runtime asks.
 	s.st = stateBusy
-	s.cur = inv
+	s.cur = c
+	s.work <- c // never blocks: only one invocation is out at a time
 	s.mu.Unlock()
-	s.work <- inv // never blocks: only one invocation is out at a time
 
 	select {
-	case r := <-s.result:
-		return r, nil
+	case r := <-c.reply:
+		return r.res, r.err
 	case <-s.closed:
+		if r, ok := tryReply(c); ok {
+			return r.res, r.err
+		}
 		select {
 		case <-s.work:
 			return nil, ErrNotDelivered
@@ -143,7 +176,20 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
 			return nil, ErrClosed
 		}
 	case <-ctx.Done():
+		if r, ok := tryReply(c); ok {
+			return r.res, r.err
+		}
 		return nil, ctx.Err()
+	}
+}
+
+// tryReply returns c's outcome if it has arrived.
+func tryReply(c *call) (reply, bool) {
+	select {
+	case r := <-c.reply:
+		return r, true
+	default:
+		return reply{}, false
 	}
 }
 
@@ -155,6 +201,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest := path[len(prefix):]
+	// The path is matched before the method, so that a path no method
+	// serves is 404 whatever the method.
 	switch {
 	case rest == "invocation/next":
 		if r.Method != http.MethodGet {
@@ -169,13 +217,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.initError(w, r)
 	case len(rest) > len("invocation/") && rest[:len("invocation/")] == "invocation/":
-		if r.Method != http.MethodPost {
-			writeErr(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
-			return
-		}
 		id, verb, ok := cutLast(rest[len("invocation/"):])
 		if !ok || (verb != "response" && verb != "error") {
 			writeErr(w, http.StatusNotFound, "InvalidPath", "unknown path "+path)
+			return
+		}
+		if r.Method != http.MethodPost {
+			writeErr(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
 			return
 		}
 		s.answer(w, r, id, verb == "error")
@@ -205,11 +253,16 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	case stateBusy:
 		// The runtime asks for more work while an invocation is out. If the
 		// out invocation was already taken, this is a protocol error; if it
-		// is still queued (Invoke raced ahead of the first /next), hand it over.
+		// is still queued (Invoke came first), hand it over.
 		if len(s.work) == 0 {
+			msg := "State transition from Busy to Next is not allowed: "
+			if s.cur != nil {
+				msg += "answer request " + s.cur.inv.RequestID + " first"
+			} else {
+				msg += "the answer to the invocation in progress is still being received"
+			}
 			s.mu.Unlock()
-			writeErr(w, http.StatusForbidden, "InvalidStateTransition",
-				"State transition from Busy to Next is not allowed: answer request "+s.cur.RequestID+" first")
+			writeErr(w, http.StatusForbidden, "InvalidStateTransition", msg)
 			return
 		}
 	case stateInitErr:
@@ -223,15 +276,16 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	var inv *Invocation
+	var c *call
 	select {
-	case inv = <-s.work:
+	case c = <-s.work:
 	case <-s.closed:
 		writeErr(w, http.StatusGone, "InstanceClosed", "instance is shutting down")
 		return
 	case <-r.Context().Done():
 		return
 	}
+	inv := c.inv
 	h := w.Header()
 	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.RequestID}
 	h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(inv.Deadline.UnixMilli(), 10)}
@@ -253,7 +307,8 @@ var accepted = []byte(`{"status":"OK"}` + "\n")
 
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, id string, isErr bool) {
 	s.mu.Lock()
-	if s.st != stateBusy || s.cur == nil || s.cur.RequestID != id || len(s.work) != 0 {
+	c := s.cur
+	if s.st != stateBusy || c == nil || c.inv.RequestID != id || len(s.work) != 0 {
 		st := s.st
 		s.mu.Unlock()
 		if st == stateClosed {
@@ -283,13 +338,13 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, id string, isErr
 			"Response payload size exceeded maximum allowed payload size (6291556 bytes).")
 		writeErr(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 			"Response payload size exceeded maximum allowed payload size (6291556 bytes).")
-		s.finish(res)
+		s.finish(c, res)
 		return
 	case isErr:
 		if int64(len(body)) > limit {
 			body = body[:limit]
 		}
-		res.ErrorType = r.Header.Get("Lambda-Runtime-Function-Error-Type")
+		res.ErrorType = r.Header.Get(headerErrorType)
 		if res.ErrorType == "" {
 			var doc struct {
 				ErrorType string `json:"errorType"`
@@ -304,35 +359,60 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, id string, isErr
 		if !json.Valid(body) {
 			res.Payload = errorDoc(res.ErrorType, string(body))
 		}
+	case r.Trailer.Get(trailerErrorType) != "":
+		// The runtime failed part way through sending the response: the
+		// invocation failed, and the trailer holds the error document.
+		res.ErrorType = r.Trailer.Get(trailerErrorType)
+		doc, err := base64.StdEncoding.DecodeString(r.Trailer.Get(trailerErrorBody))
+		if err != nil || !json.Valid(doc) {
+			doc = errorDoc(res.ErrorType, "the runtime failed while sending the response")
+		}
+		res.Payload = doc
 	default:
 		res.Payload = body
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(accepted)
-	s.finish(res)
+	s.finish(c, res)
 }
 
-func (s *Server) finish(res *Result) {
+// finish ends the invocation of c, which the caller has claimed, with res.
+// The state is back to idle before Invoke returns, so its caller can invoke
+// again at once.
+func (s *Server) finish(c *call, res *Result) {
 	s.mu.Lock()
 	if s.st == stateBusy {
 		s.st = stateIdle
 	}
 	s.mu.Unlock()
-	s.result <- res
+	c.reply <- reply{res: res}
 }
 
 func (s *Server) initError(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.st != stateInit {
+	// Before the first /next the state is init, or busy with an invocation
+	// that Invoke queued and the runtime never took.
+	if s.started || (s.st != stateInit && s.st != stateBusy) {
 		s.mu.Unlock()
 		writeErr(w, http.StatusForbidden, "InvalidStateTransition", "init/error is only allowed before the first invocation/next")
 		return
 	}
+	var queued *call
+	if s.st == stateBusy {
+		select {
+		case queued = <-s.work:
+		default:
+		}
+		s.cur = nil
+	}
 	s.st = stateInitErr
 	s.mu.Unlock()
+	if queued != nil {
+		queued.reply <- reply{err: ErrNotDelivered}
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxErrorBody))
-	ie := InitError{ErrorType: r.Header.Get("Lambda-Runtime-Function-Error-Type"), Payload: body}
+	ie := InitError{ErrorType: r.Header.Get(headerErrorType), Payload: body}
 	if ie.ErrorType == "" {
 		ie.ErrorType = "Runtime.Unknown"
 	}
