@@ -97,7 +97,7 @@ type harness struct {
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
 	requireRoot(t)
-	mgr, err := sandbox.NewManager(sandbox.Options{CgroupParent: "moat-test-invoke", Namespaces: true})
+	mgr, err := sandbox.NewManager(sandbox.Options{CgroupParent: "moat-test-invoke", Namespaces: true, Landlock: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +107,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 		code: &dirCode{dirs: map[string]string{}},
 	}
 	opts.Resolver, opts.Spawner, opts.Logs, opts.Code = h.res, mgr, h.logs, h.code
+	opts.TaskRoot = "/var/task"
 	h.d = New(opts)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

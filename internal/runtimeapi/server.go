@@ -21,12 +21,12 @@ const maxErrorBody = 1 << 20
 
 const prefix = "/2018-06-01/runtime/"
 
-// Headers and trailers the runtime sends with an answer. aws-lambda-go sends
-// the two trailers on /response when reading the handler's response fails
-// part way through.
+// The error type travels in a header on /error and init/error, and in a
+// trailer, with the error document, on a /response that fails part way
+// through (aws-lambda-go sends them when reading the handler's response
+// fails).
 const (
 	headerErrorType  = "Lambda-Runtime-Function-Error-Type"
-	trailerErrorType = "Lambda-Runtime-Function-Error-Type"
 	trailerErrorBody = "Lambda-Runtime-Function-Error-Body"
 )
 
@@ -344,25 +344,15 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, id string, isErr
 		if int64(len(body)) > limit {
 			body = body[:limit]
 		}
-		res.ErrorType = r.Header.Get(headerErrorType)
-		if res.ErrorType == "" {
-			var doc struct {
-				ErrorType string `json:"errorType"`
-			}
-			_ = json.Unmarshal(body, &doc)
-			res.ErrorType = doc.ErrorType
-		}
-		if res.ErrorType == "" {
-			res.ErrorType = "Unhandled"
-		}
+		res.ErrorType = errorType(r, body, "Unhandled")
 		res.Payload = body
 		if !json.Valid(body) {
 			res.Payload = errorDoc(res.ErrorType, string(body))
 		}
-	case r.Trailer.Get(trailerErrorType) != "":
+	case r.Trailer.Get(headerErrorType) != "":
 		// The runtime failed part way through sending the response: the
 		// invocation failed, and the trailer holds the error document.
-		res.ErrorType = r.Trailer.Get(trailerErrorType)
+		res.ErrorType = r.Trailer.Get(headerErrorType)
 		doc, err := base64.StdEncoding.DecodeString(r.Trailer.Get(trailerErrorBody))
 		if err != nil || !json.Valid(doc) {
 			doc = errorDoc(res.ErrorType, "the runtime failed while sending the response")
@@ -412,10 +402,7 @@ func (s *Server) initError(w http.ResponseWriter, r *http.Request) {
 		queued.reply <- reply{err: ErrNotDelivered}
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxErrorBody))
-	ie := InitError{ErrorType: r.Header.Get(headerErrorType), Payload: body}
-	if ie.ErrorType == "" {
-		ie.ErrorType = "Runtime.Unknown"
-	}
+	ie := InitError{ErrorType: errorType(r, body, "Runtime.Unknown"), Payload: body}
 	if !json.Valid(body) {
 		ie.Payload = errorDoc(ie.ErrorType, string(body))
 	}
@@ -423,6 +410,22 @@ func (s *Server) initError(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(accepted)
 	s.initErr <- ie
+}
+
+// errorType is the type of the error the runtime reports in r: the
+// Lambda-Runtime-Function-Error-Type header, else the errorType of the error
+// document in body, else def.
+func errorType(r *http.Request, body []byte, def string) string {
+	if typ := r.Header.Get(headerErrorType); typ != "" {
+		return typ
+	}
+	var doc struct {
+		ErrorType string `json:"errorType"`
+	}
+	if json.Unmarshal(body, &doc) == nil && doc.ErrorType != "" {
+		return doc.ErrorType
+	}
+	return def
 }
 
 // errorDoc is the JSON error document Lambda returns for platform-detected

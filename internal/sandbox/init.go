@@ -2,23 +2,45 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"runtime"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // initArg is the hidden first argument that turns the moat binary into an
 // instance init.
 const initArg = "__moat_instance_init"
 
+// Inside an instance the function runs as this uid and gid, as on Lambda
+// (sbx_user1051). The user namespace maps it to an unprivileged host id.
+const (
+	FunctionUID = 993
+	FunctionGID = 990
+)
+
+// Well-known fds of the init.
+const (
+	fdControl = 3 // the parent's spec arrives here
+	fdCode    = 4 // detached read-only mount of the function's code
+)
+
 // initSpec is what the parent sends the init over its control pipe once the
-// init is in its cgroups.
+// init is in its cgroups and its Runtime API socket exists.
 type initSpec struct {
-	Dir  string   `json:"dir"`  // working directory
-	Path string   `json:"path"` // executable to run
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
+	Hardened  bool     `json:"hardened"` // build the sandbox root and drop privileges
+	Dir       string   `json:"dir"`      // working directory (unhardened: the code dir)
+	Path      string   `json:"path"`     // executable to run
+	Args      []string `json:"args"`
+	Env       []string `json:"env"`
+	TmpMB     int      `json:"tmpMB"`     // size of /tmp
+	Networked bool     `json:"networked"` // resolv.conf; Landlock allows granted ports
+	Ports     []uint16 `json:"ports"`     // TCP ports connect() may reach besides the Runtime API
+	Seccomp   bool     `json:"seccomp"`
+	Landlock  bool     `json:"landlock"`
 }
 
 // Init turns the process into an instance init when it was started as one,
@@ -28,28 +50,103 @@ func Init() {
 	if len(os.Args) < 2 || os.Args[1] != initArg {
 		return
 	}
+	// Every privileged step and the final execve happen on this thread.
+	runtime.LockOSThread()
 	err := runInit()
 	fmt.Fprintf(os.Stderr, "moat instance init: %v\n", err)
 	os.Exit(127)
 }
 
 func runInit() error {
-	ctl := os.NewFile(3, "control")
+	ctl := os.NewFile(fdControl, "control")
 	var spec initSpec
 	// Blocks until the parent has placed this process in its cgroups.
 	if err := json.NewDecoder(ctl).Decode(&spec); err != nil {
 		return fmt.Errorf("read spec: %w", err)
 	}
 	ctl.Close()
+	if len(spec.Args) == 0 {
+		return errors.New("empty command")
+	}
+	if spec.Hardened {
+		if err := harden(&spec); err != nil {
+			return err
+		}
+	}
 	if err := os.Chdir(spec.Dir); err != nil {
-		return fmt.Errorf("enter code dir: %w", err)
+		return fmt.Errorf("enter %s: %w", spec.Dir, err)
 	}
-	path := spec.Path
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(spec.Dir, path)
-	}
-	if err := syscall.Exec(path, spec.Args, spec.Env); err != nil {
+	if err := syscall.Exec(spec.Path, spec.Args, spec.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", spec.Args[0], err)
+	}
+	return nil
+}
+
+// harden builds the instance's root file system, then gives up every
+// privilege, in this order: mounts and pivot_root; hostname; resource
+// limits; no_new_privs; capabilities and ids; Landlock; seccomp (last, so
+// that nothing before it needs a syscall it refuses).
+func harden(spec *initSpec) error {
+	if err := buildRoot(spec); err != nil {
+		return fmt.Errorf("build root: %w", err)
+	}
+	if err := unix.Sethostname([]byte("moat")); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 1024, Max: 1024}); err != nil {
+		return fmt.Errorf("limit open files: %w", err)
+	}
+	_ = unix.CloseRange(fdCode, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	if err := dropPrivileges(); err != nil {
+		return err
+	}
+	if spec.Landlock {
+		if err := restrictLandlock(spec); err != nil {
+			return fmt.Errorf("landlock: %w", err)
+		}
+	}
+	if spec.Seccomp {
+		if err := installSeccomp(); err != nil {
+			return fmt.Errorf("seccomp: %w", err)
+		}
+	}
+	return nil
+}
+
+// dropPrivileges empties the capability bounding and ambient sets, then
+// switches every thread to the function's uid and gid, which leaves the
+// permitted and effective sets empty too.
+func dropPrivileges() error {
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("drop capability %d: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("clear groups: %w", err)
+	}
+	if err := syscall.Setresgid(FunctionGID, FunctionGID, FunctionGID); err != nil {
+		return fmt.Errorf("set gid: %w", err)
+	}
+	if err := syscall.Setresuid(FunctionUID, FunctionUID, FunctionUID); err != nil {
+		return fmt.Errorf("set uid: %w", err)
+	}
+	// Make sure: no capability may remain.
+	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	for _, d := range data {
+		if d.Effective != 0 || d.Permitted != 0 || d.Inheritable != 0 {
+			return errors.New("capabilities remain after dropping privileges")
+		}
 	}
 	return nil
 }

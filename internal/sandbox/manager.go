@@ -32,9 +32,16 @@ type Options struct {
 	// CgroupParent is the directory, under each cgroup hierarchy, that holds
 	// moat's instance cgroups. Default "moat".
 	CgroupParent string
-	// Namespaces gives every instance its own PID, network, IPC and UTS
-	// namespaces. It needs CAP_SYS_ADMIN.
+	// Namespaces gives every instance its own user, PID, mount, network,
+	// IPC, UTS and cgroup namespaces, a root file system of its own, no
+	// capabilities and no_new_privs (see Init). It needs root.
 	Namespaces bool
+	// Landlock and Seccomp add those walls (with Namespaces only).
+	Landlock bool
+	Seccomp  bool
+	// UIDBase is the first host uid of the ranges instances map to: slot n
+	// uses [UIDBase+n*1000, UIDBase+n*1000+1000). Default 3,000,000,000.
+	UIDBase uint32
 	// Executable is the moat binary re-executed as instance init; default
 	// /proc/self/exe.
 	Executable string
@@ -48,6 +55,7 @@ type Spec struct {
 	Bootstrap string   // executable relative to CodeDir; default "bootstrap"
 	Env       []string // the bootstrap's whole environment, KEY=VALUE
 	MemoryMB  int      // hard memory limit, no swap
+	TmpMB     int      // size of /tmp (EphemeralStorage); default 512
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
@@ -58,8 +66,33 @@ type Manager struct {
 	log  *slog.Logger
 	cg   *cgroupLayout
 
-	mu   sync.Mutex
-	live map[string]*Instance
+	mu    sync.Mutex
+	live  map[string]*Instance
+	slots map[uint32]bool // uid ranges in use
+	next  uint32
+}
+
+// maxSlots bounds concurrently live instances per node (uid ranges).
+const maxSlots = 100000
+
+func (m *Manager) takeSlot() (uint32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := uint32(0); i < maxSlots; i++ {
+		s := (m.next + i) % maxSlots
+		if !m.slots[s] {
+			m.slots[s] = true
+			m.next = s + 1
+			return s, nil
+		}
+	}
+	return 0, errors.New("no free uid range for another instance")
+}
+
+func (m *Manager) freeSlot(s uint32) {
+	m.mu.Lock()
+	delete(m.slots, s)
+	m.mu.Unlock()
 }
 
 // NewManager detects the host's cgroup layout and removes the leftovers of
@@ -73,6 +106,9 @@ func NewManager(opts Options) (*Manager, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.UIDBase == 0 {
+		opts.UIDBase = 3_000_000_000
 	}
 	l, err := detectCgroups(opts.CgroupParent)
 	if err != nil {
@@ -88,7 +124,7 @@ func NewManager(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remove leftover instances: %w", err)
 	}
-	return &Manager{opts: opts, log: opts.Logger, cg: l, live: map[string]*Instance{}}, nil
+	return &Manager{opts: opts, log: opts.Logger, cg: l, live: map[string]*Instance{}, slots: map[uint32]bool{}}, nil
 }
 
 // Instance is one live function instance. Close it when done.
@@ -108,6 +144,8 @@ type Instance struct {
 	waitErr  error
 	close    sync.Once
 	closeErr error
+	slot     uint32 // uid range, with Namespaces
+	hasSlot  bool
 }
 
 // Spawn starts an instance. The bootstrap is running when Spawn returns; it
@@ -124,6 +162,9 @@ func (m *Manager) Spawn(ctx context.Context, spec Spec) (_ *Instance, err error)
 	}
 	if !filepath.IsLocal(spec.Bootstrap) {
 		return nil, fmt.Errorf("spawn: bootstrap %q is not inside the code", spec.Bootstrap)
+	}
+	if spec.TmpMB <= 0 {
+		spec.TmpMB = 512
 	}
 	cg, err := m.cg.create(spec.ID, int64(spec.MemoryMB)<<20, MaxPids)
 	if err != nil {
@@ -156,9 +197,30 @@ func (m *Manager) Spawn(ctx context.Context, spec Spec) (_ *Instance, err error)
 	cmd.Stdout = outW
 	cmd.Stderr = outW
 	cmd.ExtraFiles = []*os.File{ctlR}
+	if m.opts.Namespaces {
+		codeFd, err := detachedReadOnly(spec.CodeDir)
+		if err != nil {
+			return nil, fmt.Errorf("spawn: code mount: %w", err)
+		}
+		defer codeFd.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, codeFd)
+	}
 	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if m.opts.Namespaces {
-		attr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+		slot, err := m.takeSlot()
+		if err != nil {
+			return nil, fmt.Errorf("spawn: %w", err)
+		}
+		inst.slot, inst.hasSlot = slot, true
+		host := m.opts.UIDBase + slot*1000
+		attr.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
+			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(host), Size: 1000}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(host), Size: 1000}}
+		attr.GidMappingsEnableSetgroups = true
+		// Start as root of the new user namespace with no supplementary
+		// groups: none of the host's groups may follow the instance in.
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
 	}
 	fd, err := cg.v2fd()
 	if err != nil {
@@ -197,10 +259,14 @@ func (m *Manager) Spawn(ctx context.Context, spec Spec) (_ *Instance, err error)
 	env = append(env, spec.Env...)
 	env = append(env, "AWS_LAMBDA_RUNTIME_API="+apiAddr)
 	is := initSpec{
-		Dir:  spec.CodeDir,
-		Path: filepath.Join(spec.CodeDir, spec.Bootstrap),
-		Args: []string{filepath.Join(spec.CodeDir, spec.Bootstrap)},
-		Env:  env,
+		Hardened: m.opts.Namespaces,
+		Dir:      spec.CodeDir,
+		Path:     filepath.Join(spec.CodeDir, spec.Bootstrap),
+		Args:     []string{filepath.Join(spec.CodeDir, spec.Bootstrap)},
+		Env:      env,
+		TmpMB:    spec.TmpMB,
+		Landlock: m.opts.Namespaces && m.opts.Landlock,
+		Seccomp:  m.opts.Namespaces && m.opts.Seccomp,
 	}
 	if err := json.NewEncoder(ctlW).Encode(&is); err != nil {
 		return nil, fmt.Errorf("spawn: send spec: %w", err)
@@ -343,6 +409,9 @@ func (i *Instance) Close() error {
 		i.m.mu.Lock()
 		delete(i.m.live, i.ID)
 		i.m.mu.Unlock()
+		if i.hasSlot {
+			i.m.freeSlot(i.slot)
+		}
 	})
 	return i.closeErr
 }
@@ -365,3 +434,20 @@ func (m *Manager) Close() error {
 // removeParent removes the manager's empty parent cgroups (tests use a
 // parent of their own).
 func (m *Manager) removeParent() { m.cg.removeParent() }
+
+// detachedReadOnly clones the mount of dir into a detached, read-only,
+// nosuid, nodev mount and returns its fd; the instance init attaches it at
+// /var/task with move_mount. The data directory stays unreachable from the
+// instance: no path to it is ever resolved inside.
+func detachedReadOnly(dir string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("open_tree %s: %w", dir, err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("mount_setattr: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "code"), nil
+}
