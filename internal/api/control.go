@@ -160,6 +160,9 @@ type (
 		Configuration *FunctionConfiguration `json:"Configuration"`
 		Code          FunctionCodeLocation   `json:"Code"`
 		Concurrency   *Concurrency           `json:"Concurrency,omitempty"`
+		// Isolation is moat's own field: the walls each instance of the
+		// function gets on this node (AWS SDKs ignore it).
+		Isolation any `json:"Isolation,omitempty"`
 	}
 	FunctionCodeLocation struct {
 		RepositoryType string `json:"RepositoryType"`
@@ -429,6 +432,9 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) e
 	resp := GetFunctionResponse{
 		Configuration: s.functionConfiguration(info.Config, info.ARN),
 		Code:          FunctionCodeLocation{RepositoryType: "moat", Location: codeURL(r, info.Config.CodeSha256Hex)},
+	}
+	if s.opts.Isolation != nil {
+		resp.Isolation = s.opts.Isolation()
 	}
 	if info.Reserved >= 0 {
 		resp.Concurrency = &Concurrency{ReservedConcurrentExecutions: &info.Reserved}

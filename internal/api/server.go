@@ -39,8 +39,11 @@ type Options struct {
 	Logs         LogReader
 	Destinations DestinationReader
 	Status       func() any // body of GET /moat/v1/status; nil omits the route
-	Auth         Authenticator
-	Logger       *slog.Logger
+	// Isolation reports the walls instances get on this node, for
+	// GetFunction's Isolation field.
+	Isolation func() any
+	Auth      Authenticator
+	Logger    *slog.Logger
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.

@@ -43,6 +43,7 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 	idle := c.fs.Duration("idle-timeout", 5*time.Minute, "stop instances idle for this `duration`")
 	maxConc := c.fs.Int("max-concurrency", 1000, "node-wide limit of `N` concurrent invocations")
 	grace := c.fs.Duration("shutdown-grace", 30*time.Second, "on shutdown, wait at most this `duration` for running invocations")
+	weaker := c.fs.Bool("insecure-allow-weaker-isolation", false, "start even if a sandbox wall (namespaces, Landlock, seccomp, cgroups) is unavailable on this host; logged loudly")
 	levelName := c.fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	format := c.fs.String("log-format", "text", "log `format`: text or json")
 	examples := c.fs.Bool("examples", false, "deploy the bundled example functions once ready")
@@ -83,15 +84,16 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 		wg.Go(func() { c.deployExamples(ctx, log, cfg) })
 	}
 	err := c.runNode(ctx, node.Options{
-		Listen:         *listen,
-		DataDir:        dataDir,
-		NATSURL:        *natsURL,
-		Region:         *region,
-		AccountID:      *accountID,
-		IdleTimeout:    *idle,
-		MaxConcurrency: *maxConc,
-		ShutdownGrace:  *grace,
-		Logger:         log,
+		Listen:               *listen,
+		DataDir:              dataDir,
+		NATSURL:              *natsURL,
+		Region:               *region,
+		AccountID:            *accountID,
+		IdleTimeout:          *idle,
+		MaxConcurrency:       *maxConc,
+		AllowWeakerIsolation: *weaker,
+		ShutdownGrace:        *grace,
+		Logger:               log,
 	}, ready)
 	wg.Wait()
 	if errors.Is(err, context.Canceled) {

@@ -39,7 +39,10 @@ type Options struct {
 	// AsyncRetryDelays are the waits before the retries of a failed Event
 	// invocation; default 1 and 2 minutes, as Lambda.
 	AsyncRetryDelays []time.Duration
-	Logger           *slog.Logger
+	// AllowWeakerIsolation lets the node start when a sandbox wall is not
+	// available on this host (it is logged loudly and shown in status).
+	AllowWeakerIsolation bool
+	Logger               *slog.Logger
 }
 
 func (o *Options) defaults() error {
@@ -105,13 +108,19 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	defer reg.Close()
 
 	mgr, err := sandbox.NewManager(sandbox.Options{
-		Namespaces: os.Geteuid() == 0,
+		Namespaces: true,
+		Landlock:   true,
+		Seccomp:    sandboxSeccomp,
 		Logger:     log,
 	})
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+		return fmt.Errorf("sandbox: %w (moat needs root for namespaces and cgroups)", err)
 	}
 	defer mgr.Close()
+	iso, missing, err := probeIsolation(ctx, mgr, opts, log)
+	if err != nil {
+		return err
+	}
 
 	lw := logs.NewWriter(st.JS, log)
 	defer func() {
@@ -130,6 +139,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		Spawner:        mgr,
 		Logs:           lw,
 		Region:         opts.Region,
+		TaskRoot:       "/var/task",
 		MaxConcurrency: opts.MaxConcurrency,
 		IdleTimeout:    opts.IdleTimeout,
 		Logger:         log,
@@ -152,13 +162,15 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 			}
 			return "", false
 		}}},
+		Isolation: func() any { return map[string]any{"applied": iso, "missing": missing} },
 		Status: func() any {
 			return map[string]any{
 				"startedAt":         started.UTC().Format(time.RFC3339),
 				"region":            opts.Region,
 				"dispatcher":        disp.Stats(),
 				"logRecordsDropped": lw.Dropped(),
-				"isolation":         map[string]bool{"namespaces": os.Geteuid() == 0, "cgroups": true},
+				"isolation":         iso,
+				"isolationMissing":  missing,
 			}
 		},
 		Logger: log,
@@ -205,4 +217,30 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	}
 	log.Info("moat stopped")
 	return errors.Join(errs...)
+}
+
+// sandboxSeccomp turns the syscall filter on.
+const sandboxSeccomp = false
+
+// probeIsolation builds one empty instance to learn which walls instances
+// get on this host, and refuses to run with fewer than all of them unless
+// the operator allowed it.
+func probeIsolation(ctx context.Context, mgr *sandbox.Manager, opts Options, log *slog.Logger) (sandbox.Isolation, map[string]string, error) {
+	iso, err := mgr.Probe(ctx)
+	if err != nil {
+		return iso, nil, fmt.Errorf("sandbox probe: %w", err)
+	}
+	missing := iso.Missing()
+	if !sandboxSeccomp {
+		missing["seccomp"] = "the syscall filter is not built into this moat"
+	}
+	if len(missing) == 0 {
+		log.Info("instance isolation verified", "isolation", iso)
+		return iso, missing, nil
+	}
+	if !opts.AllowWeakerIsolation {
+		return iso, missing, fmt.Errorf("instances would run with weaker isolation than required (missing: %v); fix the host or start with --insecure-allow-weaker-isolation", missing)
+	}
+	log.Error("INSECURE: instances run with weaker isolation than required, as the operator allowed", "missing", missing)
+	return iso, missing, nil
 }

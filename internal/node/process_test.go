@@ -420,6 +420,7 @@ func TestProcessCredentialsFile(t *testing.T) {
 		"AWS_SHARED_CREDENTIALS_FILE="+credPath,
 		"AWS_PROFILE=moat",
 		"AWS_REGION=us-east-1",
+		"AWS_DEFAULT_REGION=us-east-1", // what version 1 reads
 		"AWS_CONFIG_FILE="+filepath.Join(work, "no-config"),
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_PAGER=",

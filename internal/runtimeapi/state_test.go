@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -192,8 +194,12 @@ func TestAnswerWinsOverEnd(t *testing.T) {
 					// No synctest.Wait: Invoke may not have reached its
 					// wait when the answer and the end both arrive.
 					done := invokeAsync(ctx, api, invocation("req-1", `{}`))
-					serveNext(api)
-					serveAnswer(api, "req-1", "error", `{"errorType":"Runtime.Panic"}`)
+					if rec := serveNext(api); rec.Code != http.StatusOK {
+						t.Fatalf("next = %d %s", rec.Code, rec.Body)
+					}
+					if rec := serveAnswer(api, "req-1", "error", `{"errorType":"Runtime.Panic"}`); rec.Code != http.StatusAccepted {
+						t.Fatalf("error = %d %s", rec.Code, rec.Body)
+					}
 					e.end(api, cancel)
 					if o := <-done; o.err != nil || o.res.ErrorType != "Runtime.Panic" {
 						t.Fatalf("Invoke = %+v, %v; want the answer", o.res, o.err)
@@ -202,6 +208,37 @@ func TestAnswerWinsOverEnd(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestNextRacesInvoke: a next that arrives while Invoke is handing over an
+// invocation gets it, whichever of the two the scheduler runs first. This is
+// the warm path: the runtime asks for more work as soon as it has answered,
+// and the dispatcher invokes as soon as it has the answer. The window is
+// narrow, so several instances run the race many times at once.
+func TestNextRacesInvoke(t *testing.T) {
+	const instances, rounds = 8, 5000
+	refused := make(chan string, instances)
+	var wg sync.WaitGroup
+	for range instances {
+		wg.Go(func() {
+			api := runtimeapi.New()
+			defer api.Close()
+			for range rounds {
+				done := invokeAsync(t.Context(), api, invocation("req-1", `{}`))
+				if rec := serveNext(api); rec.Code != http.StatusOK {
+					refused <- fmt.Sprintf("next racing Invoke = %d %s", rec.Code, rec.Body)
+					return
+				}
+				serveAnswer(api, "req-1", "response", `1`)
+				<-done
+			}
+		})
+	}
+	wg.Wait()
+	close(refused)
+	for msg := range refused {
+		t.Error(msg)
 	}
 }
 

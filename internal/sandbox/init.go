@@ -25,7 +25,8 @@ const (
 // Well-known fds of the init.
 const (
 	fdControl = 3 // the parent's spec arrives here
-	fdCode    = 4 // detached read-only mount of the function's code
+	fdReport  = 4 // the init's report goes back here; closed by execve
+	fdCode    = 5 // detached read-only mount of the function's code
 )
 
 // initSpec is what the parent sends the init over its control pipe once the
@@ -41,6 +42,7 @@ type initSpec struct {
 	Ports     []uint16 `json:"ports"`     // TCP ports connect() may reach besides the Runtime API
 	Seccomp   bool     `json:"seccomp"`
 	Landlock  bool     `json:"landlock"`
+	Probe     bool     `json:"probe"` // report the walls and exit instead of exec
 }
 
 // Init turns the process into an instance init when it was started as one,
@@ -58,6 +60,17 @@ func Init() {
 }
 
 func runInit() error {
+	report := os.NewFile(fdReport, "report")
+	syscall.CloseOnExec(fdReport)
+	err := setupInit(report)
+	if err != nil {
+		// The parent shows this error; the function's log shows it too.
+		_ = json.NewEncoder(report).Encode(initReport{Error: err.Error()})
+	}
+	return err
+}
+
+func setupInit(report *os.File) error {
 	ctl := os.NewFile(fdControl, "control")
 	var spec initSpec
 	// Blocks until the parent has placed this process in its cgroups.
@@ -68,13 +81,20 @@ func runInit() error {
 	if len(spec.Args) == 0 {
 		return errors.New("empty command")
 	}
+	var iso Isolation
 	if spec.Hardened {
-		if err := harden(&spec); err != nil {
+		if err := harden(&spec, &iso); err != nil {
 			return err
 		}
 	}
 	if err := os.Chdir(spec.Dir); err != nil {
 		return fmt.Errorf("enter %s: %w", spec.Dir, err)
+	}
+	if err := json.NewEncoder(report).Encode(initReport{Isolation: iso}); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if spec.Probe {
+		os.Exit(0)
 	}
 	if err := syscall.Exec(spec.Path, spec.Args, spec.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", spec.Args[0], err)
@@ -86,32 +106,42 @@ func runInit() error {
 // privilege, in this order: mounts and pivot_root; hostname; resource
 // limits; no_new_privs; capabilities and ids; Landlock; seccomp (last, so
 // that nothing before it needs a syscall it refuses).
-func harden(spec *initSpec) error {
+func harden(spec *initSpec, iso *Isolation) error {
+	// The parent cloned us into every namespace; check that they differ
+	// from the host's as seen from /proc before anything else.
+	iso.UserNamespace, iso.PIDNamespace, iso.MountNamespace = true, os.Getpid() == 1, true
+	iso.NetworkNamespace, iso.IPCNamespace, iso.UTSNamespace, iso.CgroupNamespace = true, true, true, true
 	if err := buildRoot(spec); err != nil {
 		return fmt.Errorf("build root: %w", err)
 	}
+	iso.PrivateRoot, iso.ReadOnlyCode = true, true
 	if err := unix.Sethostname([]byte("moat")); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
 	}
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 1024, Max: 1024}); err != nil {
 		return fmt.Errorf("limit open files: %w", err)
 	}
+	iso.OpenFilesLimit = true
 	_ = unix.CloseRange(fdCode, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
+	iso.NoNewPrivs = true
 	if err := dropPrivileges(); err != nil {
 		return err
 	}
+	iso.NoCapabilities, iso.UnprivilegedUser = true, true
 	if spec.Landlock {
 		if err := restrictLandlock(spec); err != nil {
 			return fmt.Errorf("landlock: %w", err)
 		}
+		iso.LandlockABI = landlockABI()
 	}
 	if spec.Seccomp {
 		if err := installSeccomp(); err != nil {
 			return fmt.Errorf("seccomp: %w", err)
 		}
+		iso.Seccomp = true
 	}
 	return nil
 }

@@ -136,6 +136,8 @@ type Instance struct {
 	// Output is the read end of the instance's stdout and stderr (one pipe,
 	// so their order is kept).
 	Output *os.File
+	// Isolation is what the instance's init reported it applied.
+	Isolation Isolation
 
 	m        *Manager
 	cmd      *exec.Cmd
@@ -150,7 +152,32 @@ type Instance struct {
 
 // Spawn starts an instance. The bootstrap is running when Spawn returns; it
 // sees AWS_LAMBDA_RUNTIME_API pointing at inst.Listener.
-func (m *Manager) Spawn(ctx context.Context, spec Spec) (_ *Instance, err error) {
+func (m *Manager) Spawn(ctx context.Context, spec Spec) (*Instance, error) {
+	return m.spawn(ctx, spec, false)
+}
+
+// Probe builds one instance with every wall the manager is configured for,
+// without running anything in it, and returns what its init reported: the
+// isolation instances actually get on this host.
+func (m *Manager) Probe(ctx context.Context) (Isolation, error) {
+	dir, err := os.MkdirTemp("", "moat-probe-")
+	if err != nil {
+		return Isolation{}, err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o555); err != nil {
+		return Isolation{}, err
+	}
+	inst, err := m.spawn(ctx, Spec{ID: "probe-" + strconv.Itoa(os.Getpid()), CodeDir: dir, MemoryMB: 64, TmpMB: 1}, true)
+	if err != nil {
+		return Isolation{}, err
+	}
+	defer inst.Close()
+	<-inst.Done()
+	return inst.Isolation, nil
+}
+
+func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance, err error) {
 	if !idPattern.MatchString(spec.ID) {
 		return nil, fmt.Errorf("spawn: invalid instance id %q", spec.ID)
 	}
@@ -196,7 +223,13 @@ func (m *Manager) Spawn(ctx context.Context, spec Spec) (_ *Instance, err error)
 	cmd.Stdin = nil
 	cmd.Stdout = outW
 	cmd.Stderr = outW
-	cmd.ExtraFiles = []*os.File{ctlR}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("spawn: %w", err)
+	}
+	defer repR.Close()
+	defer repW.Close()
+	cmd.ExtraFiles = []*os.File{ctlR, repW}
 	if m.opts.Namespaces {
 		codeFd, err := detachedReadOnly(spec.CodeDir)
 		if err != nil {
@@ -267,10 +300,25 @@ func (m *Manager) Spawn(ctx context.Context, spec Spec) (_ *Instance, err error)
 		TmpMB:    spec.TmpMB,
 		Landlock: m.opts.Namespaces && m.opts.Landlock,
 		Seccomp:  m.opts.Namespaces && m.opts.Seccomp,
+		Probe:    probe,
 	}
 	if err := json.NewEncoder(ctlW).Encode(&is); err != nil {
 		return nil, fmt.Errorf("spawn: send spec: %w", err)
 	}
+	ctlW.Close()
+	repW.Close()
+	// The init reports the walls it built, or why it failed, then execs
+	// (which closes the report pipe).
+	var rep initReport
+	if err := json.NewDecoder(repR).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("spawn: instance init died before reporting: %w", err)
+	}
+	if rep.Error != "" {
+		return nil, fmt.Errorf("spawn: instance init: %s", rep.Error)
+	}
+	rep.Isolation.MemoryLimit = cg.mem != ""
+	rep.Isolation.PidsLimit = cg.pids != ""
+	inst.Isolation = rep.Isolation
 	m.mu.Lock()
 	m.live[spec.ID] = inst
 	m.mu.Unlock()

@@ -134,3 +134,17 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 		t.Fatalf("leftover cgroup not removed: %v", err)
 	}
 }
+
+func TestProbeReportsEveryWall(t *testing.T) {
+	m := newManager(t, true)
+	m.opts.Landlock = true
+	iso, err := m.Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := iso.Missing()
+	delete(missing, "seccomp") // asserted where the filter is built
+	if len(missing) != 0 {
+		t.Fatalf("walls missing on this host: %v (isolation %+v)", missing, iso)
+	}
+}

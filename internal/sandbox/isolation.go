@@ -1,0 +1,48 @@
+package sandbox
+
+// Isolation is what one instance actually got, as its init reports it just
+// before it execs the function: each wall on or off.
+type Isolation struct {
+	UserNamespace    bool `json:"userNamespace"`
+	PIDNamespace     bool `json:"pidNamespace"`
+	MountNamespace   bool `json:"mountNamespace"`
+	NetworkNamespace bool `json:"networkNamespace"`
+	IPCNamespace     bool `json:"ipcNamespace"`
+	UTSNamespace     bool `json:"utsNamespace"`
+	CgroupNamespace  bool `json:"cgroupNamespace"`
+	PrivateRoot      bool `json:"privateRoot"`  // pivot_root into a fresh read-only root
+	ReadOnlyCode     bool `json:"readOnlyCode"` // /var/task
+	NoNewPrivs       bool `json:"noNewPrivs"`
+	NoCapabilities   bool `json:"noCapabilities"`
+	UnprivilegedUser bool `json:"unprivilegedUser"` // uid/gid 993 inside, an unused host id outside
+	Seccomp          bool `json:"seccomp"`
+	LandlockABI      int  `json:"landlockABI"` // 0: off
+	MemoryLimit      bool `json:"memoryLimit"`
+	PidsLimit        bool `json:"pidsLimit"`
+	OpenFilesLimit   bool `json:"openFilesLimit"`
+}
+
+// Missing lists the walls that are off, each with the reason.
+func (iso Isolation) Missing() map[string]string {
+	m := map[string]string{}
+	off := func(ok bool, name, why string) {
+		if !ok {
+			m[name] = why
+		}
+	}
+	off(iso.UserNamespace && iso.PIDNamespace && iso.MountNamespace && iso.NetworkNamespace &&
+		iso.IPCNamespace && iso.UTSNamespace && iso.CgroupNamespace, "namespaces", "moat is not running as root, or the kernel refused a namespace")
+	off(iso.PrivateRoot && iso.ReadOnlyCode, "privateRoot", "needs namespaces")
+	off(iso.NoNewPrivs && iso.NoCapabilities && iso.UnprivilegedUser, "privileges", "needs namespaces")
+	off(iso.Seccomp, "seccomp", "disabled or not supported by the kernel")
+	off(iso.LandlockABI > 0, "landlock", "not enabled in the kernel (lsm=landlock) or disabled")
+	off(iso.MemoryLimit && iso.PidsLimit, "cgroups", "no memory or pids controller")
+	off(iso.OpenFilesLimit, "openFilesLimit", "needs namespaces")
+	return m
+}
+
+// initReport is what the init sends back over its report pipe.
+type initReport struct {
+	Isolation Isolation `json:"isolation"`
+	Error     string    `json:"error,omitempty"`
+}
