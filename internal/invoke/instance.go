@@ -73,6 +73,7 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 		CodeDir:  codeDir,
 		Env:      env,
 		MemoryMB: cfg.MemorySize,
+		TmpMB:    cfg.EphemeralStorage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("spawn instance: %w", err)

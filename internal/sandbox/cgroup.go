@@ -19,6 +19,7 @@ import (
 type cgroupLayout struct {
 	v2Root   string            // mount point of the v2 hierarchy ("" if none)
 	v2Memory bool              // memory and pids controllers are available in v2
+	v2CPU    bool              // the cpu controller is available in v2
 	v1       map[string]string // v1 controller -> mount point (memory, pids, cpu)
 	parent   string            // relative path under each root holding moat's instances
 }
@@ -62,6 +63,7 @@ func detectCgroups(parent string) (*cgroupLayout, error) {
 		ctrl, _ := os.ReadFile(filepath.Join(l.v2Root, "cgroup.controllers"))
 		fs := strings.Fields(string(ctrl))
 		l.v2Memory = contains(fs, "memory") && contains(fs, "pids")
+		l.v2CPU = l.v2Memory && contains(fs, "cpu")
 	}
 	if !l.v2Memory && l.v1["memory"] == "" {
 		return nil, errors.New("detect cgroups: no memory controller in cgroup v2 or v1")
@@ -85,6 +87,7 @@ type cgroup struct {
 	pids   string // directory holding pids.max
 	v1dirs []string
 	isV2   bool // memory accounting lives in v2
+	cpu    bool // a CPU quota is set
 }
 
 // prepare makes sure the parent directories exist and, on v2, that the
@@ -97,14 +100,18 @@ func (l *cgroupLayout) prepare() error {
 		}
 		if l.v2Memory {
 			for _, d := range []string{l.v2Root, dir} {
-				if err := writeFile(filepath.Join(d, "cgroup.subtree_control"), "+memory +pids"); err != nil {
+				ctrl := "+memory +pids"
+				if l.v2CPU {
+					ctrl += " +cpu"
+				}
+				if err := writeFile(filepath.Join(d, "cgroup.subtree_control"), ctrl); err != nil {
 					return fmt.Errorf("prepare cgroup %s: %w", d, err)
 				}
 			}
 		}
 	}
 	if !l.v2Memory {
-		for _, c := range []string{"memory", "pids"} {
+		for _, c := range []string{"memory", "pids", "cpu"} {
 			if root := l.v1[c]; root != "" {
 				if err := os.MkdirAll(filepath.Join(root, l.parent), 0o755); err != nil {
 					return fmt.Errorf("prepare cgroup: %w", err)
@@ -116,6 +123,16 @@ func (l *cgroupLayout) prepare() error {
 }
 
 // create makes the cgroups of instance id with its limits.
+// cpuPeriod is the CFS period; an instance's quota is its share of it.
+const cpuPeriod = 100000 // µs
+
+// cpuQuota gives CPU in proportion to memory, as Lambda does: 1,769 MB is
+// one full CPU.
+func cpuQuota(memBytes int64) int64 {
+	q := memBytes >> 20 * cpuPeriod / 1769
+	return max(q, 1000)
+}
+
 func (l *cgroupLayout) create(id string, memBytes int64, maxPids int) (*cgroup, error) {
 	cg := &cgroup{isV2: l.v2Memory}
 	if l.v2Root != "" {
@@ -133,6 +150,13 @@ func (l *cgroupLayout) create(id string, memBytes int64, maxPids int) (*cgroup, 
 		); err != nil {
 			cg.destroy()
 			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+		if l.v2CPU {
+			cg.cpu = true
+			if err := writeFile(filepath.Join(cg.v2, "cpu.max"), fmt.Sprintf("%d %d", cpuQuota(memBytes), cpuPeriod)); err != nil {
+				cg.destroy()
+				return nil, fmt.Errorf("create cgroup: cpu limit: %w", err)
+			}
 		}
 		return cg, nil
 	}
@@ -166,6 +190,22 @@ func (l *cgroupLayout) create(id string, memBytes int64, maxPids int) (*cgroup, 
 			cg.destroy()
 			return nil, fmt.Errorf("create cgroup: pids limit: %w", err)
 		}
+	}
+	if root := l.v1["cpu"]; root != "" {
+		d := filepath.Join(root, l.parent, id)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			cg.destroy()
+			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+		cg.v1dirs = append(cg.v1dirs, d)
+		if err := firstErr(
+			writeFile(filepath.Join(d, "cpu.cfs_period_us"), strconv.Itoa(cpuPeriod)),
+			writeFile(filepath.Join(d, "cpu.cfs_quota_us"), strconv.FormatInt(cpuQuota(memBytes), 10)),
+		); err != nil {
+			cg.destroy()
+			return nil, fmt.Errorf("create cgroup: cpu limit: %w", err)
+		}
+		cg.cpu = true
 	}
 	return cg, nil
 }
@@ -286,7 +326,7 @@ func (l *cgroupLayout) sweep() (int, error) {
 	if l.v2Root != "" {
 		roots = append(roots, filepath.Join(l.v2Root, l.parent))
 	}
-	for _, c := range []string{"memory", "pids"} {
+	for _, c := range []string{"memory", "pids", "cpu"} {
 		if r := l.v1[c]; r != "" {
 			roots = append(roots, filepath.Join(r, l.parent))
 		}

@@ -19,6 +19,7 @@ type Isolation struct {
 	LandlockABI      int  `json:"landlockABI"` // 0: off
 	MemoryLimit      bool `json:"memoryLimit"`
 	PidsLimit        bool `json:"pidsLimit"`
+	CPULimit         bool `json:"cpuLimit"` // CPU in proportion to memory
 	OpenFilesLimit   bool `json:"openFilesLimit"`
 }
 
@@ -37,6 +38,7 @@ func (iso Isolation) Missing() map[string]string {
 	off(iso.Seccomp, "seccomp", "disabled or not supported by the kernel")
 	off(iso.LandlockABI > 0, "landlock", "not enabled in the kernel (lsm=landlock) or disabled")
 	off(iso.MemoryLimit && iso.PidsLimit, "cgroups", "no memory or pids controller")
+	off(iso.CPULimit, "cpuLimit", "no cpu controller")
 	off(iso.OpenFilesLimit, "openFilesLimit", "needs namespaces")
 	return m
 }

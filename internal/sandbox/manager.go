@@ -318,6 +318,7 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	}
 	rep.Isolation.MemoryLimit = cg.mem != ""
 	rep.Isolation.PidsLimit = cg.pids != ""
+	rep.Isolation.CPULimit = cg.cpu
 	inst.Isolation = rep.Isolation
 	m.mu.Lock()
 	m.live[spec.ID] = inst
