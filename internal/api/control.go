@@ -72,6 +72,8 @@ type (
 		EphemeralStorage EphemeralStorage     `json:"EphemeralStorage"`
 		SnapStart        SnapStartResponse    `json:"SnapStart"`
 		LoggingConfig    LoggingConfig        `json:"LoggingConfig"`
+		// Sandbox is moat's own field (AWS SDKs ignore it).
+		Sandbox *registry.SandboxConfig `json:"Sandbox,omitempty"`
 	}
 	// EnvironmentResponse is Lambda's EnvironmentResponse: the variables,
 	// or the reason they cannot be shown.
@@ -124,19 +126,22 @@ type (
 		Architectures    []string          `json:"Architectures"`
 		EphemeralStorage *EphemeralStorage `json:"EphemeralStorage"`
 		Layers           []string          `json:"Layers"`
+		// Sandbox is moat's own: Ephemeral and Egress (Resolved is ignored).
+		Sandbox *registry.SandboxConfig `json:"Sandbox"`
 	}
 	// UpdateFunctionConfigurationRequest is the UpdateFunctionConfiguration body.
 	UpdateFunctionConfigurationRequest struct {
-		Role             *string           `json:"Role"`
-		Handler          *string           `json:"Handler"`
-		Description      *string           `json:"Description"`
-		Timeout          *int              `json:"Timeout"`
-		MemorySize       *int              `json:"MemorySize"`
-		Environment      *Environment      `json:"Environment"`
-		Runtime          *string           `json:"Runtime"`
-		RevisionID       string            `json:"RevisionId"`
-		EphemeralStorage *EphemeralStorage `json:"EphemeralStorage"`
-		Layers           []string          `json:"Layers"`
+		Role             *string                 `json:"Role"`
+		Handler          *string                 `json:"Handler"`
+		Description      *string                 `json:"Description"`
+		Timeout          *int                    `json:"Timeout"`
+		MemorySize       *int                    `json:"MemorySize"`
+		Environment      *Environment            `json:"Environment"`
+		Runtime          *string                 `json:"Runtime"`
+		RevisionID       string                  `json:"RevisionId"`
+		EphemeralStorage *EphemeralStorage       `json:"EphemeralStorage"`
+		Layers           []string                `json:"Layers"`
+		Sandbox          *registry.SandboxConfig `json:"Sandbox"`
 	}
 	// UpdateFunctionCodeRequest is the UpdateFunctionCode body.
 	UpdateFunctionCodeRequest struct {
@@ -281,6 +286,7 @@ func (s *Server) renderConfiguration(fc *FunctionConfiguration, c *registry.Conf
 		EphemeralStorage: EphemeralStorage{Size: &eph},
 		SnapStart:        SnapStartResponse{ApplyOn: "None", OptimizationStatus: "Off"},
 		LoggingConfig:    LoggingConfig{LogFormat: "Text", LogGroup: "/aws/lambda/" + c.FunctionName},
+		Sandbox:          c.Sandbox,
 	}
 	if c.Env != nil {
 		vars, err := s.opts.Registry.EnvironmentJSON(c)
@@ -378,6 +384,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 		Architectures: req.Architectures,
 		ZipFile:       req.Code.ZipFile,
 		Publish:       req.Publish,
+		Sandbox:       req.Sandbox,
 	}
 	if req.Environment != nil {
 		in.Environment = req.Environment.Variables
@@ -530,6 +537,7 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 		Description:  req.Description,
 		MemorySize:   req.MemorySize,
 		Timeout:      req.Timeout,
+		Sandbox:      req.Sandbox,
 	}
 	if req.Environment != nil {
 		vars := req.Environment.Variables

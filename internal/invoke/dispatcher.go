@@ -379,7 +379,7 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 		resp.LogTail = logs.Tail(logText, 4096)
 	}
 
-	if healthy {
+	if healthy && !cfg.PerInvocation() {
 		p.put(inst)
 	} else {
 		go inst.close()

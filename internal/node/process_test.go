@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -235,7 +236,7 @@ func TestProcessCLI(t *testing.T) {
 		ExecutedVersion string
 		Payload         json.RawMessage
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &inv); err != nil || inv.StatusCode != 200 || inv.ExecutedVersion != "1" || string(inv.Payload) != `{"via":"alias"}` {
+	if err := json.Unmarshal([]byte(r.stdout), &inv); err != nil || inv.StatusCode != 200 || inv.ExecutedVersion != "1" || compactJSON(inv.Payload) != `{"via":"alias"}` {
 		t.Errorf("invoke --qualifier live: %v %s", err, r)
 	}
 
@@ -465,4 +466,14 @@ func TestProcessCredentialsFile(t *testing.T) {
 		t.Errorf("aws lambda invoke printed %s (%v)", stdout, err)
 	}
 	p.stop(t)
+}
+
+// compactJSON returns b without insignificant white space ("" if it is not
+// JSON).
+func compactJSON(b []byte) string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return ""
+	}
+	return buf.String()
 }

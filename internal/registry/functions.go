@@ -134,6 +134,10 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateInput) (*Config,
 	if err := checkEnv(in.Environment); err != nil {
 		return nil, err
 	}
+	sb, err := r.checkSandbox(ctx, in.Sandbox)
+	if err != nil {
+		return nil, err
+	}
 	info, err := r.inspectCode(in.ZipFile)
 	if err != nil {
 		return nil, err
@@ -153,6 +157,7 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateInput) (*Config,
 		CodeSize:         info.Size,
 		RevisionID:       newRevisionID(),
 		LastModified:     now(),
+		Sandbox:          sb,
 	}
 	if cfg.Architectures == nil {
 		cfg.Architectures = []string{"x86_64"}
@@ -223,6 +228,12 @@ func (r *Registry) UpdateConfiguration(ctx context.Context, in UpdateConfigInput
 			return nil, err
 		}
 	}
+	var sb *SandboxConfig
+	if in.Sandbox != nil {
+		if sb, err = r.checkSandbox(ctx, in.Sandbox); err != nil {
+			return nil, err
+		}
+	}
 	var env *Sealed
 	if in.Environment != nil {
 		if err := checkEnv(*in.Environment); err != nil {
@@ -249,6 +260,9 @@ func (r *Registry) UpdateConfiguration(ctx context.Context, in UpdateConfigInput
 	setIf(&c.EphemeralStorage, in.EphemeralStorage)
 	if in.Environment != nil {
 		c.Env = env
+	}
+	if in.Sandbox != nil {
+		c.Sandbox = sb
 	}
 	c.RevisionID = newRevisionID()
 	c.LastModified = now()

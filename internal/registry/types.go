@@ -33,21 +33,47 @@ const Latest = "$LATEST"
 // record changes with UpdateFunctionCode and UpdateFunctionConfiguration.
 // A *Config handed out by the registry is shared and must not be modified.
 type Config struct {
-	FunctionName     string    `json:"FunctionName"`
-	Version          string    `json:"Version"` // "$LATEST" or "1", "2", ...
-	Runtime          string    `json:"Runtime"`
-	Handler          string    `json:"Handler"`
-	Description      string    `json:"Description,omitempty"`
-	Role             string    `json:"Role,omitempty"`
-	MemorySize       int       `json:"MemorySize"`       // MB, 128..10240
-	Timeout          int       `json:"Timeout"`          // seconds, 1..900
-	EphemeralStorage int       `json:"EphemeralStorage"` // MB of /tmp, 512..10240
-	Architectures    []string  `json:"Architectures,omitempty"`
-	CodeSha256Hex    string    `json:"CodeSha256Hex"` // content address of the zip in the code store
-	CodeSize         int64     `json:"CodeSize"`
-	Env              *Sealed   `json:"Env,omitempty"` // encrypted environment variables
-	RevisionID       string    `json:"RevisionId"`
-	LastModified     time.Time `json:"LastModified"`
+	FunctionName     string   `json:"FunctionName"`
+	Version          string   `json:"Version"` // "$LATEST" or "1", "2", ...
+	Runtime          string   `json:"Runtime"`
+	Handler          string   `json:"Handler"`
+	Description      string   `json:"Description,omitempty"`
+	Role             string   `json:"Role,omitempty"`
+	MemorySize       int      `json:"MemorySize"`       // MB, 128..10240
+	Timeout          int      `json:"Timeout"`          // seconds, 1..900
+	EphemeralStorage int      `json:"EphemeralStorage"` // MB of /tmp, 512..10240
+	Architectures    []string `json:"Architectures,omitempty"`
+	CodeSha256Hex    string   `json:"CodeSha256Hex"` // content address of the zip in the code store
+	CodeSize         int64    `json:"CodeSize"`
+	Env              *Sealed  `json:"Env,omitempty"` // encrypted environment variables
+	// Sandbox holds moat's own settings of the function's instances.
+	Sandbox      *SandboxConfig `json:"Sandbox,omitempty"`
+	RevisionID   string         `json:"RevisionId"`
+	LastModified time.Time      `json:"LastModified"`
+}
+
+// Ephemeral values.
+const (
+	EphemeralNone          = ""               // warm instances are reused, as on Lambda
+	EphemeralPerInvocation = "per-invocation" // a fresh instance for every invocation
+)
+
+// SandboxConfig is moat's own part of a function's configuration.
+type SandboxConfig struct {
+	// Ephemeral is EphemeralNone or EphemeralPerInvocation.
+	Ephemeral string `json:"Ephemeral,omitempty"`
+	// Egress lists the destinations instances may reach, as
+	// "CIDR:PORTS[/PROTO]" or "HOST:PORTS[/PROTO]"; empty means no network
+	// but the instance's own loopback.
+	Egress []string `json:"Egress,omitempty"`
+	// Resolved holds the grants with every host name resolved at deploy
+	// time and pinned: what the instances are actually granted.
+	Resolved []string `json:"Resolved,omitempty"`
+}
+
+// PerInvocation reports whether every invocation gets a fresh instance.
+func (c *Config) PerInvocation() bool {
+	return c.Sandbox != nil && c.Sandbox.Ephemeral == EphemeralPerInvocation
 }
 
 // Sealed is an envelope-encrypted blob: Data is sealed with a per-function
@@ -149,6 +175,7 @@ type CreateInput struct {
 	Environment      map[string]string
 	ZipFile          []byte
 	Publish          bool
+	Sandbox          *SandboxConfig
 }
 
 // UpdateConfigInput is an UpdateFunctionConfiguration request. Nil fields
@@ -165,6 +192,7 @@ type UpdateConfigInput struct {
 	Timeout          *int
 	EphemeralStorage *int
 	Environment      *map[string]string
+	Sandbox          *SandboxConfig // nil: unchanged
 }
 
 // UpdateCodeInput is an UpdateFunctionCode request.

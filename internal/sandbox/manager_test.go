@@ -17,7 +17,7 @@ func TestMain(m *testing.M) {
 }
 
 // requireRoot skips without root, except under CI where it fails.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return

@@ -1,0 +1,92 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"moat.dev/moat/internal/egress"
+)
+
+// MaxEgressGrants bounds a function's egress list.
+const MaxEgressGrants = 64
+
+// checkSandbox validates moat's sandbox settings and pins host names of
+// egress grants to their addresses. It returns nil for an empty config.
+func (r *Registry) checkSandbox(ctx context.Context, in *SandboxConfig) (*SandboxConfig, error) {
+	if in == nil || (in.Ephemeral == "" && len(in.Egress) == 0) {
+		return nil, nil
+	}
+	switch in.Ephemeral {
+	case EphemeralNone, EphemeralPerInvocation:
+	default:
+		return nil, invalid("Sandbox.Ephemeral must be %q or empty, not %q.", EphemeralPerInvocation, in.Ephemeral)
+	}
+	if len(in.Egress) > MaxEgressGrants {
+		return nil, invalid("Sandbox.Egress has %d entries; at most %d are allowed.", len(in.Egress), MaxEgressGrants)
+	}
+	out := &SandboxConfig{Ephemeral: in.Ephemeral}
+	for _, g := range in.Egress {
+		resolved, err := r.resolveGrant(ctx, g)
+		if err != nil {
+			return nil, invalid("Sandbox.Egress entry %q: %s", g, err.Error())
+		}
+		out.Egress = append(out.Egress, strings.TrimSpace(g))
+		out.Resolved = append(out.Resolved, resolved...)
+	}
+	return out, nil
+}
+
+// resolver resolves egress host names at deploy time.
+var resolver = net.DefaultResolver
+
+// resolveGrant validates one egress grant and returns it with a host name
+// resolved to every address it has now (pinned: later DNS changes do not
+// widen what the function may reach).
+func (r *Registry) resolveGrant(ctx context.Context, s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	i := strings.LastIndex(s, ":")
+	if i <= 0 {
+		return nil, errors.New("want DESTINATION:PORTS[/PROTO], for example 10.0.0.0/8:443 or api.example.com:443")
+	}
+	host, rest := strings.Trim(s[:i], "[]"), s[i+1:]
+	if _, err := netip.ParsePrefix(host); err == nil || isAddr(host) {
+		g, err := egress.ParseGrant(s)
+		if err != nil {
+			return nil, err
+		}
+		return []string{g.String()}, nil
+	}
+	if len(host) > 253 || strings.ContainsAny(host, "/ ") {
+		return nil, fmt.Errorf("%q is not an address, a CIDR block or a host name", host)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := resolver.LookupNetIP(lctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return nil, fmt.Errorf("host %q does not resolve: %v", host, err)
+	}
+	var out []string
+	for _, a := range addrs {
+		a = a.Unmap()
+		dest := a.String()
+		if a.Is6() {
+			dest = "[" + dest + "]"
+		}
+		g, err := egress.ParseGrant(dest + ":" + rest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g.String())
+	}
+	return out, nil
+}
+
+func isAddr(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
