@@ -247,8 +247,13 @@ func run(moatBin, zipPath string, dur time.Duration, colds, functions, warmInsta
 	fmt.Printf("ListFunctions with %d functions: one page (50) p50 %s p99 %s; all pages p50 %s\n",
 		functions, pct(list, 50), pct(list, 99), pct(full, 50))
 	fmt.Printf("moat RSS with %d functions and %d warm instances: %d KB\n", functions, warmInstances, s.rssKB())
+	time.Sleep(idleWait)
+	fmt.Printf("moat RSS after %s idle: %d KB\n", idleWait, s.rssKB())
 	return nil
 }
+
+// idleWait is how long moat sits idle before its idle RSS is read.
+const idleWait = 30 * time.Second
 
 func ms(s string) time.Duration {
 	f, _ := strconv.ParseFloat(s, 64)

@@ -29,6 +29,10 @@ const (
 	hdrNotBefore = "Moat-Not-Before" // RFC 3339 nano: retry backoff
 )
 
+// ackWait is how long an event handed to a node stays its own without a
+// sign of life; a node that dies gives its events back after this long.
+const ackWait = 5 * time.Second
+
 // QueueOptions configure the asynchronous queue.
 type QueueOptions struct {
 	JS     jetstream.JetStream
@@ -106,7 +110,7 @@ func (q *Queue) Start(ctx context.Context) error {
 	cons, err := q.opts.Stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       "moat-async",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second, // kept alive with InProgress while running
+		AckWait:       ackWait, // kept alive with InProgress while running
 		MaxDeliver:    -1,
 		MaxAckPending: q.opts.Workers * 4,
 	})
@@ -179,7 +183,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 	// Keep the message ours while the function runs.
 	stop := make(chan struct{})
 	go func() {
-		tick := time.NewTicker(10 * time.Second)
+		tick := time.NewTicker(ackWait / 3)
 		defer tick.Stop()
 		for {
 			select {

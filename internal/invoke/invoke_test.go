@@ -328,3 +328,19 @@ func TestReapIdle(t *testing.T) {
 		t.Fatalf("reaped instance was reused")
 	}
 }
+
+func TestPerInvocationInstances(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.deploy(t, "single", "testdata/functions/behave", func(tg *registry.Target) {
+		tg.Config.Sandbox = &registry.SandboxConfig{Ephemeral: registry.EphemeralPerInvocation}
+	})
+	for i := 0; i < 3; i++ {
+		r := h.invoke(t, "single", map[string]any{"action": "count"})
+		if c := decode(t, r.Payload)["count"]; c != float64(1) {
+			t.Fatalf("invocation %d ran on a reused instance (count %v)", i, c)
+		}
+	}
+	if n := h.d.Stats().IdleInstances; n != 0 {
+		t.Fatalf("%d idle instances kept for a per-invocation function", n)
+	}
+}

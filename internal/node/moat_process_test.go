@@ -403,67 +403,86 @@ func (n *testNode) readDestination(t testing.TB, name string) []destRecord {
 // so that a reused pid is not mistaken for it.
 type hostProc struct {
 	pid    int
+	ppid   int
 	start  string
 	exe    string
 	cgroup string // the instance cgroup's name under moat's parent
 }
 
-// instanceProcs lists the live processes whose executable lies under
-// codeRoot: the bootstraps of the instances of one node.
-func instanceProcs(codeRoot string) map[int]hostProc {
-	found := map[int]hostProc{}
+// instanceProcs lists the processes of the instances of the moat process
+// moatPid: its children (each instance's first process) and every process
+// that shares their cgroups.
+func instanceProcs(moatPid int) map[int]hostProc {
+	all := map[int]hostProc{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if err != nil || !strings.HasPrefix(exe, codeRoot+string(filepath.Separator)) {
+		st, ok := procStat(pid)
+		if !ok || st.state == "Z" {
 			continue
 		}
-		state, start, ok := procStat(pid)
-		if !ok || state == "Z" {
-			continue
-		}
-		hp := hostProc{pid: pid, start: start, exe: exe}
+		hp := hostProc{pid: pid, ppid: st.ppid, start: st.start}
+		hp.exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
 				if _, path, ok := strings.Cut(line, ":/moat/"); ok {
-					hp.cgroup = filepath.Base(path)
+					hp.cgroup, _, _ = strings.Cut(path, "/")
 					break
 				}
 			}
 		}
-		found[pid] = hp
+		all[pid] = hp
+	}
+	cgroups := map[string]bool{}
+	for _, hp := range all {
+		if hp.ppid == moatPid && hp.cgroup != "" {
+			cgroups[hp.cgroup] = true
+		}
+	}
+	found := map[int]hostProc{}
+	for pid, hp := range all {
+		if hp.ppid == moatPid || cgroups[hp.cgroup] {
+			found[pid] = hp
+		}
 	}
 	return found
 }
 
-// procStat returns the state and start time of pid from /proc/<pid>/stat.
-func procStat(pid int) (state, start string, ok bool) {
+type procStatus struct {
+	state string // R, S, Z, ...
+	ppid  int
+	start string // start time in clock ticks after boot
+}
+
+// procStat reads the state, parent and start time of pid from
+// /proc/<pid>/stat.
+func procStat(pid int) (procStatus, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return "", "", false
+		return procStatus{}, false
 	}
 	// The command name is in parentheses and may hold spaces.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return "", "", false
+		return procStatus{}, false
 	}
+	// f[0] is field 3 (state), f[1] field 4 (ppid), f[19] field 22 (starttime).
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); the start time is field 22.
 	if len(f) < 20 {
-		return "", "", false
+		return procStatus{}, false
 	}
-	return f[0], f[19], true
+	ppid, _ := strconv.Atoi(f[1])
+	return procStatus{state: f[0], ppid: ppid, start: f[19]}, true
 }
 
 // alive reports whether the process still runs: it exists, is not a
 // zombie waiting for its reaper, and is the same process (start time).
 func (hp hostProc) alive() bool {
-	state, start, ok := procStat(hp.pid)
-	return ok && state != "Z" && start == hp.start
+	st, ok := procStat(hp.pid)
+	return ok && st.state != "Z" && st.start == hp.start
 }
 
 // cgroupDirs returns the instance's cgroup directories that still exist.

@@ -4,6 +4,8 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +25,8 @@ import (
 	"moat.dev/moat/internal/secrets"
 	"moat.dev/moat/internal/sigv4"
 	"moat.dev/moat/internal/store"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a node. Zero values take the documented defaults.
@@ -81,6 +85,11 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	unlock, err := lockDataDir(opts.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	credPath := filepath.Join(opts.DataDir, "credentials")
 	key, err := credentials.Ensure(credPath)
 	if err != nil {
@@ -108,10 +117,12 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	defer reg.Close()
 
 	mgr, err := sandbox.NewManager(sandbox.Options{
-		Namespaces: true,
-		Landlock:   true,
-		Seccomp:    sandboxSeccomp,
-		Logger:     log,
+		// Every node sweeps only its own instances' cgroups.
+		CgroupParent: "moat/" + nodeID(opts.DataDir),
+		Namespaces:   true,
+		Landlock:     true,
+		Seccomp:      true,
+		Logger:       log,
 	})
 	if err != nil {
 		return fmt.Errorf("sandbox: %w (moat needs root for namespaces and cgroups)", err)
@@ -219,9 +230,6 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	return errors.Join(errs...)
 }
 
-// sandboxSeccomp turns the syscall filter on.
-const sandboxSeccomp = false
-
 // probeIsolation builds one empty instance to learn which walls instances
 // get on this host, and refuses to run with fewer than all of them unless
 // the operator allowed it.
@@ -231,9 +239,6 @@ func probeIsolation(ctx context.Context, mgr *sandbox.Manager, opts Options, log
 		return iso, nil, fmt.Errorf("sandbox probe: %w", err)
 	}
 	missing := iso.Missing()
-	if !sandboxSeccomp {
-		missing["seccomp"] = "the syscall filter is not built into this moat"
-	}
 	if len(missing) == 0 {
 		log.Info("instance isolation verified", "isolation", iso)
 		return iso, missing, nil
@@ -243,4 +248,30 @@ func probeIsolation(ctx context.Context, mgr *sandbox.Manager, opts Options, log
 	}
 	log.Error("INSECURE: instances run with weaker isolation than required, as the operator allowed", "missing", missing)
 	return iso, missing, nil
+}
+
+// nodeID names a node's own cgroup parent: a hash of its data directory.
+func nodeID(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return hex.EncodeToString(sum[:6])
+}
+
+// lockDataDir makes sure one node at a time uses a data directory.
+func lockDataDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "moat.lock"), os.O_CREATE|os.O_RDWR|os.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data dir %s is in use by another moat", dir)
+		}
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	return func() { f.Close() }, nil
 }

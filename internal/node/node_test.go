@@ -58,12 +58,11 @@ func startNode(t testing.TB, mutate func(*Options)) *testNode {
 	requireRoot(t)
 	dir := t.TempDir()
 	opts := Options{
-		Listen:               "127.0.0.1:0",
-		DataDir:              dir,
-		AsyncRetryDelays:     []time.Duration{50 * time.Millisecond, 50 * time.Millisecond},
-		ShutdownGrace:        10 * time.Second,
-		AllowWeakerIsolation: true, // the syscall filter is asserted in the sandbox tests
-		Logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Listen:           "127.0.0.1:0",
+		DataDir:          dir,
+		AsyncRetryDelays: []time.Duration{50 * time.Millisecond, 50 * time.Millisecond},
+		ShutdownGrace:    10 * time.Second,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if mutate != nil {
 		mutate(&opts)

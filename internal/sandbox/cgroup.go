@@ -99,7 +99,14 @@ func (l *cgroupLayout) prepare() error {
 			return fmt.Errorf("prepare cgroup %s: %w", dir, err)
 		}
 		if l.v2Memory {
-			for _, d := range []string{l.v2Root, dir} {
+			// Delegate the controllers down every level to the parent.
+			levels := []string{l.v2Root}
+			for p := l.v2Root; p != dir; {
+				rel, _ := filepath.Rel(p, dir)
+				p = filepath.Join(p, strings.SplitN(rel, string(filepath.Separator), 2)[0])
+				levels = append(levels, p)
+			}
+			for _, d := range levels[:len(levels)-1] {
 				ctrl := "+memory +pids"
 				if l.v2CPU {
 					ctrl += " +cpu"

@@ -32,9 +32,10 @@ const (
 // initSpec is what the parent sends the init over its control pipe once the
 // init is in its cgroups and its Runtime API socket exists.
 type initSpec struct {
-	Hardened  bool     `json:"hardened"` // build the sandbox root and drop privileges
-	Dir       string   `json:"dir"`      // working directory (unhardened: the code dir)
-	Path      string   `json:"path"`     // executable to run
+	Hardened  bool     `json:"hardened"`  // build the sandbox root and drop privileges
+	Dir       string   `json:"dir"`       // working directory (unhardened: the code dir)
+	Path      string   `json:"path"`      // executable to run
+	Bootstrap string   `json:"bootstrap"` // the executable relative to the code (hardened)
 	Args      []string `json:"args"`
 	Env       []string `json:"env"`
 	TmpMB     int      `json:"tmpMB"`     // size of /tmp

@@ -30,7 +30,9 @@ const MaxPids = 1024
 // Options configure a Manager.
 type Options struct {
 	// CgroupParent is the directory, under each cgroup hierarchy, that holds
-	// moat's instance cgroups. Default "moat".
+	// this manager's instance cgroups, and only them: NewManager removes
+	// everything in it. Give every node its own (the node uses
+	// "moat/<hash of its data dir>"). Default "moat/default".
 	CgroupParent string
 	// Namespaces gives every instance its own user, PID, mount, network,
 	// IPC, UTS and cgroup namespaces, a root file system of its own, no
@@ -99,7 +101,7 @@ func (m *Manager) freeSlot(s uint32) {
 // earlier runs (instances of a moat that was killed) before returning.
 func NewManager(opts Options) (*Manager, error) {
 	if opts.CgroupParent == "" {
-		opts.CgroupParent = "moat"
+		opts.CgroupParent = "moat/default"
 	}
 	if opts.Executable == "" {
 		opts.Executable = "/proc/self/exe"
@@ -292,15 +294,16 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	env = append(env, spec.Env...)
 	env = append(env, "AWS_LAMBDA_RUNTIME_API="+apiAddr)
 	is := initSpec{
-		Hardened: m.opts.Namespaces,
-		Dir:      spec.CodeDir,
-		Path:     filepath.Join(spec.CodeDir, spec.Bootstrap),
-		Args:     []string{filepath.Join(spec.CodeDir, spec.Bootstrap)},
-		Env:      env,
-		TmpMB:    spec.TmpMB,
-		Landlock: m.opts.Namespaces && m.opts.Landlock,
-		Seccomp:  m.opts.Namespaces && m.opts.Seccomp,
-		Probe:    probe,
+		Hardened:  m.opts.Namespaces,
+		Bootstrap: spec.Bootstrap,
+		Dir:       spec.CodeDir,
+		Path:      filepath.Join(spec.CodeDir, spec.Bootstrap),
+		Args:      []string{filepath.Join(spec.CodeDir, spec.Bootstrap)},
+		Env:       env,
+		TmpMB:     spec.TmpMB,
+		Landlock:  m.opts.Namespaces && m.opts.Landlock,
+		Seccomp:   m.opts.Namespaces && m.opts.Seccomp,
+		Probe:     probe,
 	}
 	if err := json.NewEncoder(ctlW).Encode(&is); err != nil {
 		return nil, fmt.Errorf("spawn: send spec: %w", err)

@@ -144,8 +144,8 @@ func buildRoot(spec *initSpec) error {
 		return fmt.Errorf("read-only root: %w", err)
 	}
 	spec.Dir = "/var/task"
-	spec.Path = "/var/task/bootstrap"
-	spec.Args[0] = "/var/task/bootstrap"
+	spec.Path = filepath.Join("/var/task", spec.Bootstrap)
+	spec.Args[0] = spec.Path
 	return nil
 }
 

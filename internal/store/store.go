@@ -192,7 +192,6 @@ func (s *Store) ensure(ctx context.Context, opts Options) error {
 // Close drains the connection and stops the embedded server, if any.
 func (s *Store) Close() {
 	if s.Conn != nil {
-		_ = s.Conn.Drain()
 		s.Conn.Close()
 	}
 	if s.srv != nil {
