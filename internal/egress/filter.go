@@ -236,7 +236,9 @@ func newRuleMap(name string, rules []rule) (*ebpf.Map, error) {
 		KeySize:    4,
 		ValueSize:  ruleSize,
 		MaxEntries: uint32(len(rules)),
-		Flags:      unix.BPF_F_RDONLY_PROG,
+		// Not BPF_F_RDONLY_PROG: with it, the verifier reads a frozen
+		// array's values as constants, which it supports for one-element
+		// arrays only. The programs never write the map anyway.
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create rule map: %w", err)

@@ -28,7 +28,7 @@ var (
 
 // Defaults of Options.
 var (
-	DefaultPool  = netip.MustParsePrefix("100.64.0.0/16")      // carrier-grade NAT space, RFC 6598
+	DefaultPool  = netip.MustParsePrefix("100.64.0.0/16")       // carrier-grade NAT space, RFC 6598
 	DefaultPool6 = netip.MustParsePrefix("fd6d:6f61:7400::/48") // unique local, RFC 4193
 )
 

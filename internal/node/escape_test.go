@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"moat.dev/moat/internal/fixture"
 )
@@ -34,7 +35,10 @@ func TestEscapeSuite(t *testing.T) {
 	n := startNode(t, nil)
 	n.create(t, "escape", fixture.GoZip(t, "testdata/functions/escape"), func(in *lambda.CreateFunctionInput) {
 		in.Timeout = aws.Int32(120)
-		in.MemorySize = aws.Int32(128)
+		// /tmp is a tmpfs charged to the instance's memory: leave room to
+		// fill it without the OOM killer ending the function.
+		in.MemorySize = aws.Int32(1024)
+		in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(512)}
 	})
 	n.create(t, "other", fixture.GoZip(t, "testdata/functions/behave"), nil)
 	other := n.invoke(t, "other", map[string]any{"action": "pid"}, nil)
@@ -53,7 +57,7 @@ func TestEscapeSuite(t *testing.T) {
 		"host_pids":    []int{os.Getpid(), 1},
 		"api_addr":     strings.TrimPrefix(n.url, "http://"),
 		"other_addrs":  []string{strings.TrimPrefix(n.url, "http://")},
-		"memory_mb":    128,
+		"memory_mb":    1024,
 		"tmp_limit_mb": 512,
 		"nonce":        nonce,
 	}

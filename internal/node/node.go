@@ -262,7 +262,7 @@ func nodeID(dataDir string) string {
 
 // lockDataDir makes sure one node at a time uses a data directory.
 func lockDataDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "moat.lock"), os.O_CREATE|os.O_RDWR|os.O_CLOEXEC, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, "moat.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}

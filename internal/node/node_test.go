@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,7 +83,10 @@ func startNode(t testing.TB, mutate func(*Options)) *testNode {
 		t.Fatal("node not ready after 60s")
 	}
 	n := &testNode{url: "http://" + addr, dir: dir}
-	n.stop = func() {
+	var stop func()
+	var once sync.Once
+	n.stop = func() { once.Do(stop) }
+	stop = func() {
 		cancel()
 		select {
 		case err := <-done:

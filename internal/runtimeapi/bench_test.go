@@ -28,8 +28,13 @@ func BenchmarkInvokeRoundTrip(b *testing.B) {
 			tr.Proxy = nil
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr}
+			// A runtime that fails closes the API, so that Invoke returns.
 			runtimeDone := make(chan error, 1)
-			go func() { runtimeDone <- echoRuntime(ts.URL, client) }()
+			go func() {
+				err := echoRuntime(ts.URL, client)
+				api.Close()
+				runtimeDone <- err
+			}()
 
 			payload := bytes.Repeat([]byte("x"), size)
 			payload[0], payload[size-1] = '"', '"'
@@ -48,7 +53,8 @@ func BenchmarkInvokeRoundTrip(b *testing.B) {
 				inv.RequestID = strconv.Itoa(n)
 				res, err := api.Invoke(ctx, inv)
 				if err != nil {
-					b.Fatalf("invocation %d: %v", n, err)
+					api.Close()
+					b.Fatalf("invocation %d: %v (runtime: %v)", n, err, <-runtimeDone)
 				}
 				if len(res.Payload) != size || res.IsError() {
 					b.Fatalf("invocation %d: %d bytes back, error %v", n, len(res.Payload), res.IsError())

@@ -65,8 +65,9 @@ type InitError struct {
 var (
 	ErrClosed = errors.New("runtime api closed")      // the instance is gone
 	ErrBusy   = errors.New("instance is not waiting") // Invoke while an invocation is in flight
-	// ErrNotDelivered: the instance went away before the runtime took the
-	// invocation, so it never ran and can be given to another instance.
+	// ErrNotDelivered: the instance went away, or reported an init error,
+	// before the runtime took the invocation, so it never ran and can be
+	// given to another instance.
 	ErrNotDelivered = fmt.Errorf("%w before the runtime took the invocation", ErrClosed)
 )
 

@@ -476,16 +476,22 @@ func TestAnswerWithNothingOut(t *testing.T) {
 
 func TestWarmInvocations(t *testing.T) {
 	api, ts := newAPI(t)
+	// A runtime that fails closes the API, so that Invoke returns.
 	runtimeDone := make(chan error, 1)
-	go func() { runtimeDone <- echoRuntime(ts.URL, ts.Client()) }()
-	for i := range 200 {
+	go func() {
+		err := echoRuntime(ts.URL, ts.Client())
+		api.Close()
+		runtimeDone <- err
+	}()
+	for i := range 3000 {
 		id := "req-" + strconv.Itoa(i)
 		payload := `{"n":` + strconv.Itoa(i) + `}`
 		ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 		res, err := api.Invoke(ctx, invocation(id, payload))
 		cancel()
 		if err != nil {
-			t.Fatalf("invocation %d: %v", i, err)
+			api.Close()
+			t.Fatalf("invocation %d: %v (runtime: %v)", i, err, <-runtimeDone)
 		}
 		if string(res.Payload) != payload || res.IsError() {
 			t.Fatalf("invocation %d = %+v, want %s", i, res, payload)

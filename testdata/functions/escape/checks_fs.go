@@ -118,8 +118,22 @@ func openWriteAttempt(r *report, path string) {
 		r.notef("open %s for writing: %s", path, errText(err))
 		return
 	}
-	f.Close()
+	defer f.Close()
+	if isDevNull(f) {
+		r.notef("open %s for writing: succeeded, but it is /dev/null (masked)", path)
+		return
+	}
 	r.escapef("open %s for writing: succeeded (closed without writing)", path)
+}
+
+// isDevNull reports whether f is the null device, which the sandbox binds
+// over /proc files it masks.
+func isDevNull(f *os.File) bool {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3
 }
 
 func checkWriteVarTask(ctx context.Context, p *params) *report {
@@ -179,21 +193,24 @@ func checkOverwriteExe(ctx context.Context, p *params) *report {
 
 // deviceRule is what an allowed entry of /dev must be.
 type deviceRule struct {
-	kind         fs.FileMode // fs.ModeCharDevice, fs.ModeSymlink or fs.ModeDir
+	kind         fs.FileMode // charDevice, fs.ModeSymlink or fs.ModeDir
 	major, minor uint32
 }
 
+// charDevice is the type bits of a character device.
+const charDevice = fs.ModeDevice | fs.ModeCharDevice
+
 var allowedDev = map[string][]deviceRule{
-	"null":    {{kind: fs.ModeCharDevice, major: 1, minor: 3}},
-	"zero":    {{kind: fs.ModeCharDevice, major: 1, minor: 5}},
-	"full":    {{kind: fs.ModeCharDevice, major: 1, minor: 7}},
-	"random":  {{kind: fs.ModeCharDevice, major: 1, minor: 8}},
-	"urandom": {{kind: fs.ModeCharDevice, major: 1, minor: 9}},
+	"null":    {{kind: charDevice, major: 1, minor: 3}},
+	"zero":    {{kind: charDevice, major: 1, minor: 5}},
+	"full":    {{kind: charDevice, major: 1, minor: 7}},
+	"random":  {{kind: charDevice, major: 1, minor: 8}},
+	"urandom": {{kind: charDevice, major: 1, minor: 9}},
 	"fd":      {{kind: fs.ModeSymlink}},
 	"stdin":   {{kind: fs.ModeSymlink}},
 	"stdout":  {{kind: fs.ModeSymlink}},
 	"stderr":  {{kind: fs.ModeSymlink}},
-	"ptmx":    {{kind: fs.ModeSymlink}, {kind: fs.ModeCharDevice, major: 5, minor: 2}},
+	"ptmx":    {{kind: fs.ModeSymlink}, {kind: charDevice, major: 5, minor: 2}},
 	"pts":     {{kind: fs.ModeDir}},
 	"shm":     {{kind: fs.ModeDir}},
 	"mqueue":  {{kind: fs.ModeDir}},
@@ -213,7 +230,7 @@ func judgeDevEntry(name string, mode fs.FileMode, rdev uint64) string {
 		if kind != rule.kind {
 			continue
 		}
-		if rule.kind != fs.ModeCharDevice || (unix.Major(rdev) == rule.major && unix.Minor(rdev) == rule.minor) {
+		if rule.kind != charDevice || (unix.Major(rdev) == rule.major && unix.Minor(rdev) == rule.minor) {
 			return ""
 		}
 	}
@@ -375,6 +392,10 @@ func writeAttempt(r *report, path, value string) {
 		return
 	}
 	defer f.Close()
+	if isDevNull(f) {
+		r.notef("open %s for writing: succeeded, but it is /dev/null (masked); nothing attempted", path)
+		return
+	}
 	if _, err := f.WriteString(value); err != nil {
 		r.notef("open %s for writing: succeeded; write %q: %s", path, strings.TrimSpace(value), errText(err))
 		return

@@ -218,11 +218,15 @@ func checkUnshare(ctx context.Context, p *params) *report {
 func checkSetns(ctx context.Context, p *params) *report {
 	r := &report{}
 	self := os.Getpid()
-	targets := append([]int{1}, p.HostPIDs...)
 	if self == 1 {
 		r.notef("pid 1 is this process: setns would enter its own namespaces")
 	}
-	for _, pid := range slices.Compact(targets) {
+	seen := map[int]bool{}
+	for _, pid := range append([]int{1}, p.HostPIDs...) {
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
 		for _, ns := range nsFlags {
 			path := fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name)
 			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -692,6 +696,9 @@ func checkCgroupEscape(ctx context.Context, p *params) *report {
 		r.notef("read /proc/self/cgroup: %s", errText(err))
 	} else {
 		r.notef("/proc/self/cgroup: %s", strings.Join(strings.Fields(string(data)), " "))
+		if leaks := cgroupOutsideRoot(string(data)); len(leaks) > 0 {
+			r.notef("not an escape, but these hierarchies place the process outside its cgroup namespace's root, which shows the host's cgroup layout: %s", strings.Join(leaks, " "))
+		}
 	}
 	ownRel := cgroupV2Path(string(data))
 	const root = "/sys/fs/cgroup"
@@ -753,4 +760,17 @@ func cgroupV2Path(data string) string {
 		}
 	}
 	return ""
+}
+
+// cgroupOutsideRoot lists the lines of /proc/<pid>/cgroup whose path
+// climbs above the cgroup namespace's root ("/.." or "/../...").
+func cgroupOutsideRoot(data string) []string {
+	var out []string
+	for line := range strings.SplitSeq(data, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && (parts[2] == "/.." || strings.HasPrefix(parts[2], "/../")) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

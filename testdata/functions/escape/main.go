@@ -285,8 +285,9 @@ func errnoOf(err error) syscall.Errno {
 const grace = 2 * time.Second
 
 // runCheck runs c with its timeout and turns a panic or a hang into a
-// result instead of a crash or a stuck invocation.
-func runCheck(ctx context.Context, c check, p *params) result {
+// result instead of a crash or a stuck invocation: after c.timeout plus
+// grace it abandons the check (whose goroutine may live on).
+func runCheck(ctx context.Context, c check, p *params, grace time.Duration) result {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -322,7 +323,7 @@ func handle(ctx context.Context, raw json.RawMessage) (response, error) {
 		if ctx.Err() != nil {
 			res = result{Name: c.name, Detail: "not run: the invocation's deadline passed"}
 		} else {
-			res = runCheck(ctx, c, &pl.params)
+			res = runCheck(ctx, c, &pl.params, grace)
 		}
 		reapOrphans()
 		resp.Results = append(resp.Results, res)
