@@ -62,11 +62,14 @@
 //     and for IPv6 net.ipv6.conf.mt-*.force_forwarding, Linux 6.17+), and on
 //     the uplinks the host routes grants through, because Linux decides
 //     forwarding on the interface a packet arrives on and replies arrive on
-//     the uplink. An uplink's previous value is restored when the last link
-//     using it closes. While it is on, a rule in the uplinks chain drops
-//     everything the uplink would forward except replies to instances, so
-//     the host does not become a router for its neighbours; the rule's user
-//     data records the value to restore.
+//     the uplink. An uplink is switched on the first time a grant needs it
+//     and stays on until Manager.Close restores its previous value (not at
+//     every last instance: that would cost each cold start an nftables
+//     transaction and flip the interface's role again and again). While it
+//     is on, a rule in the uplinks chain drops everything the uplink would
+//     forward except replies to instances, so the host does not become a
+//     router for its neighbours; the rule's user data records the value to
+//     restore.
 //
 // NewManager undoes all of this after a crash: it deletes links named mt-*,
 // restores the forwarding values recorded in an existing "moat" table and

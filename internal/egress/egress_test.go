@@ -141,6 +141,7 @@ const (
 	wantEcho        expect = iota // connected and echoed
 	wantRefused                   // EPERM at once, from the filter
 	wantConnRefused               // ECONNREFUSED: reached a port nobody listens on
+	wantDropped                   // no answer: the host dropped the packets
 )
 
 type check struct {
@@ -170,6 +171,10 @@ func runChecks(t *testing.T, inst *instance, checks []check) (refused uint64) {
 			}
 			if r.Elapsed > 500*time.Millisecond {
 				t.Errorf("%s: refusal took %v; it must be immediate", c.Name, r.Elapsed)
+			}
+		case wantDropped:
+			if r.Errno != int(syscall.EINPROGRESS) && r.Errno != int(syscall.ETIMEDOUT) {
+				t.Errorf("%s: %s %s should go unanswered; got errno %d %q", c.Name, c.Net, c.Addr, r.Errno, r.Err)
 			}
 		case wantConnRefused:
 			if r.Errno != int(syscall.ECONNREFUSED) {
@@ -227,26 +232,25 @@ func TestAttachEnforcesGrants(t *testing.T) {
 
 	hostEnd := la.host4.Addr().String()
 	checks := []check{
-		{probe{"granted tcp", "echo", "tcp4", tb.ip4(2) + ":8443"}, wantEcho},
-		{probe{"granted udp", "echo", "udp4", tb.ip4(2) + ":5353"}, wantEcho},
-		{probe{"granted tcp over ipv6", "echo", "tcp6", "[" + tb.ip6(2) + "]:8443"}, wantEcho},
-		{probe{"granted tcp over ipv6 again", "echo", "tcp6", "[" + tb.ip6(2) + "]:8443"}, wantEcho},
-		{probe{"own loopback, not the host's", "connect", "tcp4", "127.0.0.1:9100"}, wantConnRefused},
-		{probe{"granted host, other port", "connect", "tcp4", tb.ip4(2) + ":8444"}, wantRefused},
-		{probe{"granted host, other address", "connect", "tcp4", tb.ip4(3) + ":8443"}, wantRefused},
-		{probe{"udp to a tcp grant", "sendto", "udp4", tb.ip4(2) + ":8443"}, wantRefused},
-		{probe{"udp, other port", "sendto", "udp4", tb.ip4(2) + ":5354"}, wantRefused},
-		{probe{"udp over ipv6", "sendto", "udp6", "[" + tb.ip6(2) + "]:5353"}, wantRefused},
-		{probe{"host end of the veth", "connect", "tcp4", hostEnd + ":8443"}, wantRefused},
-		{probe{"host address inside a grant", "connect", "tcp4", tb.ip4(1) + ":9000"}, wantRefused},
-		{probe{"host ipv6 address", "connect", "tcp6", "[" + tb.ip6(1) + "]:8443"}, wantRefused},
-		{probe{"other instance", "connect", "tcp4", lb.inst4.Addr().String() + ":8443"}, wantRefused},
-		{probe{"metadata", "connect", "tcp4", "169.254.169.254:80"}, wantRefused},
-		{probe{"metadata over udp", "sendto", "udp4", "169.254.169.254:53"}, wantRefused},
-		{probe{"metadata ipv6", "connect", "tcp6", "[fd00:ec2::254]:80"}, wantRefused},
-		{probe{"metadata, ipv4-mapped", "connect", "tcp6", "[::ffff:169.254.169.254]:80"}, wantRefused},
-		{probe{"other port, ipv4-mapped", "connect", "tcp6", "[::ffff:" + tb.ip4(2) + "]:8444"}, wantRefused},
-		{probe{"ipv6 link-local", "connect", "tcp6", "[fe80::1]:80"}, wantRefused},
+		{probe{"granted tcp", "echo", "tcp4", tb.ip4(2) + ":8443", 0}, wantEcho},
+		{probe{"granted udp", "echo", "udp4", tb.ip4(2) + ":5353", 0}, wantEcho},
+		{probe{"granted tcp over ipv6", "echo", "tcp6", "[" + tb.ip6(2) + "]:8443", 0}, wantEcho},
+		{probe{"own loopback, not the host's", "connect", "tcp4", "127.0.0.1:9100", 0}, wantConnRefused},
+		{probe{"granted host, other port", "connect", "tcp4", tb.ip4(2) + ":8444", 0}, wantRefused},
+		{probe{"granted host, other address", "connect", "tcp4", tb.ip4(3) + ":8443", 0}, wantRefused},
+		{probe{"udp to a tcp grant", "sendto", "udp4", tb.ip4(2) + ":8443", 0}, wantRefused},
+		{probe{"udp, other port", "sendto", "udp4", tb.ip4(2) + ":5354", 0}, wantRefused},
+		{probe{"udp over ipv6", "sendto", "udp6", "[" + tb.ip6(2) + "]:5353", 0}, wantRefused},
+		{probe{"host end of the veth", "connect", "tcp4", hostEnd + ":8443", 0}, wantRefused},
+		{probe{"host address inside a grant", "connect", "tcp4", tb.ip4(1) + ":9000", 0}, wantRefused},
+		{probe{"host ipv6 address", "connect", "tcp6", "[" + tb.ip6(1) + "]:8443", 0}, wantRefused},
+		{probe{"other instance", "connect", "tcp4", lb.inst4.Addr().String() + ":8443", 0}, wantRefused},
+		{probe{"metadata", "connect", "tcp4", "169.254.169.254:80", 0}, wantRefused},
+		{probe{"metadata over udp", "sendto", "udp4", "169.254.169.254:53", 0}, wantRefused},
+		{probe{"metadata ipv6", "connect", "tcp6", "[fd00:ec2::254]:80", 0}, wantRefused},
+		{probe{"metadata, ipv4-mapped", "connect", "tcp6", "[::ffff:169.254.169.254]:80", 0}, wantRefused},
+		{probe{"other port, ipv4-mapped", "connect", "tcp6", "[::ffff:" + tb.ip4(2) + "]:8444", 0}, wantRefused},
+		{probe{"ipv6 link-local", "connect", "tcp6", "[fe80::1]:80", 0}, wantRefused},
 	}
 	refused := runChecks(t, a, checks)
 	if got := la.Denied(); got != refused {
@@ -270,31 +274,30 @@ func TestAttachEnforcesGrants(t *testing.T) {
 	}
 	// b shares the uplink (IPv4) and must still work.
 	runChecks(t, b, []check{
-		{probe{"b granted tcp", "echo", "tcp4", tb.ip4(2) + ":8443"}, wantEcho},
-		{probe{"b to a's old address", "connect", "tcp4", la.inst4.Addr().String() + ":8443"}, wantRefused},
+		{probe{"b granted tcp", "echo", "tcp4", tb.ip4(2) + ":8443", 0}, wantEcho},
+		{probe{"b to a's old address", "connect", "tcp4", la.inst4.Addr().String() + ":8443", 0}, wantRefused},
 	})
-	if v := hostSysctl(t, tb.host, confPath(unix.AF_INET6, tb.uplink, forwardingKey(unix.AF_INET6))); v != "0" {
-		t.Errorf("uplink IPv6 forwarding = %s after its only user closed, want 0", v)
-	}
 	if err := lb.Close(); err != nil {
 		t.Fatalf("close b: %v", err)
 	}
 	if got := moatLinks(t, tb); len(got) != 0 {
 		t.Errorf("links left after Close: %v", got)
 	}
-	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		if v := hostSysctl(t, tb.host, confPath(fam, tb.uplink, forwardingKey(fam))); v != "0" {
-			t.Errorf("uplink forwarding (family %d) = %s after Close, want 0 (restored)", fam, v)
-		}
-	}
-	if s := readNft(t, tb); !slices.Equal(s.chains, baseChains) || s.egress != 0 || s.uplink != 0 {
-		t.Errorf("nftables after closing every link: %+v, want only the base chains, empty", s)
+	// The uplinks keep forwarding (for replies only) until the Manager
+	// closes; their rules record what to restore.
+	if s := readNft(t, tb); !slices.Equal(s.chains, baseChains) || s.egress != 0 || s.uplink != 2 {
+		t.Errorf("nftables after closing every link: %+v, want the base chains, no instance, two uplink records", s)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatalf("close manager: %v", err)
 	}
 	if s := readNft(t, tb); s.exists {
 		t.Errorf("table %s left after Manager.Close", tableName)
+	}
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		if v := hostSysctl(t, tb.host, confPath(fam, tb.uplink, forwardingKey(fam))); v != "0" {
+			t.Errorf("uplink forwarding (family %d) = %s after Manager.Close, want 0 (restored)", fam, v)
+		}
 	}
 	if v := readProc(t, "/proc/sys/net/ipv4/ip_forward"); v != realFwd {
 		t.Errorf("the real host's ip_forward changed: %s -> %s", realFwd, v)
@@ -407,4 +410,35 @@ func TestAttachRefusesBadInput(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("/proc/sys/net/ipv4/conf", l.hostIf)); err == nil {
 		t.Fatalf("%s exists in the real host's namespace", l.hostIf)
 	}
+}
+
+// The host rules are a wall of their own: with the instance's filter gone,
+// its packets still reach only its grants, and never the host.
+func TestHostRulesWithoutFilter(t *testing.T) {
+	tb := newTestbed(t)
+	echoTCP(t, tb.server, tb.ip4(2)+":8443")
+	echoTCP(t, tb.server, tb.ip4(2)+":8444")
+	echoTCP(t, tb.host, ":8443")
+	echoTCP(t, tb.host, ":9000")
+	m := newTestManager(t, tb)
+	inst := startInstance(t, tb)
+	l, err := m.Attach(inst.pid(), "fn-wall-1", inst.cgroup, mustGrants(t, tb.ip4(2)+":8443", fmt.Sprintf("198.18.%d.0/24:9000", tb.n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.mu.Lock()
+	err = l.filter.close()
+	l.filter = nil
+	l.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wait = 300 // ms: a dropped SYN is never answered
+	runChecks(t, inst, []check{
+		{probe{"granted tcp", "echo", "tcp4", tb.ip4(2) + ":8443", 0}, wantEcho},
+		{probe{"granted host, other port", "connect", "tcp4", tb.ip4(2) + ":8444", wait}, wantDropped},
+		{probe{"host address inside a grant", "connect", "tcp4", tb.ip4(1) + ":9000", wait}, wantDropped},
+		{probe{"host end of the veth", "connect", "tcp4", l.host4.Addr().String() + ":8443", wait}, wantDropped},
+	})
 }

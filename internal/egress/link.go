@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -35,7 +36,6 @@ type Link struct {
 
 	host4, inst4, host6, inst6 netip.Prefix // inst6/host6 only with IPv6 grants
 
-	uplinks     []uplinkKey
 	rulesAdded  bool
 	vethCreated bool
 	closeOnce   sync.Once
@@ -123,13 +123,13 @@ func (m *Manager) Attach(pid int, instanceID, cgroupPath string, grants []Grant)
 	if err := m.addInstanceRules(l); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", instanceID, err)
 	}
-	if l.uplinks, err = m.acquireUplinks(m.uplinksFor(norm)); err != nil {
+	if err := m.enableUplinks(m.uplinksFor(norm)); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", instanceID, err)
 	}
 	if err := m.plumb(l, pid); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", instanceID, err)
 	}
-	m.log.Debug("instance network attached", logKeyInstance, instanceID, logKeyLink, l.hostIf, "address", l.inst4.Addr())
+	m.log.Debug("instance network attached", logKeyInstance, instanceID, logKeyLink, l.hostIf, logKeyAddress, l.inst4.Addr())
 	return l, nil
 }
 
@@ -212,7 +212,41 @@ func (m *Manager) plumb(l *Link, pid int) error {
 			return fmt.Errorf("instance default IPv6 route: %w", err)
 		}
 	}
+	// The kernel handles a veth's carrier asynchronously; until it has,
+	// the link drops what is sent on it. The instance's first packet
+	// must not be lost.
+	if err := waitOperUp(netns.NsHandle(nsfd), "eth0", operUpTimeout); err != nil {
+		return fmt.Errorf("instance eth0: %w", err)
+	}
 	return nil
+}
+
+const operUpTimeout = 5 * time.Second
+
+// waitOperUp waits until link name in namespace ns is operationally up.
+func waitOperUp(ns netns.NsHandle, name string, timeout time.Duration) error {
+	ch := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{Namespace: &ns, ListExisting: true})
+	if err != nil {
+		return fmt.Errorf("watch links: %w", err)
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case u, ok := <-ch:
+			if !ok {
+				return errors.New("link updates ended")
+			}
+			if u.Attrs().Name == name && u.Attrs().OperState == netlink.OperUp {
+				return nil
+			}
+		case <-deadline.C:
+			return fmt.Errorf("not up after %v", timeout)
+		}
+	}
 }
 
 func addAddrs(h *netlink.Handle, link netlink.Link, p4, p6 netip.Prefix) error {
@@ -293,25 +327,32 @@ func (l *Link) Denied() uint64 {
 }
 
 // Close removes the instance's veth pair (with its addresses and routes),
-// its host rules and its filter, and gives back the forwarding settings it
-// needed. It is idempotent.
+// its host rules and its filter. It is idempotent.
 func (l *Link) Close() error {
 	l.closeOnce.Do(func() {
 		m := l.m
 		var errs []error
+		// The link and the rules go in parallel: each waits for the
+		// kernel's RCU grace periods. Without its rules, the instance's
+		// packets meet the forward chain's final drop.
+		var wg sync.WaitGroup
+		var linkErr error
 		if l.vethCreated {
-			// Deleting one end deletes the pair; a pair whose instance
-			// namespace is gone has already been deleted by the kernel.
-			if host, err := m.nl.LinkByName(l.hostIf); err == nil {
-				if err := m.nl.LinkDel(host); err != nil {
-					errs = append(errs, fmt.Errorf("delete %s: %w", l.hostIf, err))
+			wg.Go(func() {
+				// Deleting one end deletes the pair; a pair whose
+				// instance namespace is gone was deleted by the kernel.
+				if host, err := m.nl.LinkByName(l.hostIf); err == nil {
+					if err := m.nl.LinkDel(host); err != nil {
+						linkErr = fmt.Errorf("delete %s: %w", l.hostIf, err)
+					}
 				}
-			}
+			})
 		}
 		if l.rulesAdded {
 			errs = append(errs, m.delInstanceRules(l))
 		}
-		errs = append(errs, m.releaseUplinks(l.uplinks))
+		wg.Wait()
+		errs = append(errs, linkErr)
 		l.mu.Lock()
 		if l.filter != nil {
 			l.finalDenied = l.filter.deniedCount()

@@ -50,6 +50,9 @@ const (
 	logKeyCount    = "count"
 	logKeyErr      = "err"
 	logKeyGrant    = "grant"
+	logKeyFamily   = "family"
+	logKeyAddress  = "address"
+	logKeyRestored = "restored_forwarding"
 )
 
 // Manager owns every instance link, host address, forwarding setting and
@@ -68,14 +71,8 @@ type Manager struct {
 	slots   map[int]*Link
 	links   map[string]*Link // by instance id
 	next    int
-	uplinks map[uplinkKey]*uplinkState
+	uplinks map[uplinkKey]bool // forwarding checked (and switched on if it was off)
 	closed  bool
-}
-
-type uplinkState struct {
-	refs    int
-	changed bool   // moat switched forwarding on here
-	prev    string // value to restore when changed
 }
 
 // NewManager prepares the host: it removes what a previous run left (links
@@ -115,7 +112,7 @@ func newManager(opts Options, host netnsRef) (*Manager, error) {
 		nslots:  1 << min(30-opts.Pool.Bits(), 126-opts.Pool6.Bits(), 20),
 		slots:   map[int]*Link{},
 		links:   map[string]*Link{},
-		uplinks: map[uplinkKey]*uplinkState{},
+		uplinks: map[uplinkKey]bool{},
 	}
 	if err := m.sweep(); err != nil {
 		h.Close()
@@ -168,7 +165,7 @@ func (m *Manager) sweep() error {
 		errs = append(errs, err)
 	}
 	if n > 0 || restored > 0 {
-		m.log.Warn("removed the network leftovers of an earlier run", logKeyCount, n, "restored_forwarding", restored)
+		m.log.Warn("removed the network leftovers of an earlier run", logKeyCount, n, logKeyRestored, restored)
 	}
 	return errors.Join(errs...)
 }
@@ -326,82 +323,46 @@ func (m *Manager) uplinksFor(grants []Grant) []uplinkKey {
 	return out
 }
 
-// acquireUplinks switches forwarding on where needed and counts one more
-// user of each uplink. On error nothing stays acquired.
-func (m *Manager) acquireUplinks(keys []uplinkKey) ([]uplinkKey, error) {
+// enableUplinks switches forwarding on on the uplinks that do not forward
+// yet. It stays on until Manager.Close (or, after a crash, the next
+// NewManager) puts the recorded value back: toggling an interface's
+// forwarding with every instance would cost each cold start an nftables
+// transaction and make the interface change roles again and again.
+func (m *Manager) enableUplinks(keys []uplinkKey) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var got []uplinkKey
 	for _, k := range keys {
-		s := m.uplinks[k]
-		if s == nil {
-			s = &uplinkState{}
-			var prev string
-			path := confPath(k.family, k.ifname, forwardingKey(k.family))
-			err := m.host.do(func() error {
-				var err error
-				prev, err = readSysctl(path)
+		if m.uplinks[k] {
+			continue
+		}
+		path := confPath(k.family, k.ifname, forwardingKey(k.family))
+		var prev string
+		err := m.host.do(func() error {
+			var err error
+			prev, err = readSysctl(path)
+			return err
+		})
+		if errors.Is(err, fs.ErrNotExist) && k.family == unix.AF_INET6 {
+			err = fmt.Errorf("%w: no per-interface IPv6 forwarding (%s)", ErrUnsupported, path)
+		}
+		if err != nil {
+			return fmt.Errorf("uplink %s: %w", k.ifname, err)
+		}
+		if prev == "0" {
+			// Recorded in the kernel first, so that a crash right after
+			// still lets the next start restore it.
+			if err := m.addUplinkRule(k, prev); err != nil {
 				return err
-			})
-			if errors.Is(err, fs.ErrNotExist) && k.family == unix.AF_INET6 {
-				err = fmt.Errorf("%w: no per-interface IPv6 forwarding (%s)", ErrUnsupported, path)
 			}
-			if err != nil {
-				m.releaseUplinksLocked(got)
-				return nil, fmt.Errorf("uplink %s: %w", k.ifname, err)
+			if err := m.host.do(func() error { return writeSysctl(path, "1") }); err != nil {
+				_ = m.delUplinkRule(k)
+				return fmt.Errorf("enable forwarding on uplink %s: %w", k.ifname, err)
 			}
-			if prev == "0" {
-				// Recorded in the kernel first, so that a crash right
-				// after still lets the next start restore it.
-				if err := m.addUplinkRule(k, prev); err != nil {
-					m.releaseUplinksLocked(got)
-					return nil, err
-				}
-				s.changed, s.prev = true, prev
-				if err := m.host.do(func() error { return writeSysctl(path, "1") }); err != nil {
-					_ = m.delUplinkRule(k)
-					m.releaseUplinksLocked(got)
-					return nil, fmt.Errorf("enable forwarding on uplink %s: %w", k.ifname, err)
-				}
-				m.log.Info("enabled forwarding on an uplink for instance replies", logKeyLink, k.ifname, "family", k.family)
-			}
-			m.uplinks[k] = s
+			m.log.Info("enabled forwarding on an uplink for replies to instances", logKeyLink, k.ifname, logKeyFamily, k.family)
 		}
-		s.refs++
-		got = append(got, k)
+		m.uplinks[k] = true
 	}
-	return got, nil
-}
-
-func (m *Manager) releaseUplinks(keys []uplinkKey) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.releaseUplinksLocked(keys)
-}
-
-func (m *Manager) releaseUplinksLocked(keys []uplinkKey) error {
-	var errs []error
-	for _, k := range keys {
-		s := m.uplinks[k]
-		if s == nil {
-			continue
-		}
-		if s.refs--; s.refs > 0 {
-			continue
-		}
-		delete(m.uplinks, k)
-		if !s.changed {
-			continue
-		}
-		if err := m.restoreForwarding(k, s.prev); err != nil {
-			errs = append(errs, err)
-			continue // keep the rule: it records what to restore
-		}
-		if err := m.delUplinkRule(k); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func (m *Manager) restoreForwarding(k uplinkKey, prev string) error {
@@ -417,8 +378,8 @@ func (m *Manager) restoreForwarding(k uplinkKey, prev string) error {
 	return nil
 }
 
-// Close closes every link, restores the host's forwarding settings and
-// removes moat's nftables table. It is idempotent.
+// Close closes every link, restores the forwarding settings of the uplinks
+// and removes moat's nftables table. It is idempotent.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	if m.closed {

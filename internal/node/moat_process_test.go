@@ -406,7 +406,7 @@ type hostProc struct {
 	ppid   int
 	start  string
 	exe    string
-	cgroup string // the instance cgroup's name under moat's parent
+	cgroup string // the instance cgroup's path under moat's parent: <node>/<instance>
 }
 
 // instanceProcs lists the processes of the instances of the moat process
@@ -429,7 +429,7 @@ func instanceProcs(moatPid int) map[int]hostProc {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
 				if _, path, ok := strings.Cut(line, ":/moat/"); ok {
-					hp.cgroup, _, _ = strings.Cut(path, "/")
+					hp.cgroup = path // <node>/<instance>
 					break
 				}
 			}

@@ -67,7 +67,7 @@ var registry = []check{
 	{"fd_exhaustion", short, checkFDExhaustion},
 	{"fill_tmp", 20 * time.Second, checkFillTmp},
 	{"memory_bomb", 20 * time.Second, checkMemoryBomb},
-	{"fork_bomb", 10 * time.Second, checkForkBomb},
+	{"fork_bomb", 20 * time.Second, checkForkBomb},
 	{"leave_process", short, checkLeaveProcess},
 }
 

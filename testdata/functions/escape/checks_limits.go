@@ -29,6 +29,16 @@ const (
 	forkBombTime  = 3 * time.Second
 )
 
+// ballastMB is how much resident memory a helper carries so that the OOM
+// killer prefers it to the function: the function's own, plus 8 MiB.
+func ballastMB() int {
+	kb, err := strconv.Atoi(strings.TrimSuffix(readStatus("self")["VmRSS"], " kB"))
+	if err != nil {
+		return 32
+	}
+	return kb>>10 + 8
+}
+
 func checkFDExhaustion(ctx context.Context, p *params) *report {
 	r := &report{}
 	var lim unix.Rlimit
@@ -103,7 +113,7 @@ func checkFillTmp(ctx context.Context, p *params) *report {
 	maxMB := limitMB + overshootMB
 	path := fmt.Sprintf("/tmp/moat-escape-fill-%s-%d", p.Nonce, os.Getpid())
 	defer os.Remove(path)
-	h := runHelper(15*time.Second, "filltmp", path, strconv.Itoa(maxMB))
+	h := runHelper(15*time.Second, "filltmp", path, strconv.Itoa(maxMB), strconv.Itoa(ballastMB()))
 	if h.err != nil {
 		r.notef("start helper: %s", errText(h.err))
 		return r
@@ -155,12 +165,15 @@ func checkMemoryBomb(ctx context.Context, p *params) *report {
 func checkForkBomb(ctx context.Context, p *params) *report {
 	r := &report{}
 	warmThreads(8)
-	h := runHelper(forkBombTime+5*time.Second, "forkbomb", strconv.Itoa(p.ForkLimit), strconv.Itoa(int(forkBombTime.Milliseconds())))
+	h := runHelper(forkBombTime+12*time.Second, "forkbomb", strconv.Itoa(p.ForkLimit), strconv.Itoa(int(forkBombTime.Milliseconds())), strconv.Itoa(ballastMB()))
 	if h.err != nil {
 		r.notef("start helper: %s", errText(h.err))
 		return r
 	}
+	// Without an end line the count is the last progress line, printed
+	// every 64 forks: a lower bound.
 	created, _ := lastInt(h.out)
+	count := fmt.Sprintf("at least %d", created)
 	how := endLine(h.out)
 	if how == "" {
 		how = "helper " + exitText(h.state)
@@ -170,6 +183,7 @@ func checkForkBomb(ctx context.Context, p *params) *report {
 	} else if n, rest, ok := strings.Cut(how, " "); ok {
 		if v, err := strconv.Atoi(n); err == nil {
 			created, how = v, rest
+			count = n
 		}
 	}
 	if h.timedOut {
@@ -177,11 +191,11 @@ func checkForkBomb(ctx context.Context, p *params) *report {
 	}
 	switch {
 	case created > pidsEscape:
-		r.escapef("a child forked %d processes, more than the pids limit %d; stopped by: %s", created, pidsLimit, how)
+		r.escapef("a child forked %s processes, more than the pids limit %d; stopped by: %s", count, pidsLimit, how)
 	case p.ForkLimit <= pidsEscape && created >= p.ForkLimit:
-		r.notef("a child forked %d processes and stopped at fork_limit %d, too few to judge the pids limit", created, p.ForkLimit)
+		r.notef("a child forked %s processes and stopped at fork_limit %d, too few to judge the pids limit", count, p.ForkLimit)
 	default:
-		r.notef("a child forked %d processes; stopped by: %s", created, how)
+		r.notef("a child forked %s processes; stopped by: %s", count, how)
 	}
 	reapOrphans()
 	if procs, err := listProcs(); err == nil {

@@ -60,14 +60,16 @@ func runChild(args []string) int {
 			return childMemory(v[0])
 		}
 	case "filltmp":
-		if len(args) == 3 {
-			if mb, err := strconv.Atoi(args[2]); err == nil {
-				return childFillTmp(args[1], mb)
+		if len(args) == 4 {
+			mb, err1 := strconv.Atoi(args[2])
+			ballastMB, err2 := strconv.Atoi(args[3])
+			if err1 == nil && err2 == nil {
+				return childFillTmp(args[1], mb, ballastMB)
 			}
 		}
 	case "forkbomb":
-		if v, ok := ints(2); ok {
-			return childForkBomb(v[0], time.Duration(v[1])*time.Millisecond)
+		if v, ok := ints(3); ok {
+			return childForkBomb(v[0], time.Duration(v[1])*time.Millisecond, v[2])
 		}
 	}
 	fmt.Fprintf(os.Stderr, "escape helper: bad arguments %q\n", args)
@@ -78,6 +80,28 @@ func runChild(args []string) int {
 // (it may be refused: /proc is read-only to the function).
 func preferOOMKill() {
 	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0)
+}
+
+// ballast maps and touches mb MiB and keeps it. The OOM killer picks the
+// process with the most resident memory; a helper whose own pressure (tmpfs
+// pages, forked children's page tables) is not resident memory carries
+// ballast larger than the function, so that it, not the function, is
+// picked. The mapping is shared, so that fork does not copy its page
+// tables into every child.
+func ballast(mb int) [][]byte {
+	page := os.Getpagesize()
+	var keep [][]byte
+	for range mb {
+		b, err := unix.Mmap(-1, 0, 1<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+		if err != nil {
+			break
+		}
+		for i := 0; i < len(b); i += page {
+			b[i] = 1
+		}
+		keep = append(keep, b)
+	}
+	return keep
 }
 
 // childLeave starts a process that outlives this one and the invocation:
@@ -129,8 +153,9 @@ func childMemory(maxMB int) int {
 // childFillTmp writes to path one MiB at a time up to maxMB, printing the
 // running total after each MiB. It unlinks the file first, so that its
 // blocks go back to /tmp the moment this process ends, however it ends.
-func childFillTmp(path string, maxMB int) int {
+func childFillTmp(path string, maxMB, ballastMB int) int {
 	preferOOMKill()
+	defer runtime.KeepAlive(ballast(ballastMB))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		fmt.Printf("end create %s: %s\n", path, errText(err))
@@ -158,8 +183,9 @@ func childFillTmp(path string, maxMB int) int {
 // fails, limit is reached or d has passed, prints "end COUNT REASON", then
 // kills and reaps every child. The children die with this process too
 // (PR_SET_PDEATHSIG), and the function kills the process group as well.
-func childForkBomb(limit int, d time.Duration) int {
+func childForkBomb(limit int, d time.Duration, ballastMB int) int {
 	preferOOMKill()
+	defer runtime.KeepAlive(ballast(ballastMB))
 	runtime.LockOSThread()
 	all, old := ^uint64(0), uint64(0)
 	sigprocmask(unix.SIG_SETMASK, &all, &old)

@@ -271,15 +271,6 @@ func errnoText(errno syscall.Errno) string {
 	return fmt.Sprintf("%s (errno %d)", errno.Error(), int(errno))
 }
 
-// errnoOf is the errno err carries, or 0.
-func errnoOf(err error) syscall.Errno {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno
-	}
-	return 0
-}
-
 // grace is how long the runner waits past a check's own timeout before it
 // gives up on the check and moves on.
 const grace = 2 * time.Second
