@@ -3,10 +3,12 @@ package egress
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -149,13 +151,21 @@ type check struct {
 	want expect
 }
 
+func plan(checks []check) []probe {
+	p := make([]probe, len(checks))
+	for i, c := range checks {
+		p[i] = c.probe
+	}
+	return p
+}
+
 func runChecks(t *testing.T, inst *instance, checks []check) (refused uint64) {
 	t.Helper()
-	plan := make([]probe, len(checks))
-	for i, c := range checks {
-		plan[i] = c.probe
-	}
-	res := inst.run(t, plan)
+	return checkResults(t, checks, inst.run(t, plan(checks)))
+}
+
+func checkResults(t *testing.T, checks []check, res []probeResult) (refused uint64) {
+	t.Helper()
 	for i, c := range checks {
 		r := res[i]
 		t.Logf("%-32s %s %-28s -> errno %d %q echoed=%v in %v", c.Name, c.Net, c.Addr, r.Errno, r.Err, r.Echoed, r.Elapsed)
@@ -250,6 +260,7 @@ func TestAttachEnforcesGrants(t *testing.T) {
 		{probe{"metadata ipv6", "connect", "tcp6", "[fd00:ec2::254]:80", 0}, wantRefused},
 		{probe{"metadata, ipv4-mapped", "connect", "tcp6", "[::ffff:169.254.169.254]:80", 0}, wantRefused},
 		{probe{"other port, ipv4-mapped", "connect", "tcp6", "[::ffff:" + tb.ip4(2) + "]:8444", 0}, wantRefused},
+		{probe{"metadata, udp ipv4-mapped", "sendto", "udp6", "[::ffff:169.254.169.254]:53", 0}, wantRefused},
 		{probe{"ipv6 link-local", "connect", "tcp6", "[fe80::1]:80", 0}, wantRefused},
 	}
 	refused := runChecks(t, a, checks)
@@ -441,4 +452,75 @@ func TestHostRulesWithoutFilter(t *testing.T) {
 		{probe{"host address inside a grant", "connect", "tcp4", tb.ip4(1) + ":9000", wait}, wantDropped},
 		{probe{"host end of the veth", "connect", "tcp4", l.host4.Addr().String() + ":8443", wait}, wantDropped},
 	})
+}
+
+// Attaches and Closes of several instances at once each get their own
+// addresses and rules, and leave nothing behind.
+func TestConcurrentAttach(t *testing.T) {
+	tb := newTestbed(t)
+	echoTCP(t, tb.server, tb.ip4(2)+":8443")
+	m := newTestManager(t, tb)
+	const n = 4
+	insts := make([]*instance, n)
+	for i := range insts {
+		insts[i] = startInstance(t, tb)
+	}
+	links := make([]*Link, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			links[i], errs[i] = m.Attach(insts[i].pid(), fmt.Sprintf("fn-par-%d", i), insts[i].cgroup, mustGrantsNoT(tb.ip4(2)+":8443"))
+		})
+	}
+	wg.Wait()
+	seen := map[netip.Addr]bool{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("attach %d: %v", i, errs[i])
+		}
+		if seen[links[i].Address()] {
+			t.Fatalf("address %s given twice", links[i].Address())
+		}
+		seen[links[i].Address()] = true
+	}
+	checks := []check{{probe{"granted tcp", "echo", "tcp4", tb.ip4(2) + ":8443", 0}, wantEcho}}
+	results := make([][]probeResult, n)
+	for i := range n {
+		wg.Go(func() { results[i], errs[i] = insts[i].exchange(plan(checks)) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("instance %d: %v", i, errs[i])
+		}
+		checkResults(t, checks, results[i])
+	}
+	for i := range n {
+		wg.Go(func() { errs[i] = links[i].Close() })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("close %d: %v", i, errs[i])
+		}
+	}
+	if got := moatLinks(t, tb); len(got) != 0 {
+		t.Errorf("links left: %v", got)
+	}
+	if s := readNft(t, tb); !slices.Equal(s.chains, baseChains) || s.egress != 0 {
+		t.Errorf("nftables left: %+v", s)
+	}
+}
+
+func mustGrantsNoT(ss ...string) []Grant {
+	var out []Grant
+	for _, s := range ss {
+		g, err := ParseGrant(s)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, g)
+	}
+	return out
 }

@@ -365,18 +365,27 @@ func (i *instance) pid() int { return i.cmd.Process.Pid }
 // run sends the plan and waits for the results. The instance exits after.
 func (i *instance) run(t testing.TB, plan []probe) []probeResult {
 	t.Helper()
+	res, err := i.exchange(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// exchange is run without a testing.TB, for use from goroutines.
+func (i *instance) exchange(plan []probe) ([]probeResult, error) {
 	if err := json.NewEncoder(i.plan).Encode(plan); err != nil {
-		t.Fatalf("send plan: %v", err)
+		return nil, fmt.Errorf("send plan: %w", err)
 	}
 	i.plan.Close()
 	var res []probeResult
 	if err := json.NewDecoder(i.out).Decode(&res); err != nil {
-		t.Fatalf("instance results: %v", err)
+		return nil, fmt.Errorf("instance results: %w", err)
 	}
 	if len(res) != len(plan) {
-		t.Fatalf("instance ran %d probes of %d", len(res), len(plan))
+		return nil, fmt.Errorf("instance ran %d probes of %d", len(res), len(plan))
 	}
-	return res
+	return res, nil
 }
 
 // probe is one attempt the instance makes.

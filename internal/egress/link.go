@@ -71,6 +71,8 @@ func (m *Manager) Attach(pid int, instanceID, cgroupPath string, grants []Grant)
 	if len(grants) > MaxGrants {
 		return nil, fmt.Errorf("attach %s: %w: %d grants, at most %d", instanceID, ErrInvalidGrant, len(grants), MaxGrants)
 	}
+	m.life.RLock()
+	defer m.life.RUnlock()
 	norm := make([]Grant, len(grants))
 	needV6 := false
 	for i, g := range grants {
@@ -227,8 +229,17 @@ const operUpTimeout = 5 * time.Second
 func waitOperUp(ns netns.NsHandle, name string, timeout time.Duration) error {
 	ch := make(chan netlink.LinkUpdate, 16)
 	done := make(chan struct{})
-	defer close(done)
-	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{Namespace: &ns, ListExisting: true})
+	// The subscription's reader ends at its next receive (at most
+	// timeout later): drain it so that it never blocks on ch.
+	defer func() {
+		close(done)
+		go func() {
+			for range ch {
+			}
+		}()
+	}()
+	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{Namespace: &ns, ListExisting: true, ReceiveTimeout: &tv})
 	if err != nil {
 		return fmt.Errorf("watch links: %w", err)
 	}

@@ -58,8 +58,10 @@ const (
 // Manager owns every instance link, host address, forwarding setting and
 // nftables rule of moat's egress on the host. It is safe for concurrent use.
 //
-// Locking: mu guards slots, links, uplinks and closed. It is taken alone:
-// never while a Link's mu is held, and no Link method is called under it.
+// Locking, in this order: life is held for reading by every Attach and for
+// writing by Close, so that Close waits for Attaches in flight. mu guards
+// slots, links, uplinks and closed; no Link method is called under it. A
+// Link's mu guards only its filter.
 type Manager struct {
 	opts   Options
 	log    *slog.Logger
@@ -67,6 +69,7 @@ type Manager struct {
 	nl     *netlink.Handle // route netlink in the host's namespace
 	nslots int
 
+	life    sync.RWMutex
 	mu      sync.Mutex
 	slots   map[int]*Link
 	links   map[string]*Link // by instance id
@@ -118,6 +121,10 @@ func newManager(opts Options, host netnsRef) (*Manager, error) {
 		h.Close()
 		return nil, fmt.Errorf("remove leftovers of an earlier run: %w", err)
 	}
+	if err := m.checkPoolsFree(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	if err := m.installTable(); err != nil {
 		h.Close()
 		return nil, err
@@ -137,6 +144,51 @@ func checkPools(p4, p6 netip.Prefix) error {
 	for _, f := range forbidden {
 		if p4.Overlaps(f.prefix) || p6.Overlaps(f.prefix) {
 			return fmt.Errorf("egress pool overlaps %s", f.prefix)
+		}
+	}
+	return nil
+}
+
+// checkPoolsFree refuses pools the host already uses (an overlay network
+// in 100.64.0.0/10, say): instances would shadow or be shadowed by it.
+func (m *Manager) checkPoolsFree() error {
+	addrs, err := m.nl.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return fmt.Errorf("list host addresses: %w", err)
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		ones, _ := a.Mask.Size()
+		p := netip.PrefixFrom(ip.Unmap(), ones)
+		for _, pool := range []netip.Prefix{m.opts.Pool, m.opts.Pool6} {
+			if p.Overlaps(pool) {
+				return fmt.Errorf("egress pool %s overlaps the host's network %s: choose another pool", pool, p.Masked())
+			}
+		}
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := m.nl.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return fmt.Errorf("list host routes: %w", err)
+		}
+		for _, r := range routes {
+			if r.Dst == nil {
+				continue // the default route overlaps everything
+			}
+			a, _ := netip.AddrFromSlice(r.Dst.IP)
+			ones, _ := r.Dst.Mask.Size()
+			p := netip.PrefixFrom(a.Unmap(), ones)
+			if p.Bits() == 0 {
+				continue
+			}
+			for _, pool := range []netip.Prefix{m.opts.Pool, m.opts.Pool6} {
+				if p.Overlaps(pool) {
+					return fmt.Errorf("egress pool %s overlaps the host's route to %s: choose another pool", pool, p)
+				}
+			}
 		}
 	}
 	return nil
@@ -178,7 +230,12 @@ func (m *Manager) takeSlot(l *Link) error {
 		return ErrClosed
 	}
 	if _, ok := m.links[l.id]; ok {
-		return fmt.Errorf("attach: instance %s already has a link", l.id)
+		return fmt.Errorf("instance %s already has a link", l.id)
+	}
+	for _, o := range m.links {
+		if o.short == l.short { // 48 bits of SHA-256: not expected, but never shared
+			return fmt.Errorf("instance %s: link name %s is in use by instance %s", l.id, l.hostIf, o.id)
+		}
 	}
 	for i := range m.nslots {
 		s := (m.next + i) % m.nslots
@@ -381,6 +438,8 @@ func (m *Manager) restoreForwarding(k uplinkKey, prev string) error {
 // Close closes every link, restores the forwarding settings of the uplinks
 // and removes moat's nftables table. It is idempotent.
 func (m *Manager) Close() error {
+	m.life.Lock()
+	defer m.life.Unlock()
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"moat.dev/moat/internal/logs"
@@ -115,6 +116,8 @@ type Dispatcher struct {
 
 	stopReaper chan struct{}
 	reaperDone chan struct{}
+
+	denied atomic.Uint64 // invocations during which a connection was refused
 }
 
 type poolKey struct {
@@ -371,6 +374,10 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 		inst.out.sync(20 * time.Millisecond)
 		text.WriteString(inst.out.take())
 	}
+	if note := inst.deniedNote(reqID); note != "" {
+		text.WriteString(note)
+		d.denied.Add(1)
+	}
 	text.WriteString(logs.EndLine(reqID))
 	text.WriteString(inst.report(reqID, dur, status))
 	logText := text.String()
@@ -483,13 +490,16 @@ func (d *Dispatcher) reap(cutoff time.Time) int {
 type Stats struct {
 	Active        int `json:"active"`
 	IdleInstances int `json:"idleInstances"`
+	// InvocationsWithRefusedConnections counts invocations during which
+	// the kernel refused a connection to a destination not granted.
+	InvocationsWithRefusedConnections uint64 `json:"invocationsWithRefusedConnections"`
 }
 
 // Stats returns the current load.
 func (d *Dispatcher) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := Stats{Active: d.active}
+	s := Stats{Active: d.active, InvocationsWithRefusedConnections: d.denied.Load()}
 	for _, p := range d.pools {
 		p.mu.Lock()
 		s.IdleInstances += len(p.idle)

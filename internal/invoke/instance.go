@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
+	"moat.dev/moat/internal/egress"
 	"moat.dev/moat/internal/logs"
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/runtimeapi"
@@ -29,6 +31,44 @@ type instance struct {
 	initDur  time.Duration // reported on the first invocation only
 	invoked  int
 	lastUsed time.Time
+	denied   uint64 // refused connection attempts already reported
+}
+
+// networkSpec adds the function's pinned egress grants and host names.
+func networkSpec(cfg *registry.Config, spec *sandbox.Spec) error {
+	if cfg.Sandbox == nil || len(cfg.Sandbox.Resolved) == 0 {
+		return nil
+	}
+	for _, s := range cfg.Sandbox.Resolved {
+		g, err := egress.ParseGrant(s)
+		if err != nil {
+			return fmt.Errorf("egress grant %q: %w", s, err)
+		}
+		spec.Egress = append(spec.Egress, g)
+	}
+	names := make([]string, 0, len(cfg.Sandbox.Hosts))
+	for name := range cfg.Sandbox.Hosts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, a := range cfg.Sandbox.Hosts[name] {
+			spec.Hosts = append(spec.Hosts, a+"\t"+name+"\n")
+		}
+	}
+	return nil
+}
+
+// deniedNote reports, in the invocation's log, connection attempts the
+// kernel refused since the last invocation.
+func (i *instance) deniedNote(reqID string) string {
+	n := i.sb.DeniedConnections()
+	if n <= i.denied {
+		return ""
+	}
+	note := fmt.Sprintf("moat: RequestId: %s: %d connection attempts to destinations this function was not granted were refused\n", reqID, n-i.denied)
+	i.denied = n
+	return note
 }
 
 func newInstanceID() string {
@@ -68,13 +108,17 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 		logStream: start.UTC().Format("2006/01/02") + "/[" + cfg.Version + "]" + id,
 	}
 	env := d.environment(cfg, vars, codeDir, inst.logStream)
-	sb, err := d.opts.Spawner.Spawn(ctx, sandbox.Spec{
+	spec := sandbox.Spec{
 		ID:       id,
 		CodeDir:  codeDir,
 		Env:      env,
 		MemoryMB: cfg.MemorySize,
 		TmpMB:    cfg.EphemeralStorage,
-	})
+	}
+	if err := networkSpec(cfg, &spec); err != nil {
+		return nil, err
+	}
+	sb, err := d.opts.Spawner.Spawn(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("spawn instance: %w", err)
 	}

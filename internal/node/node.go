@@ -18,6 +18,7 @@ import (
 	"moat.dev/moat/internal/api"
 	"moat.dev/moat/internal/codepkg"
 	"moat.dev/moat/internal/credentials"
+	"moat.dev/moat/internal/egress"
 	"moat.dev/moat/internal/invoke"
 	"moat.dev/moat/internal/logs"
 	"moat.dev/moat/internal/registry"
@@ -116,7 +117,18 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	}
 	defer reg.Close()
 
+	// Network grants: veth, NAT and a kernel filter per networked instance.
+	egressStatus := "available"
+	eg, err := egress.NewManager(egress.Options{Logger: log})
+	if err != nil {
+		egressStatus = "unavailable: " + err.Error()
+		log.Warn("functions with network grants cannot run on this node", "err", err)
+		eg = nil
+	} else {
+		defer eg.Close()
+	}
 	mgr, err := sandbox.NewManager(sandbox.Options{
+		Egress: eg,
 		// Every node sweeps only its own instances' cgroups.
 		CgroupParent: "moat/" + nodeID(opts.DataDir),
 		Namespaces:   true,
@@ -182,6 +194,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 				"logRecordsDropped": lw.Dropped(),
 				"isolation":         iso,
 				"isolationMissing":  missing,
+				"egress":            egressStatus,
 			}
 		},
 		Logger: log,

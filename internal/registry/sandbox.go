@@ -31,12 +31,18 @@ func (r *Registry) checkSandbox(ctx context.Context, in *SandboxConfig) (*Sandbo
 	}
 	out := &SandboxConfig{Ephemeral: in.Ephemeral}
 	for _, g := range in.Egress {
-		resolved, err := r.resolveGrant(ctx, g)
+		resolved, host, addrs, err := r.resolveGrant(ctx, g)
 		if err != nil {
 			return nil, invalid("Sandbox.Egress entry %q: %s", g, err.Error())
 		}
 		out.Egress = append(out.Egress, strings.TrimSpace(g))
 		out.Resolved = append(out.Resolved, resolved...)
+		if host != "" {
+			if out.Hosts == nil {
+				out.Hosts = map[string][]string{}
+			}
+			out.Hosts[host] = addrs
+		}
 	}
 	return out, nil
 }
@@ -47,31 +53,30 @@ var resolver = net.DefaultResolver
 // resolveGrant validates one egress grant and returns it with a host name
 // resolved to every address it has now (pinned: later DNS changes do not
 // widen what the function may reach).
-func (r *Registry) resolveGrant(ctx context.Context, s string) ([]string, error) {
+func (r *Registry) resolveGrant(ctx context.Context, s string) (grants []string, host string, addrs []string, err error) {
 	s = strings.TrimSpace(s)
 	i := strings.LastIndex(s, ":")
 	if i <= 0 {
-		return nil, errors.New("want DESTINATION:PORTS[/PROTO], for example 10.0.0.0/8:443 or api.example.com:443")
+		return nil, "", nil, errors.New("want DESTINATION:PORTS[/PROTO], for example 10.0.0.0/8:443 or api.example.com:443")
 	}
 	host, rest := strings.Trim(s[:i], "[]"), s[i+1:]
 	if _, err := netip.ParsePrefix(host); err == nil || isAddr(host) {
 		g, err := egress.ParseGrant(s)
 		if err != nil {
-			return nil, err
+			return nil, "", nil, err
 		}
-		return []string{g.String()}, nil
+		return []string{g.String()}, "", nil, nil
 	}
-	if len(host) > 253 || strings.ContainsAny(host, "/ ") {
-		return nil, fmt.Errorf("%q is not an address, a CIDR block or a host name", host)
+	if len(host) > 253 || strings.ContainsAny(host, "/ \t") {
+		return nil, "", nil, fmt.Errorf("%q is not an address, a CIDR block or a host name", host)
 	}
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	addrs, err := resolver.LookupNetIP(lctx, "ip", host)
-	if err != nil || len(addrs) == 0 {
-		return nil, fmt.Errorf("host %q does not resolve: %v", host, err)
+	ips, err := resolver.LookupNetIP(lctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return nil, "", nil, fmt.Errorf("host %q does not resolve: %v", host, err)
 	}
-	var out []string
-	for _, a := range addrs {
+	for _, a := range ips {
 		a = a.Unmap()
 		dest := a.String()
 		if a.Is6() {
@@ -79,11 +84,12 @@ func (r *Registry) resolveGrant(ctx context.Context, s string) ([]string, error)
 		}
 		g, err := egress.ParseGrant(dest + ":" + rest)
 		if err != nil {
-			return nil, err
+			return nil, "", nil, err
 		}
-		out = append(out, g.String())
+		grants = append(grants, g.String())
+		addrs = append(addrs, a.String())
 	}
-	return out, nil
+	return grants, host, addrs, nil
 }
 
 func isAddr(s string) bool {

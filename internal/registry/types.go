@@ -69,6 +69,9 @@ type SandboxConfig struct {
 	// Resolved holds the grants with every host name resolved at deploy
 	// time and pinned: what the instances are actually granted.
 	Resolved []string `json:"Resolved,omitempty"`
+	// Hosts maps each host name of Egress to the addresses it was pinned
+	// to; instances find them in /etc/hosts (they have no DNS).
+	Hosts map[string][]string `json:"Hosts,omitempty"`
 }
 
 // PerInvocation reports whether every invocation gets a fresh instance.

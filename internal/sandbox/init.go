@@ -41,6 +41,8 @@ type initSpec struct {
 	TmpMB     int      `json:"tmpMB"`     // size of /tmp
 	Networked bool     `json:"networked"` // resolv.conf; Landlock allows granted ports
 	Ports     []uint16 `json:"ports"`     // TCP ports connect() may reach besides the Runtime API
+	AllPorts  bool     `json:"allPorts"`  // a grant covers every port: Landlock cannot restrict connect
+	Hosts     []string `json:"hosts"`     // extra /etc/hosts lines (pinned grant names)
 	Seccomp   bool     `json:"seccomp"`
 	Landlock  bool     `json:"landlock"`
 	Probe     bool     `json:"probe"` // report the walls and exit instead of exec

@@ -14,12 +14,19 @@ func restrictLandlock(spec *initSpec) error {
 		landlock.RODirs("/"),
 		landlock.RWDirs("/tmp"),
 		landlock.RWFiles("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom").IgnoreIfMissing(),
-		landlock.ConnectTCP(RuntimeAPIPort),
 	}
-	for _, p := range spec.Ports {
-		rules = append(rules, landlock.ConnectTCP(p))
+	cfg := landlock.V7.BestEffort()
+	if spec.AllPorts {
+		// A grant of every port: the cgroup filter alone decides where
+		// connect() may go, so Landlock must not handle TCP connect.
+		cfg.HandledAccessNet = 0
+	} else {
+		rules = append(rules, landlock.ConnectTCP(RuntimeAPIPort))
+		for _, p := range spec.Ports {
+			rules = append(rules, landlock.ConnectTCP(p))
+		}
 	}
-	return landlock.V7.BestEffort().Restrict(rules...)
+	return cfg.Restrict(rules...)
 }
 
 // landlockABI is the Landlock ABI version this kernel offers (0: none).

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/internal/egress"
 )
 
 // RuntimeAPIPort is where the Runtime API listens inside an instance's own
@@ -41,6 +43,9 @@ type Options struct {
 	// Landlock and Seccomp add those walls (with Namespaces only).
 	Landlock bool
 	Seccomp  bool
+	// Egress gives instances with grants their own network path; nil
+	// refuses to spawn an instance that has grants.
+	Egress *egress.Manager
 	// UIDBase is the first host uid of the ranges instances map to: slot n
 	// uses [UIDBase+n*1000, UIDBase+n*1000+1000). Default 3,000,000,000.
 	UIDBase uint32
@@ -58,6 +63,11 @@ type Spec struct {
 	Env       []string // the bootstrap's whole environment, KEY=VALUE
 	MemoryMB  int      // hard memory limit, no swap
 	TmpMB     int      // size of /tmp (EphemeralStorage); default 512
+	// Egress lists the destinations the instance may reach; empty: only
+	// its own loopback.
+	Egress []egress.Grant
+	// Hosts are /etc/hosts lines for the host names its grants pinned.
+	Hosts []string
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
@@ -150,6 +160,17 @@ type Instance struct {
 	closeErr error
 	slot     uint32 // uid range, with Namespaces
 	hasSlot  bool
+	link     *egress.Link // with grants
+}
+
+// DeniedConnections is how many connect/sendmsg attempts of the instance to
+// destinations it was not granted the kernel refused (instances with
+// grants; without any, nothing leaves the loopback to count).
+func (i *Instance) DeniedConnections() uint64 {
+	if i.link == nil {
+		return 0
+	}
+	return i.link.Denied()
 }
 
 // Spawn starts an instance. The bootstrap is running when Spawn returns; it
@@ -279,6 +300,19 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 		return nil, err
 	}
 
+	var ports []uint16
+	allPorts := false
+	if len(spec.Egress) > 0 {
+		if !m.opts.Namespaces || m.opts.Egress == nil {
+			return nil, errors.New("spawn: the function has network grants, but egress is not available on this node")
+		}
+		if inst.link, err = m.opts.Egress.Attach(cmd.Process.Pid, spec.ID, cg.v2, spec.Egress); err != nil {
+			return nil, fmt.Errorf("spawn: network: %w", err)
+		}
+		ports = inst.link.Ports()
+		allPorts = ports == nil
+	}
+
 	var apiAddr string
 	if m.opts.Namespaces {
 		inst.Listener, err = listenInNetns(cmd.Process.Pid, RuntimeAPIPort)
@@ -304,6 +338,10 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 		Landlock:  m.opts.Namespaces && m.opts.Landlock,
 		Seccomp:   m.opts.Namespaces && m.opts.Seccomp,
 		Probe:     probe,
+		Networked: len(spec.Egress) > 0,
+		Ports:     ports,
+		AllPorts:  allPorts,
+		Hosts:     spec.Hosts,
 	}
 	if err := json.NewEncoder(ctlW).Encode(&is); err != nil {
 		return nil, fmt.Errorf("spawn: send spec: %w", err)
@@ -454,6 +492,11 @@ func (i *Instance) Close() error {
 		}
 		if i.Output != nil {
 			i.Output.Close()
+		}
+		if i.link != nil {
+			if err := i.link.Close(); err != nil && i.closeErr == nil {
+				i.closeErr = err
+			}
 		}
 		if err := i.cg.destroy(); err != nil && i.closeErr == nil {
 			i.closeErr = err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -199,12 +200,9 @@ func writeEtc(etc string, spec *initSpec) error {
 	files := map[string]string{
 		"passwd":        fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:%d:%d::/tmp:/sbin/nologin\n", FunctionUID, FunctionGID),
 		"group":         fmt.Sprintf("root:x:0:\nsbx_user1051:x:%d:\n", FunctionGID),
-		"hosts":         "127.0.0.1\tlocalhost moat\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"hosts":         "127.0.0.1\tlocalhost moat\n::1\tlocalhost ip6-localhost ip6-loopback\n" + strings.Join(spec.Hosts, ""),
 		"hostname":      "moat\n",
 		"nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
-	}
-	if spec.Networked {
-		files["resolv.conf"] = "nameserver 127.0.0.53\n"
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(etc, name), []byte(body), 0o644); err != nil {

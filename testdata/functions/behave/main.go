@@ -16,13 +16,16 @@
 //	context                  the invocation's lambdacontext and deadline
 //	count                    a counter of invocations served by this process
 //	pid                      {"pid": os.Getpid()}
+//	dial     addr            TCP connect to addr, send a line, read one back: {"ok", "reply"|"error", "ms"}
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"sort"
@@ -42,6 +45,7 @@ type event struct {
 	Code    int      `json:"code"`
 	Names   []string `json:"names"`
 	Lines   int      `json:"lines"`
+	Addr    string   `json:"addr"`
 }
 
 var invocations atomic.Int64
@@ -81,6 +85,8 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return map[string]int64{"count": n}, nil
 	case "pid":
 		return map[string]int{"pid": os.Getpid()}, nil
+	case "dial":
+		return dial(ev.Addr), nil
 	}
 	return nil, fmt.Errorf("behave: unknown action %q", ev.Action)
 }
@@ -164,4 +170,24 @@ func invocationContext(ctx context.Context) contextInfo {
 
 func main() {
 	lambda.Start(handle)
+}
+
+// dial connects to addr over TCP, sends a line and reads one back, and
+// reports what happened: the network tests grant or refuse destinations.
+func dial(addr string) map[string]any {
+	start := time.Now()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return map[string]any{"ok": false, "error": err.Error(), "ms": time.Since(start).Milliseconds()}
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		return map[string]any{"ok": false, "error": err.Error()}
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return map[string]any{"ok": false, "error": err.Error()}
+	}
+	return map[string]any{"ok": true, "reply": strings.TrimSpace(line), "ms": time.Since(start).Milliseconds()}
 }
