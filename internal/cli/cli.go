@@ -75,7 +75,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		upCommand,
-		deployCommand, invokeCommand, lsCommand, rmCommand, publishCommand,
+		deployCommand, invokeCommand, lsCommand, getCommand, rmCommand, publishCommand,
 		aliasCommand, concurrencyCommand, asyncConfigCommand,
 		logsCommand, destinationCommand, statusCommand,
 		versionCommand,

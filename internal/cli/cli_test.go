@@ -110,6 +110,10 @@ func TestUsageErrors(t *testing.T) {
 		{"deploy missing path", []string{"deploy", "f", "does-not-exist"}, "does-not-exist"},
 		{"up log level", []string{"up", "--log-level", "loud"}, "--log-level"},
 		{"bad endpoint", []string{"ls", "--endpoint", "ftp://x"}, "not an http or https URL"},
+		{"bad ephemeral", []string{"deploy", "f", ".", "--ephemeral", "always"}, `--ephemeral must be per-invocation or reuse, not "always"`},
+		{"egress none and a grant", []string{"deploy", "f", ".", "--egress", "none", "--egress", "10.0.0.1:443"}, "none cannot be combined with grants"},
+		{"empty egress", []string{"deploy", "f", ".", "--egress", " "}, "empty grant"},
+		{"get without name", []string{"get"}, "missing arguments"},
 	}
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "MOAT_DATA_DIR": "/nonexistent"}
 	for _, tt := range tests {
@@ -335,6 +339,43 @@ func TestEnvFlag(t *testing.T) {
 				if e.vars[k] != v {
 					t.Errorf("%s = %q, want %q", k, e.vars[k], v)
 				}
+			}
+		})
+	}
+}
+
+func TestEgressFlag(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		grants []string
+		err    string
+	}{
+		{"grants kept as given", []string{"198.51.100.0/24:443", " api.example.com:443/tcp "}, []string{"198.51.100.0/24:443", "api.example.com:443/tcp"}, ""},
+		{"not checked here", []string{"10.0.0.0/33:99999"}, []string{"10.0.0.0/33:99999"}, ""},
+		{"none", []string{"none"}, []string{}, ""},
+		{"none twice", []string{"none", "none"}, []string{}, ""},
+		{"none after a grant", []string{"10.0.0.1:443", "none"}, nil, "none cannot be combined"},
+		{"a grant after none", []string{"none", "10.0.0.1:443"}, nil, "none cannot be combined"},
+		{"empty", []string{""}, nil, "empty grant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e egressFlag
+			var err error
+			for _, a := range tt.args {
+				if err = e.Set(a); err != nil {
+					break
+				}
+			}
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || !e.set || strings.Join(e.grants, " ") != strings.Join(tt.grants, " ") {
+				t.Errorf("got %+v, %v; want grants %q", e, err, tt.grants)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -166,32 +167,92 @@ func (a *app) lambdaClient(cfg clientConfig) *lambda.Client {
 var emptySHA256 = func() string { s := sha256.Sum256(nil); return hex.EncodeToString(s[:]) }()
 
 // moatGet calls one of moat's own GET endpoints (/moat/v1/...), signed as
-// the SDK signs Lambda requests. A response other than 200 becomes an error
-// carrying the AWS error code, under the operation name op. The caller
-// closes the body.
+// the SDK signs Lambda requests. See moatRequest.
 func (a *app) moatGet(ctx context.Context, cfg clientConfig, op, path string, query url.Values) (*http.Response, error) {
+	return a.moatRequest(ctx, cfg, op, http.MethodGet, path, query, nil)
+}
+
+// moatRequest sends one request to moat, signed as the SDK signs Lambda
+// requests, with body (JSON) when it is not nil. It is for what the SDK
+// cannot do: moat's own endpoints, and moat's own fields (Sandbox,
+// Isolation) of Lambda's, which the SDK neither sends nor keeps. A
+// response other than 2xx becomes an error carrying the AWS error code,
+// under the operation name op. The caller closes the body.
+func (a *app) moatRequest(ctx context.Context, cfg clientConfig, op, method, path string, query url.Values, body []byte) (*http.Response, error) {
 	u := cfg.Endpoint + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var rd io.Reader
+	payloadHash := emptySHA256
+	if body != nil {
+		rd = bytes.NewReader(body)
+		sum := sha256.Sum256(body)
+		payloadHash = hex.EncodeToString(sum[:])
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, &smithy.OperationError{ServiceID: "moat", OperationName: op, Err: err}
 	}
 	req.Header.Set("User-Agent", "moat-cli")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	signer := v4.NewSigner()
-	if err := signer.SignHTTP(ctx, cfg.Creds, req, emptySHA256, signingService, cfg.Region, time.Now()); err != nil {
+	if err := signer.SignHTTP(ctx, cfg.Creds, req, payloadHash, signingService, cfg.Region, time.Now()); err != nil {
 		return nil, &smithy.OperationError{ServiceID: "moat", OperationName: op, Err: fmt.Errorf("sign request: %w", err)}
 	}
 	resp, err := a.http().Do(req)
 	if err != nil {
 		return nil, &smithy.OperationError{ServiceID: "moat", OperationName: op, Err: err}
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
 		return nil, &smithy.OperationError{ServiceID: "moat", OperationName: op, Err: decodeAPIError(resp)}
 	}
 	return resp, nil
+}
+
+// maxResponse bounds the JSON responses moatCall reads.
+const maxResponse = 32 << 20
+
+// moatCall is moatRequest for a JSON exchange: it sends in as the body
+// (none when nil) and returns the response body, which it has checked is
+// JSON.
+func (a *app) moatCall(ctx context.Context, cfg clientConfig, op, method, path string, query url.Values, in any) ([]byte, error) {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return nil, &smithy.OperationError{ServiceID: "moat", OperationName: op, Err: fmt.Errorf("encode request: %w", err)}
+		}
+	}
+	resp, err := a.moatRequest(ctx, cfg, op, method, path, query, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	switch {
+	case err != nil:
+		err = fmt.Errorf("read response: %w", err)
+	case len(b) > maxResponse:
+		err = fmt.Errorf("read response: larger than %d bytes", maxResponse)
+	case !json.Valid(b):
+		err = errors.New("read response: not JSON")
+	}
+	if err != nil {
+		return nil, &smithy.OperationError{ServiceID: "moat", OperationName: op, Err: err}
+	}
+	return b, nil
+}
+
+// decodeResponse unmarshals a response body that moatCall returned for op.
+func decodeResponse(op string, b []byte, out any) error {
+	if err := json.Unmarshal(b, out); err != nil {
+		return &smithy.OperationError{ServiceID: "moat", OperationName: op, Err: fmt.Errorf("decode response: %w", err)}
+	}
+	return nil
 }
 
 // decodeAPIError reads an AWS JSON error response: the code in the

@@ -591,20 +591,43 @@ func TestLogsError(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	const body = `{"region":"us-east-1","dispatcher":{"running":2,"warm":{"fn":1}},"isolation":{"cgroups":true},"tags":[]}`
-	f := newFakeMoat(t)
-	f.handle("GET /moat/v1/status", reply(200, body))
-	r := f.run(t, "status")
-	want := "dispatcher.running: 2\ndispatcher.warm.fn: 1\nisolation.cgroups: true\nregion: us-east-1\ntags: []\n"
-	if r.code != 0 || r.stdout != want {
-		t.Errorf("exit %d stdout %q, want %q (stderr %q)", r.code, r.stdout, want, r.stderr)
+	tests := []struct {
+		name, body, want string
+	}{
+		{"nested maps sorted, every line ended",
+			`{"region":"us-east-1","dispatcher":{"running":2,"warm":{"fn":1}},"isolation":{"cgroups":true},"tags":[]}`,
+			"dispatcher.running: 2\ndispatcher.warm.fn: 1\nisolation.cgroups: true\nregion: us-east-1\ntags: []\n"},
+		{"nothing missing",
+			`{"isolationMissing":{},"isolation":{"seccomp":true,"landlockABI":4},"egress":"available"}`,
+			"egress: available\nisolation.landlockABI: 4\nisolation.seccomp: true\nisolationMissing: none\n"},
+		{"nothing missing, null", `{"isolationMissing":null}`, "isolationMissing: none\n"},
+		{"walls missing",
+			`{"isolationMissing":{"seccomp":"disabled","cgroups":"no memory or pids controller"}}`,
+			"isolationMissing.cgroups: no memory or pids controller\nisolationMissing.seccomp: disabled\n"},
+		{"empty", `{}`, ""},
 	}
-	r = f.run(t, "status", "--output", "json")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeMoat(t)
+			f.handle("GET /moat/v1/status", reply(200, tt.body))
+			r := f.run(t, "status")
+			if r.code != 0 || r.stdout != tt.want {
+				t.Errorf("exit %d stdout %q, want %q (stderr %q)", r.code, r.stdout, tt.want, r.stderr)
+			}
+			f.wantCalls(t, "GET /moat/v1/status")
+		})
+	}
+
+	f := newFakeMoat(t)
+	f.handle("GET /moat/v1/status", reply(200, `{"region":"us-east-1","isolationMissing":{}}`))
+	r := f.run(t, "status", "--output", "json")
 	var v map[string]any
-	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v["region"] != "us-east-1" {
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v["region"] != "us-east-1" || !strings.HasSuffix(r.stdout, "}\n") {
 		t.Errorf("json %q: %v", r.stdout, err)
 	}
-	f.wantCalls(t, "GET /moat/v1/status", "GET /moat/v1/status")
+	if m, ok := v["isolationMissing"].(map[string]any); !ok || len(m) != 0 {
+		t.Errorf("json isolationMissing %v, want {} as sent", v["isolationMissing"])
+	}
 }
 
 func TestDestination(t *testing.T) {

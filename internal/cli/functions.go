@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,6 +37,19 @@ configuration flags given on this command line are applied
 (UpdateFunctionConfiguration); flags left out keep their current values.
 --env replaces the function's whole environment.
 
+--egress and --ephemeral are moat's own sandbox settings, sent after the
+function is created or updated. --egress replaces the list of destinations
+its instances may reach: CIDR:PORTS[/PROTO] or HOST:PORTS[/PROTO], such as
+198.51.100.0/24:443, api.example.com:443 or [2001:db8::1]:8000-8100/udp.
+Repeat it for more; --egress none (the default) leaves them only loopback.
+moat resolves host names when the settings are applied and pins them: the
+instances have no DNS. --ephemeral per-invocation gives every invocation a
+fresh instance; reuse (the default) keeps warm instances, as Lambda does.
+Given one of the two, an existing function keeps its current value of the
+other (its grants are sent again, and their host names pinned again).
+moat checks the settings; if it refuses them, the function has been
+created or updated all the same, without them, and moat exits 1.
+
 Custom runtimes start the file named bootstrap at the root of the package.`,
 	run: runDeploy,
 }
@@ -50,7 +66,14 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 	description := c.fs.String("description", "", "`text` describing the function")
 	ephemeral := c.fs.Int("ephemeral-storage", 512, "size of /tmp in `MB`")
 	role := c.fs.String("role", defaultRole, "execution role `ARN` recorded with the function")
+	var egress egressFlag
+	c.fs.Var(&egress, "egress", "let instances reach `GRANT` (CIDR:PORTS[/PROTO] or HOST:PORTS[/PROTO]); repeat for more, or none")
+	ephemeralMode := c.fs.String("ephemeral", "", "`per-invocation|reuse`: a fresh instance for every invocation, or warm instances reused (the default)")
 	pos, err := c.parseN(2, 2)
+	if err != nil {
+		return err
+	}
+	sandbox, err := sandboxFlags(c, *ephemeralMode, egress)
 	if err != nil {
 		return err
 	}
@@ -87,7 +110,13 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 		if err != nil {
 			return err
 		}
-		return c.printDeployed("created", viewOf[functionView](out))
+		view := viewOf[functionView](out)
+		if sandbox != nil {
+			if view, err = c.applySandbox(ctx, cfg, name, *sandbox, false); err != nil {
+				return sandboxNotApplied(name, true, err)
+			}
+		}
+		return c.printDeployed("created", view, sandbox != nil)
 	}
 	if err != nil {
 		return err
@@ -121,14 +150,48 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 		}
 		view = viewOf[functionView](out)
 	}
-	return c.printDeployed("updated", view)
+	if sandbox != nil {
+		if view, err = c.applySandbox(ctx, cfg, name, *sandbox, true); err != nil {
+			return sandboxNotApplied(name, false, err)
+		}
+	}
+	return c.printDeployed("updated", view, sandbox != nil)
 }
 
-func (c *cmdCtx) printDeployed(what string, v functionView) error {
+// sandboxFlags returns what --ephemeral and --egress ask for, or nil when
+// neither was given.
+func sandboxFlags(c *cmdCtx, ephemeral string, egress egressFlag) (*sandboxChange, error) {
+	var ch sandboxChange
+	if c.isSet("ephemeral") {
+		switch ephemeral {
+		case ephemeralPerInvocation:
+		case ephemeralReuse:
+			ephemeral = ""
+		default:
+			return nil, usagef("--ephemeral must be %s or %s, not %q", ephemeralPerInvocation, ephemeralReuse, ephemeral)
+		}
+		ch.ephemeral = &ephemeral
+	}
+	if egress.set {
+		ch.egress = append([]string{}, egress.grants...)
+	}
+	if ch.ephemeral == nil && ch.egress == nil {
+		return nil, nil
+	}
+	return &ch, nil
+}
+
+// printDeployed reports the deployed function; withSandbox adds its
+// sandbox settings, as moat applied them.
+func (c *cmdCtx) printDeployed(what string, v functionView, withSandbox bool) error {
 	if c.json() {
 		return printJSON(c.stdout, v)
 	}
-	_, err := fmt.Fprintf(c.stdout, "%s %s (%d bytes, sha256 %s)\n", what, v.FunctionName, v.CodeSize, orDash(v.CodeSha256))
+	msg := fmt.Sprintf("%s %s (%d bytes, sha256 %s)\n", what, v.FunctionName, v.CodeSize, orDash(v.CodeSha256))
+	if withSandbox {
+		msg += sandboxLine(v.Sandbox) + "\n"
+	}
+	_, err := io.WriteString(c.stdout, msg)
 	return err
 }
 
@@ -167,7 +230,10 @@ var lsCommand = &command{
 	group:   groupFunctions,
 	args:    "[flags]",
 	summary: "list functions",
-	help:    "List every function ($LATEST configurations), following all pages.",
+	help: `
+List every function ($LATEST configurations), following all pages.
+EGRESS is the number of egress grants of each (see 'moat deploy -h');
+'moat get NAME' shows them.`,
 	run: func(ctx context.Context, c *cmdCtx) error {
 		c.clientFlags()
 		c.outputFlag()
@@ -178,30 +244,56 @@ var lsCommand = &command{
 		if err != nil {
 			return err
 		}
-		var fns []functionView
-		p := lambda.NewListFunctionsPaginator(c.lambdaClient(cfg), &lambda.ListFunctionsInput{})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			for _, f := range page.Functions {
-				fns = append(fns, viewOf[functionView](f))
-			}
+		fns, err := c.listFunctions(ctx, cfg)
+		if err != nil {
+			return err
 		}
 		if c.json() {
-			if fns == nil {
-				fns = []functionView{}
-			}
 			return printJSON(c.stdout, map[string]any{"Functions": fns})
 		}
-		t := newTable(c.stdout, "NAME", "RUNTIME", "MEMORY", "TIMEOUT", "CODE SIZE", "LAST MODIFIED")
+		t := newTable(c.stdout, "NAME", "RUNTIME", "MEMORY", "TIMEOUT", "CODE SIZE", "LAST MODIFIED", "EGRESS")
 		for _, f := range fns {
+			egress := 0
+			if f.Sandbox != nil {
+				egress = len(f.Sandbox.Egress)
+			}
 			t.row(f.FunctionName, orDash(f.Runtime), fmt.Sprintf("%d MB", f.MemorySize),
-				fmt.Sprintf("%d s", f.Timeout), f.CodeSize, orDash(f.LastModified))
+				fmt.Sprintf("%d s", f.Timeout), f.CodeSize, orDash(f.LastModified), egress)
 		}
 		return t.flush()
 	},
+}
+
+// listFunctions returns every function's $LATEST configuration, following
+// all pages (ListFunctions). It asks moat directly rather than through the
+// SDK, which would drop their Sandbox.
+func (c *cmdCtx) listFunctions(ctx context.Context, cfg clientConfig) ([]functionView, error) {
+	const op = "ListFunctions"
+	fns := []functionView{}
+	marker := ""
+	for {
+		q := url.Values{}
+		if marker != "" {
+			q.Set("Marker", marker)
+		}
+		b, err := c.moatCall(ctx, cfg, op, http.MethodGet, "/2015-03-31/functions", q, nil)
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Functions  []functionView
+			NextMarker string
+		}
+		if err := decodeResponse(op, b, &page); err != nil {
+			return nil, err
+		}
+		fns = append(fns, page.Functions...)
+		// A marker that does not move on would loop for ever.
+		if page.NextMarker == "" || page.NextMarker == marker {
+			return fns, nil
+		}
+		marker = page.NextMarker
+	}
 }
 
 var rmCommand = &command{

@@ -52,3 +52,24 @@ func FuzzStreamLines(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRenderFunction: whatever GetFunction answers, get's text output
+// either refuses it or renders it as whole lines, one value per line.
+func FuzzRenderFunction(f *testing.F) {
+	f.Add(getResponse(`,"Sandbox":`+pinnedSandbox, `,"Isolation":{"applied":{"seccomp":true},"missing":{}}`))
+	f.Add(`{"Configuration":{"Description":"a\nb\tc","Sandbox":{"Egress":["x:1","[::1]:2",":"],"Hosts":{"x":["1.2.3.4"]}}},"Isolation":[1,{"a":null}]}`)
+	f.Add(`null`)
+	f.Add(`{"Configuration":{"Environment":{"Error":{"ErrorCode":"E","Message":"m"}}},"Isolation":"x"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := renderFunction([]byte(s))
+		if err != nil {
+			return
+		}
+		if !strings.HasSuffix(out, "\n") || !strings.Contains(out, "\nSandbox:\n") || !strings.Contains(out, "\nIsolation:\n") {
+			t.Fatalf("output for %q:\n%s", s, out)
+		}
+		if strings.ContainsFunc(out, func(r rune) bool { return r != '\n' && (r < ' ' || r == 0x7f) }) {
+			t.Fatalf("control character in output for %q: %q", s, out)
+		}
+	})
+}

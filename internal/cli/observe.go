@@ -167,7 +167,10 @@ var statusCommand = &command{
 	group:   groupObserve,
 	args:    "[flags]",
 	summary: "show the node's status",
-	help:    "Print the status of the moat node: uptime, region, dispatcher counters, isolation in use.",
+	help: `
+Print the status of the moat node: uptime, region, dispatcher counters,
+isolation in use. Nested fields print as dotted keys (a.b: value), sorted;
+isolationMissing lists the walls instances lack, or says none.`,
 	run: func(ctx context.Context, c *cmdCtx) error {
 		c.clientFlags()
 		c.outputFlag()
@@ -202,11 +205,42 @@ var statusCommand = &command{
 		if err := dec.Decode(&v); err != nil {
 			return fmt.Errorf("status is not JSON: %w", err)
 		}
+		if m, ok := v.(map[string]any); ok {
+			noneIfEmpty(m, "isolationMissing")
+		}
 		var lines []string
 		flatten("", v, &lines)
-		_, err = io.WriteString(c.stdout, strings.Join(lines, "\n")+"\n")
+		var b strings.Builder
+		for _, l := range lines {
+			b.WriteString(l + "\n")
+		}
+		_, err = io.WriteString(c.stdout, b.String())
 		return err
 	},
+}
+
+// noneIfEmpty replaces m[key] with "none" when it is there but null or an
+// empty object or list: for lists of what is missing, where nothing is
+// good news that "{}" hides.
+func noneIfEmpty(m map[string]any, key string) {
+	v, ok := m[key]
+	if !ok {
+		return
+	}
+	switch v := v.(type) {
+	case nil:
+	case map[string]any:
+		if len(v) > 0 {
+			return
+		}
+	case []any:
+		if len(v) > 0 {
+			return
+		}
+	default:
+		return
+	}
+	m[key] = "none"
 }
 
 // flatten renders a JSON value as "dotted.key: value" lines, keys sorted.

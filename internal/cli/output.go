@@ -27,6 +27,19 @@ type functionView struct {
 	LastModified     string            `json:"LastModified,omitempty"`
 	State            string            `json:"State,omitempty"`
 	RevisionId       string            `json:"RevisionId,omitempty"`
+	// Sandbox is moat's own; the SDK drops it, so only views decoded from
+	// moat's responses directly (see moatCall) carry it.
+	Sandbox *sandboxView `json:"Sandbox,omitempty"`
+}
+
+// sandboxView is moat's Sandbox field of a function configuration.
+type sandboxView struct {
+	Ephemeral string   `json:"Ephemeral,omitempty"` // "per-invocation" or "" (instances are reused)
+	Egress    []string `json:"Egress,omitempty"`    // the grants as given
+	// Resolved is the grants with host names pinned to addresses: what
+	// instances are actually allowed to reach.
+	Resolved []string            `json:"Resolved,omitempty"`
+	Hosts    map[string][]string `json:"Hosts,omitempty"` // host name -> pinned addresses
 }
 
 type ephemeralStorage struct {

@@ -118,3 +118,31 @@ func (w *weightFlag) Set(s string) error {
 	w.weights[v] = x
 	return nil
 }
+
+// egressFlag collects repeated --egress GRANT flags. The grants themselves
+// are moat's to check; the flag only refuses an empty one and "none" beside
+// grants. set reports whether the flag was given; grants is then the list
+// to send, empty for "none".
+type egressFlag struct {
+	set    bool
+	none   bool
+	grants []string
+}
+
+func (e *egressFlag) String() string { return "" }
+
+func (e *egressFlag) Set(s string) error {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return fmt.Errorf("empty grant; want DESTINATION:PORTS[/PROTO], or none")
+	case s == "none" && len(e.grants) > 0, s != "none" && e.none:
+		return fmt.Errorf("none cannot be combined with grants")
+	case s == "none":
+		e.none = true
+	default:
+		e.grants = append(e.grants, s)
+	}
+	e.set = true
+	return nil
+}
