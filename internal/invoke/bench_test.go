@@ -21,7 +21,7 @@ import (
 //
 //	go test -run '^$' -bench WarmInvoke -benchtime 20000x ./internal/invoke/
 func BenchmarkWarmInvoke(b *testing.B) {
-	requireRoot(b)
+	fixture.RequireRoot(b)
 	zip := fixture.GoZip(b, "examples/echo-go")
 	dir := filepath.Join(b.TempDir(), "code")
 	info, err := codepkg.Unpack(zip, dir, codepkg.Limits{})

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"moat.dev/moat/internal/logs"
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/runtimeapi"
@@ -245,23 +247,7 @@ func (p *pool) put(i *instance) {
 }
 
 // NewRequestID returns a random UUID (version 4), the form Lambda uses.
-func NewRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
+func NewRequestID() string { return uuid.NewString() }
 
 func traceID(now time.Time) string {
 	var b [20]byte

@@ -23,17 +23,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (cgroups, namespaces) and CI=true forbids skipping")
-	}
-	t.Skip("needs root for cgroups and namespaces")
-}
-
 // fakeResolver serves fixed targets: the registry has its own tests.
 type fakeResolver struct {
 	mu      sync.Mutex
@@ -96,7 +85,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
-	requireRoot(t)
+	fixture.RequireRoot(t)
 	mgr, err := sandbox.NewManager(sandbox.Options{CgroupParent: "moat-test-invoke", Namespaces: true, Landlock: true})
 	if err != nil {
 		t.Fatal(err)

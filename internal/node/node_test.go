@@ -34,17 +34,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (cgroups, namespaces) and CI=true forbids skipping")
-	}
-	t.Skip("needs root for cgroups and namespaces")
-}
-
 // testNode is a real node on a loopback port with a temp data dir.
 type testNode struct {
 	url    string
@@ -56,7 +45,7 @@ type testNode struct {
 
 func startNode(t testing.TB, mutate func(*Options)) *testNode {
 	t.Helper()
-	requireRoot(t)
+	fixture.RequireRoot(t)
 	dir := t.TempDir()
 	opts := Options{
 		Listen:           "127.0.0.1:0",

@@ -32,7 +32,7 @@ import (
 // SIGKILL while they run, and checks that no instance outlives it and that
 // every accepted event still completes after a restart on the same data dir.
 func TestProcessAsyncSurvivesKill9(t *testing.T) {
-	requireRoot(t)
+	fixture.RequireRoot(t)
 	requireOnlyMoatNode(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -161,7 +161,7 @@ func TestProcessAsyncSurvivesKill9(t *testing.T) {
 
 // TestProcessCLI drives the real command line against the real server.
 func TestProcessCLI(t *testing.T) {
-	requireRoot(t)
+	fixture.RequireRoot(t)
 	requireOnlyMoatNode(t)
 	root := fixture.ModuleRoot(t)
 	p := startMoat(t, t.TempDir())
@@ -285,7 +285,7 @@ func TestProcessCLI(t *testing.T) {
 // invocation completes, new requests are refused, and moat exits 0 within
 // its grace period.
 func TestProcessGracefulShutdown(t *testing.T) {
-	requireRoot(t)
+	fixture.RequireRoot(t)
 	requireOnlyMoatNode(t)
 	const grace = 10 * time.Second
 	p := startMoat(t, t.TempDir(), "--shutdown-grace", grace.String())
@@ -362,7 +362,7 @@ func TestProcessGracefulShutdown(t *testing.T) {
 // TestProcessCredentialsFile checks the node's credentials file: private,
 // kept across restarts, and usable as is by the AWS CLI.
 func TestProcessCredentialsFile(t *testing.T) {
-	requireRoot(t)
+	fixture.RequireRoot(t)
 	requireOnlyMoatNode(t)
 	dir := t.TempDir()
 	credPath := filepath.Join(dir, "credentials")

@@ -21,7 +21,7 @@ import (
 //
 //	go test -run '^$' -bench Spawn -benchtime 200x ./internal/sandbox/
 func BenchmarkSpawn(b *testing.B) {
-	requireRoot(b)
+	fixture.RequireRoot(b)
 	m, err := NewManager(Options{CgroupParent: "moat-bench", Namespaces: true, Landlock: true, Seccomp: seccompAvailable})
 	if err != nil {
 		b.Fatal(err)

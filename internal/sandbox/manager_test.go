@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"moat.dev/moat/internal/fixture"
 )
 
 func TestMain(m *testing.M) {
@@ -16,21 +18,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// requireRoot skips without root, except under CI where it fails.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (cgroups, namespaces) and CI=true forbids skipping")
-	}
-	t.Skip("needs root for cgroups and namespaces")
-}
-
 func newManager(t *testing.T, ns bool) *Manager {
 	t.Helper()
-	requireRoot(t)
+	fixture.RequireRoot(t)
 	m, err := NewManager(Options{CgroupParent: "moat-test-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), Namespaces: ns, Landlock: ns, Seccomp: ns})
 	if err != nil {
 		t.Fatal(err)
