@@ -46,3 +46,5 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	kernel.org/pub/linux/libs/security/libcap/psx v1.2.77 // indirect
 )
+
+tool github.com/cilium/ebpf/cmd/bpf2go

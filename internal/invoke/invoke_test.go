@@ -280,26 +280,39 @@ func TestThrottle(t *testing.T) {
 	if _, err := h.d.Invoke(context.Background(), &Request{FunctionName: "none", Payload: []byte(`{}`)}); !errors.Is(err, ErrThrottled) {
 		t.Fatalf("reserved 0 must throttle, got %v", err)
 	}
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		close(started)
-		_, err := h.d.Invoke(context.Background(), &Request{FunctionName: "one", Payload: []byte(`{"action":"sleep","sleep_ms":1500}`)})
-		done <- err
-	}()
-	<-started
-	// Wait until the slow invocation holds the only slot.
-	deadline := time.Now().Add(10 * time.Second)
-	for h.d.Stats().Active == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	// Hold the function's only slot, as a running invocation does.
+	h.res.mu.Lock()
+	one := h.res.targets["one"]
+	h.res.mu.Unlock()
+	if err := h.d.acquire(one); err != nil {
+		t.Fatal(err)
 	}
 	_, err := h.d.Invoke(context.Background(), &Request{FunctionName: "one", Payload: []byte(`{"action":"count"}`)})
 	var te *ThrottleError
 	if !errors.As(err, &te) || te.Reason != "ReservedFunctionConcurrentInvocationLimitExceeded" {
 		t.Fatalf("second concurrent invocation: %v, want throttle", err)
 	}
-	if err := <-done; err != nil {
+	h.d.release(one)
+	if r := h.invoke(t, "one", map[string]any{"action": "count"}); r.FunctionError != "" {
+		t.Fatalf("invocation after the slot was released: %s", r.Payload)
+	}
+}
+
+func TestNodeConcurrencyLimit(t *testing.T) {
+	h := newHarness(t, Options{MaxConcurrency: 1})
+	h.deploy(t, "a", "testdata/functions/behave", nil)
+	h.deploy(t, "b", "testdata/functions/behave", nil)
+	h.res.mu.Lock()
+	a := h.res.targets["a"]
+	h.res.mu.Unlock()
+	if err := h.d.acquire(a); err != nil {
 		t.Fatal(err)
+	}
+	defer h.d.release(a)
+	_, err := h.d.Invoke(context.Background(), &Request{FunctionName: "b", Payload: []byte(`{}`)})
+	var te *ThrottleError
+	if !errors.As(err, &te) || te.Reason != "ConcurrentInvocationLimitExceeded" {
+		t.Fatalf("invocation beyond the node limit: %v, want throttle", err)
 	}
 }
 
