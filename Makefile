@@ -7,6 +7,7 @@ BIN      ?= bin/moat
 DATA_DIR ?=
 
 -include mk/examples.mk
+-include mk/sensor.mk
 
 .PHONY: build up test vet bench fuzz clean
 

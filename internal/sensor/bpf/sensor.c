@@ -1,0 +1,750 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
+//
+// moat's runtime sensor: process, file, network, credential and seccomp
+// events of moat's instances, and nothing else.
+//
+// Every program starts with the same test: is the current task's cgroup v2
+// id in the watched map? If not, it returns before reading anything else,
+// so that the cost for every process that is not a moat instance (moat
+// itself included) is one helper call and one hash lookup.
+//
+// Programs (all BPF_PROG_TYPE_RAW_TRACEPOINT):
+//
+//   raw_tp/sched_process_exec  a successful execve: filename, argv
+//   raw_tp/sched_process_exit  the last thread of a process exits (two
+//                              variants; the loader picks one by kernel)
+//   raw_tp/sys_enter           marks the syscall in flight for this thread;
+//                              for the syscalls of interest, copies the
+//                              arguments (paths, socket address) into the
+//                              thread's task storage
+//   raw_tp/sys_exit            emits the stashed syscall with its result;
+//                              a syscall that exits with EPERM or EACCES
+//                              without having entered was refused by the
+//                              seccomp filter: emits a "denied" event
+//
+// Records go to one ring buffer. A failed reservation (the ring is full
+// because user space is behind) is counted in a per-CPU counter and in the
+// watched cgroup's own entry; nothing ever waits. Submitting does not wake
+// the reader until wakeup_bytes are waiting: user space also polls on a
+// short interval, so a busy instance costs one wakeup per batch of records
+// instead of one per record.
+//
+// The record layouts below are decoded by decode.go; layout_test.go checks
+// the two agree through the Go types bpf2go generates from these structs.
+
+#include "vmlinux.h"
+#include "helpers.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define PATH_LEN 256 // bytes of a path kept, NUL included
+#define ARGS_LEN 512 // bytes of argv kept (NUL-separated strings)
+#define ADDR_LEN 128 // bytes of a socket address kept (sizeof sockaddr_storage)
+
+#define EPERM 1
+#define EACCES 13
+#define SECCOMP_MODE_FILTER 2
+#define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+
+enum event_kind {
+	EV_EXEC = 1,
+	EV_EXIT = 2,
+	EV_CONNECT = 3,
+	EV_OPEN = 4,
+	EV_UNLINK = 5,
+	EV_RENAME = 6,
+	EV_CHMOD = 7,
+	EV_SETID = 8,
+	EV_CAPSET = 9,
+	EV_DENIED = 10,
+};
+
+// event_hdr.flags
+enum {
+	EF_TRUNC1 = 1, // filename / buf1 was cut at its bound
+	EF_TRUNC2 = 2, // argv / buf2 was cut at its bound
+	EF_FAULT1 = 4, // filename / buf1 could not be read
+	EF_FAULT2 = 8, // argv / buf2 could not be read
+};
+
+struct event_hdr {
+	__u8 kind;
+	__u8 flags;
+	__u16 _pad0;
+	__u32 pid;  // thread group id, in the initial pid namespace
+	__u32 tid;  // thread id
+	__u32 ppid; // real parent's thread group id
+	__u32 uid;  // in the initial user namespace
+	__u32 gid;
+	__u64 time_ns; // CLOCK_BOOTTIME
+	__u64 cgroup_id;
+	char comm[16];
+	__s32 nr; // syscall number, -1 for exec and exit
+	__u32 _pad1;
+};
+
+struct exec_event {
+	struct event_hdr hdr;
+	__u32 argc;         // argument count of the execve
+	__u32 args_len;     // bytes of args filled
+	__u32 filename_len; // bytes of filename filled, NUL included
+	__u32 _pad;
+	char filename[PATH_LEN];
+	char args[ARGS_LEN];
+};
+
+struct exit_event {
+	struct event_hdr hdr;
+	__s32 exit_code; // task->exit_code: status << 8 | signal
+	__u32 _pad;
+};
+
+// A syscall with its result. args depend on the kind (decode.go says
+// which); buf1 and buf2 follow in the larger records.
+struct sys_event {
+	struct event_hdr hdr;
+	__s64 ret;
+	__u64 args[4];
+	__u32 len1; // bytes of buf1 filled (strings: NUL included)
+	__u32 len2;
+};
+
+struct sys_event_path {
+	struct sys_event sys;
+	__u8 buf1[PATH_LEN];
+};
+
+struct sys_event_path2 {
+	struct sys_event sys;
+	__u8 buf1[PATH_LEN];
+	__u8 buf2[PATH_LEN];
+};
+
+struct denied_event {
+	struct event_hdr hdr;
+	__s64 ret; // -errno
+};
+
+// What sys_enter leaves for sys_exit, per thread.
+struct task_state {
+	__u32 inflight; // syscall number + 1 between sys_enter and sys_exit
+	__u8 kind;      // event kind of the stashed syscall, 0 for none
+	__u8 flags;     // EF_* of the stashed buffers
+	__u16 _pad;
+	__u64 args[4];
+	__u32 len1;
+	__u32 len2;
+	__u8 buf1[PATH_LEN];
+	__u8 buf2[PATH_LEN];
+};
+
+// Value of the watched map.
+struct watch {
+	__u64 dropped; // records of this cgroup lost to a full ring
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); // set by the loader
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096); // set by the loader
+	__type(key, __u64);        // cgroup v2 id
+	__type(value, struct watch);
+} watched SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} tasks SEC(".maps");
+
+// Set by the loader before the programs are loaded.
+volatile const __u64 wakeup_bytes = 64 << 10;
+
+// Never used by a program: they put the record types into the object's BTF,
+// from which bpf2go generates the Go types that layout_test.go compares with
+// the decoder's offsets. The loader never creates their .bss map.
+const struct exec_event *unused_exec_event __attribute__((unused));
+const struct exit_event *unused_exit_event __attribute__((unused));
+const struct sys_event_path2 *unused_sys_event_path2 __attribute__((unused));
+const struct sys_event_path *unused_sys_event_path __attribute__((unused));
+const struct denied_event *unused_denied_event __attribute__((unused));
+const enum event_kind *unused_event_kind __attribute__((unused));
+
+// Syscall numbers: the sensor is built once per architecture.
+#if defined(__TARGET_ARCH_x86)
+#define NR_open 2
+#define NR_connect 42
+#define NR_execve 59
+#define NR_rename 82
+#define NR_rmdir 84
+#define NR_creat 85
+#define NR_unlink 87
+#define NR_chmod 90
+#define NR_setuid 105
+#define NR_setgid 106
+#define NR_setreuid 113
+#define NR_setregid 114
+#define NR_setresuid 117
+#define NR_setresgid 119
+#define NR_capset 126
+#define NR_openat 257
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_fchmodat 268
+#define NR_renameat2 316
+#define NR_openat2 437
+#define NR_fchmodat2 452
+#define SC_ARG0(r) (&(r)->di)
+#define SC_ARG1(r) (&(r)->si)
+#define SC_ARG2(r) (&(r)->dx)
+#define SC_ARG3(r) (&(r)->r10)
+#define SC_ARG4(r) (&(r)->r8)
+#define SC_NR(r) (&(r)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_connect 203
+#define NR_setregid 143
+#define NR_setgid 144
+#define NR_setreuid 145
+#define NR_setuid 146
+#define NR_setresuid 147
+#define NR_setresgid 149
+#define NR_capset 91
+#define NR_unlinkat 35
+#define NR_renameat 38
+#define NR_fchmodat 53
+#define NR_openat 56
+#define NR_renameat2 276
+#define NR_openat2 437
+#define NR_fchmodat2 452
+#define SC_ARG0(r) (&(r)->regs[0])
+#define SC_ARG1(r) (&(r)->regs[1])
+#define SC_ARG2(r) (&(r)->regs[2])
+#define SC_ARG3(r) (&(r)->regs[3])
+#define SC_ARG4(r) (&(r)->regs[4])
+#define SC_NR(r) (&(r)->syscallno)
+#endif
+
+static __always_inline __u64 wakeup_flag(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline struct watch *watched_current(__u64 *cg)
+{
+	*cg = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&watched, cg);
+}
+
+static __always_inline void count_drop(struct watch *w)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
+	if (n)
+		__sync_fetch_and_add(n, 1); // a preempted program may share the CPU
+	__sync_fetch_and_add(&w->dropped, 1);
+}
+
+static __always_inline void fill_hdr(struct event_hdr *h, __u8 kind, __u8 flags, __u64 cg, __s32 nr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct task_struct *parent = 0;
+	__u32 ppid = 0;
+
+	READ(&parent, &task->real_parent);
+	if (parent)
+		READ(&ppid, &parent->tgid);
+
+	h->kind = kind;
+	h->flags = flags;
+	h->_pad0 = 0;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = ppid;
+	h->uid = (__u32)uid_gid;
+	h->gid = uid_gid >> 32;
+	h->time_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = cg;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	h->nr = nr;
+	h->_pad1 = 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 cg;
+	struct watch *w = watched_current(&cg);
+	if (!w)
+		return 0;
+
+	// TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+	struct task_struct *task = (void *)ctx->args[0];
+	struct linux_binprm *bprm = (void *)ctx->args[2];
+
+	struct exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(w);
+		return 0;
+	}
+	__u8 flags = 0;
+
+	const char *filename = 0;
+	READ(&filename, &bprm->filename);
+	long n = bpf_probe_read_kernel_str(e->filename, PATH_LEN, filename);
+	if (n < 0) {
+		n = 0;
+		flags |= EF_FAULT1;
+	} else if (n == PATH_LEN) {
+		flags |= EF_TRUNC1;
+	}
+	e->filename_len = n;
+
+	int argc = 0;
+	READ(&argc, &bprm->argc);
+	e->argc = argc;
+
+	// The new image's argv: NUL-separated strings between arg_start and
+	// arg_end of the new mm, set up before this tracepoint fires.
+	struct mm_struct *mm = 0;
+	unsigned long start = 0, end = 0;
+	READ(&mm, &task->mm);
+	if (mm) {
+		READ(&start, &mm->arg_start);
+		READ(&end, &mm->arg_end);
+	}
+	__u64 len = end - start;
+	if (end < start)
+		len = 0;
+	if (len > ARGS_LEN) {
+		len = ARGS_LEN;
+		flags |= EF_TRUNC2;
+	}
+	if (len > 0 && bpf_probe_read_user(e->args, len, (void *)start) < 0) {
+		len = 0;
+		flags |= EF_FAULT2;
+	}
+	e->args_len = len;
+	e->_pad = 0;
+
+	fill_hdr(&e->hdr, EV_EXEC, flags, cg, -1);
+	bpf_ringbuf_submit(e, wakeup_flag());
+	return 0;
+}
+
+static __always_inline void emit_exit(struct watch *w, __u64 cg)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	int code = 0;
+	READ(&code, &task->exit_code);
+
+	struct exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(w);
+		return;
+	}
+	fill_hdr(&e->hdr, EV_EXIT, 0, cg, -1);
+	e->exit_code = code;
+	e->_pad = 0;
+	bpf_ringbuf_submit(e, wakeup_flag());
+}
+
+// Since Linux 6.16 the tracepoint says whether the thread group died:
+// TP_PROTO(struct task_struct *p, bool group_dead). The loader picks this
+// program when the kernel's BTF shows that argument.
+SEC("raw_tp/sched_process_exit")
+int sched_process_exit_gd(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 cg;
+	struct watch *w = watched_current(&cg);
+	if (!w)
+		return 0;
+	if (!(ctx->args[1] & 0xff))
+		return 0;
+	emit_exit(w, cg);
+	return 0;
+}
+
+// Before 6.16: TP_PROTO(struct task_struct *p). do_exit takes the thread
+// off signal->live before the tracepoint fires, so the last thread sees 0
+// (two threads exiting at the same instant may both see it).
+SEC("raw_tp/sched_process_exit")
+int sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 cg;
+	struct watch *w = watched_current(&cg);
+	if (!w)
+		return 0;
+
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct signal_struct *sig = 0;
+	int live = 1;
+	READ(&sig, &task->signal);
+	if (sig)
+		READ(&live, &sig->live.counter);
+	if (live != 0)
+		return 0;
+	emit_exit(w, cg);
+	return 0;
+}
+
+// read_str copies a user string into buf (PATH_LEN bytes) and returns its
+// length with the NUL, or 0 with a fault flag.
+static __always_inline __u32 read_str(__u8 *buf, __u64 uptr, __u8 *flags, __u8 trunc, __u8 fault)
+{
+	long n = bpf_probe_read_user_str(buf, PATH_LEN, (const void *)uptr);
+	if (n < 0) {
+		*flags |= fault;
+		return 0;
+	}
+	if (n == PATH_LEN)
+		*flags |= trunc;
+	return n;
+}
+
+// stash records the arguments of the syscalls the sensor reports. Paths
+// and addresses are copied here, at entry, so that a thread rewriting the
+// buffer while the call runs cannot change what is reported afterwards.
+static __always_inline void stash(struct task_state *st, struct pt_regs *regs, long nr)
+{
+	__u64 a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
+	__u8 kind = 0, flags = 0;
+
+	switch (nr) {
+#ifdef NR_open
+	case NR_open:
+	case NR_creat:
+	case NR_unlink:
+	case NR_rmdir:
+	case NR_rename:
+	case NR_chmod:
+#endif
+	case NR_openat:
+	case NR_openat2:
+	case NR_connect:
+	case NR_unlinkat:
+	case NR_renameat:
+	case NR_renameat2:
+	case NR_fchmodat:
+	case NR_fchmodat2:
+	case NR_setuid:
+	case NR_setgid:
+	case NR_setreuid:
+	case NR_setregid:
+	case NR_setresuid:
+	case NR_setresgid:
+	case NR_capset:
+		break;
+	default:
+		return;
+	}
+	READ(&a0, SC_ARG0(regs));
+	READ(&a1, SC_ARG1(regs));
+	READ(&a2, SC_ARG2(regs));
+	READ(&a3, SC_ARG3(regs));
+	READ(&a4, SC_ARG4(regs));
+
+	st->len1 = 0;
+	st->len2 = 0;
+	st->args[0] = 0;
+	st->args[1] = 0;
+	st->args[2] = 0;
+	st->args[3] = 0;
+
+	switch (nr) {
+	// EV_OPEN: args = dirfd, flags, mode, resolve (openat2)
+#ifdef NR_open
+	case NR_open:
+		kind = EV_OPEN;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = a1;
+		st->args[2] = a2;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	case NR_creat:
+		kind = EV_OPEN;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = O_CREAT | O_WRONLY | O_TRUNC;
+		st->args[2] = a1;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+#endif
+	case NR_openat:
+		kind = EV_OPEN;
+		st->args[0] = a0;
+		st->args[1] = a2;
+		st->args[2] = a3;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	case NR_openat2: {
+		// struct open_how { __u64 flags; __u64 mode; __u64 resolve; }
+		__u64 how[3] = {};
+		kind = EV_OPEN;
+		if (bpf_probe_read_user(how, sizeof(how), (const void *)a2) < 0)
+			flags |= EF_FAULT2;
+		st->args[0] = a0;
+		st->args[1] = how[0];
+		st->args[2] = how[1];
+		st->args[3] = how[2];
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	}
+	// EV_CONNECT: args = fd, addrlen; buf1 = the sockaddr
+	case NR_connect: {
+		__u64 len = a2 & 0xffffffff;
+		kind = EV_CONNECT;
+		st->args[0] = a0;
+		st->args[1] = len;
+		if (len > ADDR_LEN) {
+			len = ADDR_LEN;
+			flags |= EF_TRUNC1;
+		}
+		if (len > 0 && bpf_probe_read_user(st->buf1, len, (const void *)a1) < 0) {
+			len = 0;
+			flags |= EF_FAULT1;
+		}
+		st->len1 = len;
+		break;
+	}
+	// EV_UNLINK: args = dirfd, flags
+#ifdef NR_open
+	case NR_unlink:
+	case NR_rmdir:
+		kind = EV_UNLINK;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = nr == NR_rmdir ? AT_REMOVEDIR : 0;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+#endif
+	case NR_unlinkat:
+		kind = EV_UNLINK;
+		st->args[0] = a0;
+		st->args[1] = a2;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	// EV_RENAME: args = old dirfd, new dirfd, flags
+#ifdef NR_open
+	case NR_rename:
+		kind = EV_RENAME;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = AT_FDCWD;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		st->len2 = read_str(st->buf2, a1, &flags, EF_TRUNC2, EF_FAULT2);
+		break;
+#endif
+	case NR_renameat:
+	case NR_renameat2:
+		kind = EV_RENAME;
+		st->args[0] = a0;
+		st->args[1] = a2;
+		st->args[2] = nr == NR_renameat2 ? a4 : 0;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		st->len2 = read_str(st->buf2, a3, &flags, EF_TRUNC2, EF_FAULT2);
+		break;
+	// EV_CHMOD: args = dirfd, mode, flags (fchmodat2)
+#ifdef NR_open
+	case NR_chmod:
+		kind = EV_CHMOD;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = a1;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+#endif
+	case NR_fchmodat:
+	case NR_fchmodat2:
+		kind = EV_CHMOD;
+		st->args[0] = a0;
+		st->args[1] = a2;
+		st->args[2] = nr == NR_fchmodat2 ? a3 : 0;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	// EV_SETID: args = the ids in argument order, 0xffffffff where absent
+	case NR_setuid:
+	case NR_setgid:
+		kind = EV_SETID;
+		st->args[0] = a0 & 0xffffffff;
+		st->args[1] = 0xffffffff;
+		st->args[2] = 0xffffffff;
+		break;
+	case NR_setreuid:
+	case NR_setregid:
+		kind = EV_SETID;
+		st->args[0] = a0 & 0xffffffff;
+		st->args[1] = a1 & 0xffffffff;
+		st->args[2] = 0xffffffff;
+		break;
+	case NR_setresuid:
+	case NR_setresgid:
+		kind = EV_SETID;
+		st->args[0] = a0 & 0xffffffff;
+		st->args[1] = a1 & 0xffffffff;
+		st->args[2] = a2 & 0xffffffff;
+		break;
+	// EV_CAPSET: args = effective, permitted, inheritable (64-bit sets),
+	// version | pid << 32 from the header
+	case NR_capset: {
+		__u32 hdr[2] = {};       // struct __user_cap_header_struct
+		__u32 data[6] = {};      // struct __user_cap_data_struct[2]
+		kind = EV_CAPSET;
+		if (bpf_probe_read_user(hdr, sizeof(hdr), (const void *)a0) < 0)
+			flags |= EF_FAULT1;
+		if (bpf_probe_read_user(data, 12, (const void *)a1) < 0)
+			flags |= EF_FAULT2;
+		// Version 1 (0x19980330) has one 32-bit set; 2 and 3 have two.
+		else if (hdr[0] != 0x19980330 &&
+			 bpf_probe_read_user(&data[3], 12, (const void *)(a1 + 12)) < 0)
+			flags |= EF_FAULT2;
+		st->args[0] = data[0] | (__u64)data[3] << 32;
+		st->args[1] = data[1] | (__u64)data[4] << 32;
+		st->args[2] = data[2] | (__u64)data[5] << 32;
+		st->args[3] = hdr[0] | (__u64)hdr[1] << 32;
+		break;
+	}
+	}
+	st->kind = kind;
+	st->flags = flags;
+}
+
+SEC("raw_tp/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 cg;
+	if (!watched_current(&cg))
+		return 0;
+
+	// TP_PROTO(struct pt_regs *regs, long id)
+	struct pt_regs *regs = (void *)ctx->args[0];
+	long nr = ctx->args[1];
+
+	struct task_state *st = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st)
+		return 0;
+	st->inflight = nr + 1;
+	st->kind = 0;
+	stash(st, regs, nr);
+	return 0;
+}
+
+static __always_inline int in_seccomp_filter(void)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	int mode = 0;
+	READ(&mode, &task->seccomp.mode);
+	return mode == SECCOMP_MODE_FILTER;
+}
+
+static __always_inline void emit_denied(struct watch *w, __u64 cg, long nr, long ret)
+{
+	struct denied_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(w);
+		return;
+	}
+	fill_hdr(&e->hdr, EV_DENIED, 0, cg, nr);
+	e->ret = ret;
+	bpf_ringbuf_submit(e, wakeup_flag());
+}
+
+static __always_inline void fill_sys(struct sys_event *e, struct task_state *st, __u8 kind, __u64 cg, long nr,
+				     long ret)
+{
+	fill_hdr(&e->hdr, kind, st->flags, cg, nr);
+	e->ret = ret;
+	e->args[0] = st->args[0];
+	e->args[1] = st->args[1];
+	e->args[2] = st->args[2];
+	e->args[3] = st->args[3];
+	e->len1 = st->len1;
+	e->len2 = st->len2;
+}
+
+SEC("raw_tp/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 cg;
+	struct watch *w = watched_current(&cg);
+	if (!w)
+		return 0;
+
+	// TP_PROTO(struct pt_regs *regs, long ret)
+	struct pt_regs *regs = (void *)ctx->args[0];
+	long ret = ctx->args[1];
+	long nr = -1;
+#if defined(__TARGET_ARCH_x86)
+	READ(&nr, SC_NR(regs));
+#else
+	int nr32 = -1;
+	READ(&nr32, SC_NR(regs));
+	nr = nr32;
+#endif
+
+	struct task_state *st = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st)
+		return 0;
+	__u32 inflight = st->inflight;
+	__u8 kind = st->kind;
+	st->inflight = 0;
+	st->kind = 0;
+
+	if (inflight == 0) {
+		// No sys_enter for this call: seccomp (or a tracer) skipped
+		// it. With a filter installed and EPERM/EACCES, it is a
+		// refusal by the filter.
+		if ((ret == -EPERM || ret == -EACCES) && in_seccomp_filter())
+			emit_denied(w, cg, nr, ret);
+		return 0;
+	}
+	if (kind == 0 || inflight != nr + 1)
+		return 0;
+
+	if (kind == EV_RENAME) {
+		struct sys_event_path2 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			count_drop(w);
+			return 0;
+		}
+		fill_sys(&e->sys, st, kind, cg, nr, ret);
+		bpf_probe_read_kernel(e->buf1, PATH_LEN, st->buf1);
+		bpf_probe_read_kernel(e->buf2, PATH_LEN, st->buf2);
+		bpf_ringbuf_submit(e, wakeup_flag());
+	} else if (kind == EV_SETID || kind == EV_CAPSET) {
+		struct sys_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			count_drop(w);
+			return 0;
+		}
+		fill_sys(e, st, kind, cg, nr, ret);
+		bpf_ringbuf_submit(e, wakeup_flag());
+	} else {
+		struct sys_event_path *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			count_drop(w);
+			return 0;
+		}
+		fill_sys(&e->sys, st, kind, cg, nr, ret);
+		bpf_probe_read_kernel(e->buf1, PATH_LEN, st->buf1);
+		bpf_ringbuf_submit(e, wakeup_flag());
+	}
+	return 0;
+}

@@ -1,0 +1,267 @@
+package sensor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// ErrMalformed is returned (wrapped) by decode for a record that does not
+// have the layout of its kind. The kernel never writes one; a malformed
+// record means a mismatch between the BPF object and this decoder.
+var ErrMalformed = errors.New("malformed sensor record")
+
+// Record layouts (bpf/sensor.c). The BPF side writes them in host byte
+// order; layout_test.go checks these offsets against the Go types bpf2go
+// generates from the C structs.
+const (
+	// struct event_hdr
+	offKind     = 0
+	offFlags    = 1
+	offPID      = 4
+	offTID      = 8
+	offPPID     = 12
+	offUID      = 16
+	offGID      = 20
+	offTime     = 24
+	offCgroup   = 32
+	offComm     = 40
+	commLen     = 16
+	offNr       = 56
+	sizeHdr     = 64
+	pathLen     = 256 // PATH_LEN
+	argsLen     = 512 // ARGS_LEN
+	addrLen     = 128 // ADDR_LEN
+	offExecArgc = sizeHdr
+	// struct exec_event
+	offExecArgsLen     = sizeHdr + 4
+	offExecFilenameLen = sizeHdr + 8
+	offExecFilename    = sizeHdr + 16
+	offExecArgs        = offExecFilename + pathLen
+	sizeExec           = offExecArgs + argsLen
+	// struct exit_event
+	offExitCode = sizeHdr
+	sizeExit    = sizeHdr + 8
+	// struct sys_event, sys_event_path, sys_event_path2
+	offSysRet   = sizeHdr
+	offSysArgs  = sizeHdr + 8
+	offSysLen1  = offSysArgs + 32
+	offSysLen2  = offSysLen1 + 4
+	sizeSys     = offSysLen2 + 4
+	offSysBuf1  = sizeSys
+	sizeSysPath = offSysBuf1 + pathLen
+	offSysBuf2  = sizeSysPath
+	sizeSysPth2 = offSysBuf2 + pathLen
+	// struct denied_event
+	offDeniedRet = sizeHdr
+	sizeDenied   = sizeHdr + 8
+)
+
+// event_hdr.flags
+const (
+	flagTrunc1 = 1 << iota
+	flagTrunc2
+	flagFault1
+	flagFault2
+)
+
+// Address families (the same on every Linux architecture).
+const (
+	afUnix  = 1
+	afInet  = 2
+	afInet6 = 10
+)
+
+// recordSize is the size of each kind's record.
+var recordSize = [...]int{
+	KindExec:    sizeExec,
+	KindExit:    sizeExit,
+	KindConnect: sizeSysPath,
+	KindOpen:    sizeSysPath,
+	KindUnlink:  sizeSysPath,
+	KindRename:  sizeSysPth2,
+	KindChmod:   sizeSysPath,
+	KindSetID:   sizeSys,
+	KindCapset:  sizeSys,
+	KindDenied:  sizeDenied,
+}
+
+var ne = binary.NativeEndian
+
+// decode turns one ring buffer record into an Event. boot is the wall
+// clock time of CLOCK_BOOTTIME zero. It is a pure function of its input:
+// the record comes from the kernel, but its bytes are written by a
+// program moat loaded, so decode checks every length and offset and
+// returns ErrMalformed rather than trusting one. Instance is left zero.
+func decode(rec []byte, boot time.Time) (Event, error) {
+	if len(rec) < sizeHdr {
+		return Event{}, fmt.Errorf("%w: %d bytes, want at least %d", ErrMalformed, len(rec), sizeHdr)
+	}
+	k := Kind(rec[offKind])
+	if !k.valid() {
+		return Event{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, rec[offKind])
+	}
+	if want := recordSize[k]; len(rec) < want {
+		return Event{}, fmt.Errorf("%w: %s record of %d bytes, want %d", ErrMalformed, k, len(rec), want)
+	}
+	flags := rec[offFlags]
+	e := Event{
+		Kind:      k,
+		Time:      boot.Add(time.Duration(ne.Uint64(rec[offTime:]))),
+		CgroupID:  ne.Uint64(rec[offCgroup:]),
+		PID:       int(ne.Uint32(rec[offPID:])),
+		TID:       int(ne.Uint32(rec[offTID:])),
+		PPID:      int(ne.Uint32(rec[offPPID:])),
+		UID:       ne.Uint32(rec[offUID:]),
+		GID:       ne.Uint32(rec[offGID:]),
+		Comm:      cstring(rec[offComm : offComm+commLen]),
+		Syscall:   int(int32(ne.Uint32(rec[offNr:]))),
+		Truncated: flags&(flagTrunc1|flagTrunc2) != 0,
+		Faulted:   flags&(flagFault1|flagFault2) != 0,
+	}
+
+	switch k {
+	case KindExec:
+		return decodeExec(rec, e)
+	case KindExit:
+		code := int32(ne.Uint32(rec[offExitCode:]))
+		e.Signal = int(code & 0x7f)
+		e.Result = int(code>>8) & 0xff
+		return e, nil
+	case KindDenied:
+		e.setResult(int64(ne.Uint64(rec[offDeniedRet:])))
+		return e, nil
+	}
+
+	// A syscall record.
+	e.setResult(int64(ne.Uint64(rec[offSysRet:])))
+	var args [4]uint64
+	for i := range args {
+		args[i] = ne.Uint64(rec[offSysArgs+8*i:])
+	}
+	len1 := ne.Uint32(rec[offSysLen1:])
+	len2 := ne.Uint32(rec[offSysLen2:])
+	var buf1, buf2 []byte
+	if recordSize[k] >= sizeSysPath {
+		if len1 > pathLen {
+			return Event{}, fmt.Errorf("%w: %s buffer length %d", ErrMalformed, k, len1)
+		}
+		buf1 = rec[offSysBuf1 : offSysBuf1+int(len1)]
+	}
+	if recordSize[k] >= sizeSysPth2 {
+		if len2 > pathLen {
+			return Event{}, fmt.Errorf("%w: %s second buffer length %d", ErrMalformed, k, len2)
+		}
+		buf2 = rec[offSysBuf2 : offSysBuf2+int(len2)]
+	}
+
+	switch k {
+	case KindConnect:
+		// args: fd, addrlen; buf1: the sockaddr (at most ADDR_LEN bytes).
+		if len1 > addrLen {
+			return Event{}, fmt.Errorf("%w: address length %d", ErrMalformed, len1)
+		}
+		decodeSockaddr(buf1, &e)
+	case KindOpen:
+		// args: dirfd, flags, mode, resolve
+		e.Dirfd = int(int32(args[0]))
+		e.Flags = uint32(args[1])
+		e.Mode = uint32(args[2])
+		e.Intent = OpenIntent(e.Flags)
+		e.Path = cstring(buf1)
+	case KindUnlink:
+		// args: dirfd, flags
+		e.Dirfd = int(int32(args[0]))
+		e.Flags = uint32(args[1])
+		e.Path = cstring(buf1)
+	case KindRename:
+		// args: old dirfd, new dirfd, flags
+		e.Dirfd = int(int32(args[0]))
+		e.Flags = uint32(args[2])
+		e.Path = cstring(buf1)
+		e.NewPath = cstring(buf2)
+	case KindChmod:
+		// args: dirfd, mode, flags
+		e.Dirfd = int(int32(args[0]))
+		e.Mode = uint32(args[1])
+		e.Flags = uint32(args[2])
+		e.Path = cstring(buf1)
+	case KindSetID:
+		// args: up to three ids in argument order
+		e.IDs = [3]uint32{uint32(args[0]), uint32(args[1]), uint32(args[2])}
+	case KindCapset:
+		// args: effective, permitted, inheritable, version | pid << 32
+		e.Caps = [3]uint64{args[0], args[1], args[2]}
+	}
+	return e, nil
+}
+
+func decodeExec(rec []byte, e Event) (Event, error) {
+	e.Syscall = -1
+	e.Argc = int(ne.Uint32(rec[offExecArgc:]))
+	nArgs := ne.Uint32(rec[offExecArgsLen:])
+	nFile := ne.Uint32(rec[offExecFilenameLen:])
+	if nArgs > argsLen || nFile > pathLen {
+		return Event{}, fmt.Errorf("%w: exec lengths %d, %d", ErrMalformed, nFile, nArgs)
+	}
+	e.Path = cstring(rec[offExecFilename : offExecFilename+int(nFile)])
+	args := rec[offExecArgs : offExecArgs+int(nArgs)]
+	// NUL-separated strings; the last is unterminated when argv was cut.
+	args = bytes.TrimSuffix(args, []byte{0})
+	if len(args) > 0 {
+		for a := range bytes.SplitSeq(args, []byte{0}) {
+			e.Argv = append(e.Argv, string(a))
+		}
+	}
+	return e, nil
+}
+
+// decodeSockaddr fills Family and Addr (or Path, for AF_UNIX) from a
+// struct sockaddr of len(b) bytes as the caller passed it.
+func decodeSockaddr(b []byte, e *Event) {
+	if len(b) < 2 {
+		return
+	}
+	e.Family = ne.Uint16(b)
+	switch e.Family {
+	case afInet:
+		// struct sockaddr_in: family, port (big endian), address
+		if len(b) >= 8 {
+			port := binary.BigEndian.Uint16(b[2:])
+			e.Addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
+		}
+	case afInet6:
+		// struct sockaddr_in6: family, port, flowinfo, address, scope id
+		if len(b) >= 24 {
+			port := binary.BigEndian.Uint16(b[2:])
+			e.Addr = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port)
+		}
+	case afUnix:
+		// struct sockaddr_un: family, path; an abstract name starts
+		// with NUL and is as long as the address length says.
+		p := b[2:]
+		if len(p) > 0 && p[0] == 0 {
+			e.Path = "@" + string(bytes.TrimRight(p[1:], "\x00"))
+		} else {
+			e.Path = cstring(p)
+		}
+	}
+}
+
+func (e *Event) setResult(ret int64) {
+	e.Result = int(ret)
+	if ret < 0 && ret >= -4095 {
+		e.Errno = int(-ret)
+	}
+}
+
+// cstring returns b up to its first NUL.
+func cstring(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}

@@ -1,0 +1,110 @@
+// Package sensor owns moat's runtime sensor: the BPF programs (C sources
+// in bpf/, and the objects and Go bindings bpf2go generates from them),
+// loading and attaching them, the kernel-side filter of watched cgroups,
+// the ring buffer they write to, and the decoding of its records into
+// typed [Event]s. What to make of an event (profiles, rules, alerts,
+// enforcement) belongs to another package; this one only observes.
+//
+// # What it reports
+//
+// For the tasks of the cgroups given to [Sensor.Watch] (one cgroup v2
+// directory per instance; [CgroupID] turns its path into the id the kernel
+// uses), and for nothing else:
+//
+//   - exec: every successful execve/execveat, with the filename, the first
+//     512 bytes of argv and the argument count;
+//   - exit: the last thread of a process exiting, with status or signal;
+//   - connect: address family, IPv4/IPv6 address and port (or AF_UNIX
+//     path) and result;
+//   - open (open, creat, openat, openat2): path, flags, mode and the
+//     intent they express (read, write, create, trunc), and result;
+//   - unlink/rmdir/unlinkat, rename/renameat/renameat2, chmod/fchmodat/
+//     fchmodat2: paths, flags, mode, result;
+//   - set*id (setuid, setgid, setreuid, setregid, setresuid, setresgid)
+//     and capset: the ids or capability sets asked for, and result;
+//   - denied: any syscall the seccomp filter refused with EPERM or EACCES,
+//     with its number and errno.
+//
+// # How
+//
+// Four BPF_PROG_TYPE_RAW_TRACEPOINT programs: sched_process_exec,
+// sched_process_exit, and the raw syscall tracepoints sys_enter and
+// sys_exit. (The object holds two exit programs: Load picks the one that
+// reads the tracepoint's group_dead argument when the kernel's BTF shows
+// it, Linux 6.16 and later, and otherwise the one that reads
+// signal->live.) Raw tracepoints, rather than tp_btf or classic tracepoints,
+// because they are the kind this project's hosts accept most widely (tp_btf
+// and fentry are both BPF_PROG_TYPE_TRACING, and these hosts refuse fentry),
+// they need no tracefs, and they cost no record formatting. Kernel structs
+// are read with CO-RE relocations (bpf/vmlinux.h, trimmed from the host's
+// BTF), so one object runs on every kernel with BTF, task storage and ring
+// buffers (5.11 or later).
+//
+// A syscall refused by seccomp never reaches sys_enter but does pass
+// sys_exit with its errno. sys_enter therefore marks the syscall in flight
+// in the thread's task storage (and, for the syscalls above, copies paths
+// and addresses there, at entry, so that a thread rewriting its buffer
+// while the call runs cannot change what is reported); sys_exit emits the
+// stashed call with its result, or, when nothing was marked and the task
+// runs under a seccomp filter, a denied event for EPERM or EACCES. Other
+// errnos of skipped calls (moat's filter answers clone3 with ENOSYS by
+// design) are not reported.
+//
+// Every program first looks the current task's cgroup v2 id up in the
+// watched hash map and returns at once when it is absent. Records go to
+// one BPF ring buffer; a record that does not fit is dropped and counted
+// (globally, [Sensor.Dropped], and per cgroup, [Sensor.DroppedFor]).
+// Submitting wakes the reader only past a fill threshold; the reader also
+// polls every Options.PollInterval, so events arrive within that interval.
+//
+// The record layouts are fixed-size C structs per kind, decoded with
+// encoding/binary by a pure function that checks every length (the bytes
+// cross a trust boundary; it is fuzzed). layout_test.go compares the
+// decoder's offsets with the Go types bpf2go generates from the C structs.
+//
+// # What it must never do
+//
+//   - Never block or slow moat itself: nothing in the kernel ever waits for
+//     user space (a full ring drops and counts), and a slow consumer of
+//     Events only delays the reader. The cost left for processes that are
+//     not watched, moat included, is that of any program on the syscall
+//     tracepoints plus one cgroup id and one hash lookup per syscall entry
+//     and exit (BenchmarkSensorOverhead measures it).
+//   - Never collect anything outside moat's instance cgroups: the filter
+//     is the first thing every program does, in the kernel, before any
+//     other read.
+//   - Never enforce: it observes. Blocking belongs to seccomp, Landlock
+//     and the cgroup hooks, decided elsewhere.
+//
+// # Limits worth knowing
+//
+//   - Ids (PID, PPID, UID, GID) are those of the initial namespaces.
+//   - Paths are reported as the caller gave them; a relative one is
+//     relative to Dirfd (AT_FDCWD: the caller's working directory), which
+//     the sensor does not resolve. A path is what the caller's buffer held
+//     at syscall entry; a racing thread can still change it between that
+//     read and the kernel's own copy.
+//   - Watch a cgroup before its first task enters it: a task already
+//     inside a syscall when its cgroup is watched has no entry mark, so an
+//     EPERM from that one call would be reported as denied.
+//   - Exit events come from the last thread to exit; the exit code is that
+//     thread's. Before Linux 6.16, two threads exiting at the same instant
+//     may both report the exit.
+//   - Event.Time is the kernel's CLOCK_BOOTTIME stamp placed on the wall
+//     clock as it read at Load; a later step of the wall clock is not
+//     followed.
+//
+// # Regenerating
+//
+// The generated files (sensor_x86_bpfel.{go,o}, sensor_arm64_bpfel.{go,o})
+// are committed, so go build and go test need no clang. After changing
+// bpf/, run
+//
+//	make generate-sensor
+//
+// (mk/sensor.mk), which runs go generate ./internal/sensor/ and so the
+// pinned bpf2go (the tool directive in go.mod) with the flags in gen.go.
+// It needs clang-19 and llvm-strip-19 (Debian: apt-get install clang-19
+// llvm-19). The output is reproducible: the same compiler gives the same
+// bytes, wherever the tree is checked out.
+package sensor

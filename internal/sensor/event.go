@@ -1,0 +1,174 @@
+package sensor
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind says what an [Event] reports.
+type Kind uint8
+
+// The kinds of event. The numbers are those of the BPF records (enum
+// event_kind in bpf/sensor.c).
+const (
+	KindExec    Kind = 1  // a successful execve/execveat: Path, Argv, Argc
+	KindExit    Kind = 2  // the last thread of a process exited: Result, Signal
+	KindConnect Kind = 3  // connect(2): Family, Addr (or Path for AF_UNIX), Result
+	KindOpen    Kind = 4  // open, creat, openat, openat2: Path, Flags, Mode, Intent, Result
+	KindUnlink  Kind = 5  // unlink, rmdir, unlinkat: Path, Flags, Result
+	KindRename  Kind = 6  // rename, renameat, renameat2: Path, NewPath, Flags, Result
+	KindChmod   Kind = 7  // chmod, fchmodat, fchmodat2: Path, Mode, Flags, Result
+	KindSetID   Kind = 8  // setuid, setgid, setreuid, setregid, setresuid, setresgid: IDs, Result
+	KindCapset  Kind = 9  // capset(2): Caps, Result
+	KindDenied  Kind = 10 // a syscall the seccomp filter refused: Syscall, Errno
+)
+
+var kindNames = [...]string{
+	KindExec:    "exec",
+	KindExit:    "exit",
+	KindConnect: "connect",
+	KindOpen:    "open",
+	KindUnlink:  "unlink",
+	KindRename:  "rename",
+	KindChmod:   "chmod",
+	KindSetID:   "setid",
+	KindCapset:  "capset",
+	KindDenied:  "denied",
+}
+
+func (k Kind) valid() bool { return k >= KindExec && k <= KindDenied }
+
+func (k Kind) String() string {
+	if k.valid() {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Intent is what an open asked to do with the file, from its flags.
+type Intent uint8
+
+// Intent bits.
+const (
+	IntentRead   Intent = 1 << iota // O_RDONLY or O_RDWR
+	IntentWrite                     // O_WRONLY or O_RDWR
+	IntentCreate                    // O_CREAT or O_TMPFILE
+	IntentTrunc                     // O_TRUNC
+)
+
+func (i Intent) String() string {
+	if i == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, x := range []struct {
+		bit  Intent
+		name string
+	}{{IntentRead, "read"}, {IntentWrite, "write"}, {IntentCreate, "create"}, {IntentTrunc, "trunc"}} {
+		if i&x.bit != 0 {
+			parts = append(parts, x.name)
+		}
+	}
+	return strings.Join(parts, "|")
+}
+
+// Open flags (include/uapi/asm-generic/fcntl.h; the same on x86_64 and
+// arm64 for these bits).
+const (
+	oAccMode = 0o3
+	oWronly  = 0o1
+	oRdwr    = 0o2
+	oCreat   = 0o100
+	oTrunc   = 0o1000
+	oPath    = 0o10000000
+	oTmpfile = 0o20000000
+)
+
+// OpenIntent derives the intent of an open from its flags.
+func OpenIntent(flags uint32) Intent {
+	if flags&oPath != 0 {
+		return 0 // a path-only descriptor reads and writes nothing
+	}
+	var in Intent
+	switch flags & oAccMode {
+	case 0:
+		in |= IntentRead
+	case oWronly:
+		in |= IntentWrite
+	case oRdwr:
+		in |= IntentRead | IntentWrite
+	}
+	if flags&oCreat != 0 || flags&oTmpfile == oTmpfile {
+		in |= IntentCreate
+	}
+	if flags&oTrunc != 0 {
+		in |= IntentTrunc
+	}
+	return in
+}
+
+// NoID marks an id that a set*id call left unchanged (-1) or does not
+// take.
+const NoID = ^uint32(0)
+
+// InstanceKey names the instance a watched cgroup belongs to. The sensor
+// only carries it: it is given to [Sensor.Watch] and stamped on every event
+// of that cgroup.
+type InstanceKey struct {
+	Function string
+	Version  string
+	Instance string
+}
+
+// Event is one decoded sensor record. Which fields are set depends on
+// Kind (see the Kind constants); the rest are zero.
+//
+// Ids are those of the initial namespaces (the host's view), not those
+// the instance sees inside its own pid and user namespaces.
+type Event struct {
+	Kind     Kind
+	Time     time.Time
+	CgroupID uint64
+	Instance InstanceKey // zero if the cgroup was never watched or long unwatched
+
+	PID  int // thread group id
+	TID  int // thread id
+	PPID int // real parent's thread group id
+	UID  uint32
+	GID  uint32
+	Comm string // the thread's command name at the time of the event
+
+	// Syscall is the syscall number (of the architecture moat runs on);
+	// -1 for KindExec and KindExit.
+	Syscall int
+	// Result is the syscall's return value: >= 0 on success, -errno on
+	// failure. For KindExit it is the exit status (when Signal is 0).
+	Result int
+	// Errno is -Result when the call failed, else 0.
+	Errno int
+	// Signal is the signal that ended the process (KindExit), or 0.
+	Signal int
+
+	Path    string   // the path as given to the call; the executable for KindExec; the socket path for AF_UNIX connects (abstract ones start with '@')
+	NewPath string   // KindRename: the new name
+	Dirfd   int      // the directory file descriptor a relative Path is resolved from (-100 is AT_FDCWD)
+	Argv    []string // KindExec: the first arguments, up to 512 bytes of them
+	Argc    int      // KindExec: the number of arguments
+	// Truncated reports that Path, NewPath or Argv was cut at its bound.
+	Truncated bool
+	// Faulted reports that a user-memory string or structure could not be
+	// read (a bad pointer, or memory not paged in); the field is empty.
+	Faulted bool
+
+	Flags  uint32 // open flags; AT_REMOVEDIR for unlink; RENAME_* for rename; AT_* for fchmodat2
+	Mode   uint32 // open and chmod mode
+	Intent Intent // KindOpen
+
+	Family uint16         // KindConnect: address family (AF_INET, AF_INET6, AF_UNIX, ...)
+	Addr   netip.AddrPort // KindConnect: destination for AF_INET and AF_INET6
+
+	IDs  [3]uint32 // KindSetID: the ids asked for, in argument order; NoID where unchanged or absent
+	Caps [3]uint64 // KindCapset: effective, permitted, inheritable sets asked for
+}

@@ -1,0 +1,366 @@
+package sensor
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/internal/seccomp"
+)
+
+// The integration tests run for real as root: they load the sensor, make
+// cgroup v2 directories of their own under the unified hierarchy, and
+// start copies of the test binary in them (TestMain's child modes). The
+// only network use is a listener on 127.0.0.1 that the children connect
+// to.
+
+const childEnv = "MOAT_SENSOR_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// needOrSkip skips the test for a missing capability, or fails it under
+// CI=true, where nothing may be skipped silently.
+func needOrSkip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (CI=true forbids skipping)", msg)
+	}
+	t.Skip(msg)
+}
+
+// loadOrSkip loads a sensor, or skips (fails under CI) when the host
+// cannot run one.
+func loadOrSkip(t testing.TB, opts Options) *Sensor {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		needOrSkip(t, "the sensor needs root (CAP_BPF, CAP_PERFMON) to load")
+	}
+	if cgroup2Root() == "" {
+		needOrSkip(t, "needs a cgroup v2 hierarchy")
+	}
+	s, err := Load(opts)
+	if errors.Is(err, ErrUnavailable) {
+		needOrSkip(t, "%v", err)
+	}
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// cgroup2Root is the mount point of the cgroup v2 hierarchy, from
+// /proc/self/mountinfo ("" if there is none).
+func cgroup2Root() string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	root := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f, pf := strings.Fields(pre), strings.Fields(post)
+		if ok && len(f) >= 5 && len(pf) >= 1 && pf[0] == "cgroup2" {
+			if root == "" || f[4] == "/sys/fs/cgroup" {
+				root = f[4]
+			}
+		}
+	}
+	return root
+}
+
+// testCgroup is a cgroup v2 directory made for one test.
+type testCgroup struct {
+	path string
+	id   uint64
+}
+
+func newCgroup(t testing.TB) testCgroup {
+	t.Helper()
+	dir := filepath.Join(cgroup2Root(), fmt.Sprintf("moat-sensor-test-%d-%x", os.Getpid(), rand.Uint64()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("make cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Rmdir(dir); err != nil {
+			t.Errorf("remove cgroup %s: %v", dir, err)
+		}
+	})
+	id, err := CgroupID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testCgroup{path: dir, id: id}
+}
+
+// child is a finished run of the test binary in one of its child modes.
+type child struct {
+	pid    int
+	stdout string
+}
+
+// runChild starts the test binary in mode, in cgroup cg (or in the test's
+// own cgroup when cg is nil), waits for it and fails the test if it failed.
+func startChild(t testing.TB, cg *testCgroup, mode string, env ...string) child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append([]string{childEnv + "=" + mode, "PATH=/usr/bin:/bin"}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if cg != nil {
+		f, err := os.Open(cg.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start child %s: %v", mode, err)
+	}
+	pid := cmd.Process.Pid
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child %s (pid %d): %v\nstdout:\n%s\nstderr:\n%s", mode, pid, err, stdout.String(), stderr.String())
+	}
+	return child{pid: pid, stdout: stdout.String()}
+}
+
+// collectUntil reads events until one satisfies end (included in the
+// result), or fails the test after timeout.
+func collectUntil(t testing.TB, s *Sensor, timeout time.Duration, end func(Event) bool) []Event {
+	t.Helper()
+	var got []Event
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-s.Events():
+			if !ok {
+				t.Fatalf("events channel closed after %d events", len(got))
+			}
+			got = append(got, ev)
+			if end(ev) {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("no end event within %v; got %d events:\n%s", timeout, len(got), dump(got))
+		}
+	}
+}
+
+// exitOf matches the exit event of process pid.
+func exitOf(pid int) func(Event) bool {
+	return func(e Event) bool { return e.Kind == KindExit && e.PID == pid }
+}
+
+func dump(evs []Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "  %s\n", describe(e))
+	}
+	return b.String()
+}
+
+func describe(e Event) string {
+	s := fmt.Sprintf("%-7s pid=%d ppid=%d tid=%d uid=%d comm=%q nr=%d result=%d errno=%d", e.Kind, e.PID, e.PPID, e.TID, e.UID, e.Comm, e.Syscall, e.Result, e.Errno)
+	if e.Path != "" {
+		s += fmt.Sprintf(" path=%q", e.Path)
+	}
+	if e.NewPath != "" {
+		s += fmt.Sprintf(" new=%q", e.NewPath)
+	}
+	if e.Argv != nil {
+		s += fmt.Sprintf(" argv=%q", e.Argv)
+	}
+	if e.Kind == KindOpen {
+		s += fmt.Sprintf(" flags=%#o intent=%s", e.Flags, e.Intent)
+	}
+	if e.Addr.IsValid() {
+		s += " addr=" + e.Addr.String()
+	}
+	return s
+}
+
+// Child modes.
+
+func runChild(mode string) int {
+	var err error
+	switch mode {
+	case "scenario":
+		err = childScenario()
+	case "openloop":
+		err = childOpenLoop()
+	case "unprivileged-load":
+		err = childUnprivilegedLoad()
+	default:
+		err = fmt.Errorf("unknown child mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
+}
+
+// Environment of the scenario child.
+const (
+	envPort    = "SENSOR_TEST_PORT"    // loopback port to connect to
+	envMarker  = "SENSOR_TEST_MARKER"  // file the shell creates, renames and removes
+	envPrivate = "SENSOR_TEST_PRIVATE" // a 0600 root file the child may not open
+)
+
+// scenarioScript is what the scenario child execs last, as /bin/sh -c.
+const scenarioScript = `cat /etc/hostname >/dev/null; echo x > "$M"; chmod 600 "$M"; mv "$M" "$M.moved"; rm "$M.moved"`
+
+// childScenario does, in order: a blocking TCP connect to the test's
+// loopback listener; capget + capset of the same sets; setgid and setuid
+// to 65534; an open that the kernel refuses with EACCES (not seccomp);
+// installs moat's seccomp filter and calls unshare(CLONE_NEWUSER), which
+// the filter refuses with EPERM; then execs /bin/sh -c scenarioScript.
+// It prints the effective capability set it passed to capset.
+func childScenario() error {
+	port, err := strconv.Atoi(os.Getenv(envPort))
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	unix.Close(fd)
+
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	fmt.Printf("caps %d\n", uint64(data[0].Effective)|uint64(data[1].Effective)<<32)
+
+	if err := syscall.Setgid(65534); err != nil {
+		return fmt.Errorf("setgid: %w", err)
+	}
+	if err := syscall.Setuid(65534); err != nil {
+		return fmt.Errorf("setuid: %w", err)
+	}
+	if f, err := os.Open(os.Getenv(envPrivate)); !errors.Is(err, unix.EACCES) {
+		if f != nil {
+			f.Close()
+		}
+		return fmt.Errorf("open private file as nobody: %v, want EACCES", err)
+	}
+
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	if err := seccomp.Install(seccomp.Default()); err != nil {
+		return fmt.Errorf("install seccomp: %w", err)
+	}
+	if err := unix.Unshare(unix.CLONE_NEWUSER); !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("unshare(CLONE_NEWUSER) under seccomp: %v, want EPERM", err)
+	}
+	env := []string{"PATH=/usr/bin:/bin", "M=" + os.Getenv(envMarker)}
+	return syscall.Exec("/bin/sh", []string{"/bin/sh", "-c", scenarioScript}, env)
+}
+
+// childOpenLoop opens and closes /etc/hostname SENSOR_TEST_N times and
+// prints the time the loop took, in nanoseconds.
+func childOpenLoop() error {
+	n, err := strconv.Atoi(os.Getenv("SENSOR_TEST_N"))
+	if err != nil {
+		return err
+	}
+	path := []byte("/etc/hostname\x00")
+	p := uintptr(unsafe.Pointer(&path[0]))
+	dirfd := unix.AT_FDCWD
+	start := time.Now()
+	for range n {
+		fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dirfd), p, unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if errno != 0 {
+			return errno
+		}
+		unix.Syscall(unix.SYS_CLOSE, fd, 0, 0)
+	}
+	fmt.Printf("ns %d\n", time.Since(start).Nanoseconds())
+	return nil
+}
+
+// childUnprivilegedLoad becomes uid and gid 65534 on every thread, which
+// empties the capability sets, then tries to load the sensor and prints
+// whether the error was ErrUnavailable.
+func childUnprivilegedLoad() error {
+	if err := syscall.Setgid(65534); err != nil {
+		return fmt.Errorf("setgid: %w", err)
+	}
+	if err := syscall.Setuid(65534); err != nil {
+		return fmt.Errorf("setuid: %w", err)
+	}
+	s, err := Load(Options{})
+	if err == nil {
+		s.Close()
+		fmt.Println("loaded")
+		return nil
+	}
+	fmt.Printf("unavailable=%v err=%v\n", errors.Is(err, ErrUnavailable), err)
+	return nil
+}
+
+// field returns the value printed by a child as "name value".
+func field(t testing.TB, out, name string) string {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return v
+		}
+	}
+	t.Fatalf("child printed no %q in:\n%s", name, out)
+	return ""
+}
+
+// listenLoopback listens on 127.0.0.1 on a free port and accepts (and
+// closes) connections until the test ends.
+func listenLoopback(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}

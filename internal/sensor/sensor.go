@@ -1,0 +1,478 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
+
+// ErrUnavailable is returned (wrapped) by [Load] when this host cannot run
+// the sensor: no BPF or BTF, missing privileges (CAP_BPF and CAP_PERFMON,
+// or root), a kernel that refuses the programs or lacks a type or
+// tracepoint they use. It is the platform's failure, not moat's: moat
+// should say so loudly and run without the sensor only if told to.
+var ErrUnavailable = errors.New("runtime sensor unavailable on this host")
+
+// ErrClosed is returned by the methods of a closed [Sensor].
+var ErrClosed = errors.New("sensor closed")
+
+// ErrNotWatched is returned (wrapped) by [Sensor.Unwatch] and
+// [Sensor.DroppedFor] for a cgroup that is not watched.
+var ErrNotWatched = errors.New("cgroup not watched")
+
+// ErrWatchFull is returned (wrapped) by [Sensor.Watch] when
+// Options.MaxWatched cgroups are already watched.
+var ErrWatchFull = errors.New("too many watched cgroups")
+
+// Options configure [Load]. The zero value is usable.
+type Options struct {
+	// RingBytes is the size of the kernel ring buffer all instances share:
+	// a power of two, at least the page size. Default 4 MiB. When user
+	// space falls this far behind, records are dropped and counted.
+	RingBytes int
+	// MaxWatched is the most cgroups watched at once. Default 4096.
+	MaxWatched int
+	// EventBuffer is the capacity of the channel returned by
+	// [Sensor.Events]. Default 4096.
+	EventBuffer int
+	// PollInterval is the longest a record waits in the ring before it is
+	// read. The kernel wakes the reader only when an eighth of the ring is
+	// full, so that a busy instance costs one wakeup per batch rather than
+	// one per record; the reader also looks at this interval. Default
+	// 25 ms.
+	PollInterval time.Duration
+	// Logger receives the sensor's own warnings (malformed records,
+	// ring buffer read errors), never an event. Default: discarded.
+	Logger *slog.Logger
+
+	// exitByLiveCount forces the exit program for kernels before 6.16
+	// (tests).
+	exitByLiveCount bool
+}
+
+const (
+	defaultRingBytes   = 4 << 20
+	defaultMaxWatched  = 4096
+	defaultEventBuffer = 4096
+	defaultPoll        = 25 * time.Millisecond
+)
+
+// Log keys.
+const (
+	logKeyErr = "err"
+)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.RingBytes == 0 {
+		o.RingBytes = defaultRingBytes
+	}
+	if o.MaxWatched == 0 {
+		o.MaxWatched = defaultMaxWatched
+	}
+	if o.EventBuffer == 0 {
+		o.EventBuffer = defaultEventBuffer
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = defaultPoll
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	page := os.Getpagesize()
+	switch {
+	case o.RingBytes < page || o.RingBytes&(o.RingBytes-1) != 0 || o.RingBytes > 1<<30:
+		return o, fmt.Errorf("sensor options: RingBytes %d is not a power of two between the page size and 1 GiB", o.RingBytes)
+	case o.MaxWatched < 0 || o.MaxWatched > 1<<20:
+		return o, fmt.Errorf("sensor options: MaxWatched %d out of range", o.MaxWatched)
+	case o.EventBuffer < 0:
+		return o, fmt.Errorf("sensor options: EventBuffer %d is negative", o.EventBuffer)
+	case o.PollInterval < time.Millisecond:
+		return o, fmt.Errorf("sensor options: PollInterval %v is under 1ms", o.PollInterval)
+	}
+	return o, nil
+}
+
+// objects are the kernel objects the sensor loads. The generated
+// sensorObjects would also create the .bss map of the layout-only globals;
+// this set leaves it out.
+type objects struct {
+	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
+	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
+	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
+	SysExit          *ebpf.Program `ebpf:"sys_exit"`
+
+	Events  *ebpf.Map `ebpf:"events"`
+	Watched *ebpf.Map `ebpf:"watched"`
+	Drops   *ebpf.Map `ebpf:"drops"`
+	Tasks   *ebpf.Map `ebpf:"tasks"`
+}
+
+func (o *objects) close() {
+	for _, c := range []interface{ Close() error }{
+		o.SchedProcessExec, o.SchedProcessExit, o.SysEnter, o.SysExit,
+		o.Events, o.Watched, o.Drops, o.Tasks,
+	} {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// Sensor is the loaded, attached sensor. It is safe for concurrent use.
+//
+// Locking, in this order: life (read-held by every method that uses a
+// kernel object, write-held by Close, so no map is used after it is
+// closed), then mu, which guards keys and retired and is never held across
+// a BPF syscall or a channel send.
+type Sensor struct {
+	objs   objects
+	links  []link.Link
+	rd     *ringbuf.Reader
+	boot   time.Time
+	log    *slog.Logger
+	poll   time.Duration
+	events chan Event
+	stop   chan struct{} // closed by Close: the reader stops sending
+	done   chan struct{} // closed by the reader when it has returned
+
+	life   sync.RWMutex
+	closed bool // guarded by life
+
+	mu      sync.Mutex
+	keys    map[uint64]keyEntry // watched and recently unwatched cgroups
+	retired []uint64            // unwatched cgroups still in keys, oldest first
+	maxKeys int
+
+	malformed atomic.Uint64
+}
+
+type keyEntry struct {
+	key     InstanceKey
+	watched bool
+}
+
+// Load loads the BPF programs, attaches them to their tracepoints and
+// starts reading the ring buffer. No cgroup is watched yet, so nothing is
+// reported until [Sensor.Watch].
+//
+// It returns ErrUnavailable (wrapped, with the kernel's reason) when the
+// host cannot run the sensor, and a plain error for invalid Options.
+func Load(opts Options) (*Sensor, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCaps(); err != nil {
+		return nil, err
+	}
+	spec, err := loadSensor()
+	if err != nil {
+		return nil, fmt.Errorf("parse sensor object: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
+	spec.Maps["watched"].MaxEntries = uint32(opts.MaxWatched)
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(opts.RingBytes / 8)); err != nil {
+		return nil, fmt.Errorf("set wakeup threshold: %w", err)
+	}
+	// Two programs for sched_process_exit; keep the one this kernel's
+	// tracepoint fits under the name the objects use.
+	if !opts.exitByLiveCount && exitHasGroupDead() {
+		spec.Programs["sched_process_exit"] = spec.Programs["sched_process_exit_gd"]
+	}
+	delete(spec.Programs, "sched_process_exit_gd")
+
+	s := &Sensor{
+		log:     opts.Logger,
+		poll:    opts.PollInterval,
+		events:  make(chan Event, opts.EventBuffer),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		keys:    make(map[uint64]keyEntry),
+		maxKeys: 2 * opts.MaxWatched,
+	}
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		return nil, fmt.Errorf("%w: load programs: %w", ErrUnavailable, err)
+	}
+	// sys_exit before sys_enter is harmless: nothing is watched yet.
+	for _, a := range []struct {
+		tp   string
+		prog *ebpf.Program
+	}{
+		{"sched_process_exec", s.objs.SchedProcessExec},
+		{"sched_process_exit", s.objs.SchedProcessExit},
+		{"sys_enter", s.objs.SysEnter},
+		{"sys_exit", s.objs.SysExit},
+	} {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.tp, Program: a.prog})
+		if err != nil {
+			s.closeKernel()
+			return nil, fmt.Errorf("%w: attach %s: %w", ErrUnavailable, a.tp, err)
+		}
+		s.links = append(s.links, l)
+	}
+	s.rd, err = ringbuf.NewReader(s.objs.Events)
+	if err != nil {
+		s.closeKernel()
+		return nil, fmt.Errorf("%w: read ring buffer: %w", ErrUnavailable, err)
+	}
+	s.boot, err = bootTime()
+	if err != nil {
+		s.rd.Close()
+		s.closeKernel()
+		return nil, err
+	}
+	go s.read()
+	return s, nil
+}
+
+// exitHasGroupDead reports whether the kernel's sched_process_exit
+// tracepoint passes group_dead (Linux 6.16 and later): its BTF typedef is
+// void (*)(void *, struct task_struct *, bool).
+func exitHasGroupDead() bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false // Load fails later, and says why
+	}
+	var td *btf.Typedef
+	if err := spec.TypeByName("btf_trace_sched_process_exit", &td); err != nil {
+		return false
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return false
+	}
+	fp, ok := ptr.Target.(*btf.FuncProto)
+	return ok && len(fp.Params) == 3
+}
+
+// checkCaps says plainly what is missing when the process cannot load
+// tracing programs at all, rather than leaving it to the first failing
+// bpf(2) call.
+func checkCaps() error {
+	const capSysAdmin, capPerfmon, capBPF = 21, 38, 39
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("%w: read capabilities: %w", ErrUnavailable, err)
+	}
+	eff := uint64(data[0].Effective) | uint64(data[1].Effective)<<32
+	has := func(c uint) bool { return eff&(1<<c) != 0 }
+	if !has(capSysAdmin) && !(has(capBPF) && has(capPerfmon)) {
+		return fmt.Errorf("%w: needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); effective set is %#x", ErrUnavailable, eff)
+	}
+	return nil
+}
+
+// bootTime is the wall clock time at which CLOCK_BOOTTIME was zero, the
+// clock the BPF programs stamp records with.
+func bootTime() (time.Time, error) {
+	var ts unix.Timespec
+	now := time.Now()
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return time.Time{}, fmt.Errorf("read boot clock: %w", err)
+	}
+	return now.Add(-time.Duration(ts.Nano())), nil
+}
+
+func (s *Sensor) closeKernel() {
+	for _, l := range s.links {
+		l.Close()
+	}
+	s.objs.close()
+}
+
+// read moves records from the ring buffer to the events channel until
+// Close. When the channel is full it waits; the kernel then drops (and
+// counts) what does not fit in the ring, and no instance ever waits. It
+// is woken by the kernel when the ring fills past its threshold, and by
+// its own deadline every PollInterval otherwise.
+func (s *Sensor) read() {
+	defer close(s.done)
+	defer close(s.events)
+	var rec ringbuf.Record
+	s.rd.SetDeadline(time.Now().Add(s.poll))
+	for {
+		if err := s.rd.ReadInto(&rec); err != nil {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The ring is drained; look again in one interval.
+				s.rd.SetDeadline(time.Now().Add(s.poll))
+				continue
+			case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
+				return
+			}
+			s.log.Warn("sensor: read ring buffer", logKeyErr, err)
+			continue
+		}
+		ev, err := decode(rec.RawSample, s.boot)
+		if err != nil {
+			s.malformed.Add(1)
+			s.log.Warn("sensor: drop record", logKeyErr, err)
+			continue
+		}
+		ev.Instance = s.key(ev.CgroupID)
+		select {
+		case s.events <- ev:
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+func (s *Sensor) key(id uint64) InstanceKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[id].key
+}
+
+// Events returns the channel of decoded events, in the order the kernel
+// wrote them. It is closed by [Sensor.Close]. Read it promptly: while it is
+// full, the kernel drops new records and counts them ([Sensor.Dropped]).
+func (s *Sensor) Events() <-chan Event { return s.events }
+
+// Watch starts reporting the tasks of the cgroup v2 directory whose id is
+// cgroupID (see [CgroupID]), and stamps their events with key. Watching an
+// already watched cgroup only replaces its key. Call it before the
+// instance's first process enters the cgroup.
+//
+// It returns ErrWatchFull (wrapped) when Options.MaxWatched cgroups are
+// watched, and ErrClosed after Close.
+func (s *Sensor) Watch(cgroupID uint64, key InstanceKey) error {
+	if cgroupID == 0 {
+		return fmt.Errorf("watch cgroup: id 0")
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	prev, had := s.keys[cgroupID]
+	s.keys[cgroupID] = keyEntry{key: key, watched: true}
+	s.mu.Unlock()
+
+	err := s.objs.Watched.Update(cgroupID, sensorWatch{}, ebpf.UpdateNoExist)
+	switch {
+	case err == nil, errors.Is(err, ebpf.ErrKeyExist):
+		return nil
+	case errors.Is(err, unix.E2BIG):
+		err = ErrWatchFull
+	}
+	s.mu.Lock()
+	if had {
+		s.keys[cgroupID] = prev
+	} else {
+		delete(s.keys, cgroupID)
+	}
+	s.mu.Unlock()
+	return fmt.Errorf("watch cgroup %d: %w", cgroupID, err)
+}
+
+// Unwatch stops reporting the cgroup. Records already in the ring buffer
+// still arrive, with their instance key: the sensor remembers the keys of
+// the last 2*MaxWatched unwatched cgroups (cgroup ids are never reused).
+//
+// It returns ErrNotWatched (wrapped) for a cgroup not watched, and
+// ErrClosed after Close.
+func (s *Sensor) Unwatch(cgroupID uint64) error {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.objs.Watched.Delete(cgroupID); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			err = ErrNotWatched
+		}
+		return fmt.Errorf("unwatch cgroup %d: %w", cgroupID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.keys[cgroupID]; ok {
+		e.watched = false
+		s.keys[cgroupID] = e
+		s.retired = append(s.retired, cgroupID)
+	}
+	for len(s.retired) > s.maxKeys {
+		old := s.retired[0]
+		s.retired = s.retired[1:]
+		if !s.keys[old].watched { // not watched again since
+			delete(s.keys, old)
+		}
+	}
+	return nil
+}
+
+// Dropped returns the number of records the kernel could not put in the
+// ring buffer since Load, all cgroups together.
+func (s *Sensor) Dropped() uint64 {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return 0
+	}
+	var perCPU []uint64
+	if err := s.objs.Drops.Lookup(uint32(0), &perCPU); err != nil {
+		s.log.Warn("sensor: read drop counter", logKeyErr, err)
+		return 0
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n
+}
+
+// DroppedFor returns the number of records of one watched cgroup the
+// kernel could not put in the ring buffer: its record is incomplete when
+// this is not zero. It returns ErrNotWatched (wrapped) for a cgroup not
+// watched.
+func (s *Sensor) DroppedFor(cgroupID uint64) (uint64, error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	var v sensorWatch
+	if err := s.objs.Watched.Lookup(cgroupID, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			err = ErrNotWatched
+		}
+		return 0, fmt.Errorf("drops of cgroup %d: %w", cgroupID, err)
+	}
+	return v.Dropped, nil
+}
+
+// Malformed returns the number of records that could not be decoded (a
+// mismatch between the BPF object and the decoder; never expected).
+func (s *Sensor) Malformed() uint64 { return s.malformed.Load() }
+
+// Close detaches the programs, stops the reader, closes the Events channel
+// and frees the kernel objects. Records still in the ring are discarded.
+func (s *Sensor) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	for _, l := range s.links {
+		l.Close()
+	}
+	s.links = nil
+	close(s.stop)
+	s.rd.Close()
+	<-s.done
+	s.objs.close()
+	return nil
+}
