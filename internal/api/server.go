@@ -149,6 +149,10 @@ func (s *Server) handle(pattern string, limit int64, h handlerFunc) {
 	})
 }
 
+// readBody reads the whole body, at most limit bytes. A body of known
+// length is read into one buffer of exactly that size: it is the largest
+// allocation of a CreateFunction call (up to MaxControlBody), so it is made
+// once, never grown and copied.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
@@ -159,10 +163,20 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(r, r.ContentLength)
 	}
-	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, errorf(CodeInvalidRequestContent, "could not read request body")
+		}
+		// net/http ends the body at Content-Length; a reader that does
+		// not is refused rather than trusted.
+		var one [1]byte
+		if n, _ := io.ReadFull(r.Body, one[:]); n > 0 {
+			return nil, errorf(CodeInvalidRequestContent, "request body is longer than its Content-Length")
+		}
+		return buf, nil
 	}
+	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, errorf(CodeInvalidRequestContent, "could not read request body")

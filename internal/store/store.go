@@ -47,7 +47,12 @@ type Options struct {
 	LogMaxBytes int64
 	// Replicas for streams and buckets when clustered (default 1).
 	Replicas int
-	Logger   *slog.Logger
+	// IdleCollect is how long the process must go without a garbage
+	// collection before the store runs one, so that memory freed after a
+	// burst of work returns to the OS (see idleCollector; default 5s,
+	// negative: never).
+	IdleCollect time.Duration
+	Logger      *slog.Logger
 }
 
 // Store is an open connection to JetStream with moat's buckets and streams.
@@ -61,6 +66,8 @@ type Store struct {
 	Async     jetstream.Stream
 	Logs      jetstream.Stream
 	Dest      jetstream.Stream
+
+	stopIdle func() // stops the idleCollector and waits for it; nil if not started
 }
 
 // Open starts (or connects to) JetStream and ensures every bucket and stream
@@ -122,6 +129,19 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if opts.IdleCollect == 0 {
+		opts.IdleCollect = defaultIdleCollect
+	}
+	if opts.IdleCollect > 0 {
+		ictx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		c := newIdleCollector()
+		go func() {
+			defer close(done)
+			c.run(ictx, opts.IdleCollect)
+		}()
+		s.stopIdle = func() { cancel(); <-done }
+	}
 	return s, nil
 }
 
@@ -142,7 +162,13 @@ func (s *Store) ensure(ctx context.Context, opts Options) error {
 		Description: "moat code packages, content-addressed by sha256",
 		Storage:     jetstream.FileStorage,
 		Replicas:    opts.Replicas,
-		Compression: true,
+		// No S2 on top of zips: their entries are deflated already, so it
+		// saves a few percent of disk, and it costs, for every sealed
+		// 8 MiB block, reading it back, compressing it into a growing
+		// buffer and rewriting it (about five times the zip's size in
+		// garbage per upload), then a whole-block decompression on every
+		// cold read. Blocks written compressed before stay readable.
+		Compression: false,
 	})
 	if err != nil {
 		return fmt.Errorf("ensure object store %s: %w", BucketCode, err)
@@ -191,6 +217,9 @@ func (s *Store) ensure(ctx context.Context, opts Options) error {
 
 // Close drains the connection and stops the embedded server, if any.
 func (s *Store) Close() {
+	if s.stopIdle != nil {
+		s.stopIdle()
+	}
 	if s.Conn != nil {
 		s.Conn.Close()
 	}
