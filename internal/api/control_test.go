@@ -230,6 +230,8 @@ func TestControlErrors(t *testing.T) {
 		{"malformed json", "POST", fns, `{"FunctionName":`, 400, CodeInvalidRequestContent, "Could not parse request body into json"},
 		{"wrong type", "POST", fns, `{"FunctionName":"x","Timeout":"3"}`, 400, CodeInvalidRequestContent, "Could not parse request body into json"},
 		{"empty body", "POST", fns, "", 400, CodeInvalidRequestContent, "empty"},
+		{"trailing data", "POST", fns, `{"FunctionName":"x"} {}`, 400, CodeInvalidRequestContent, "after top-level value"},
+		{"trailing brace", "POST", fns, `{"FunctionName":"x"}}`, 400, CodeInvalidRequestContent, "after top-level value"},
 		{"bad base64", "POST", fns, `{"FunctionName":"x","Code":{"ZipFile":"%%%"}}`, 400, CodeInvalidRequestContent, ""},
 		{"no name", "POST", fns, `{"Code":{}}`, 400, CodeValidation, "Value null at 'functionName'"},
 		{"no code", "POST", fns, `{"FunctionName":"x"}`, 400, CodeValidation, "Value null at 'code'"},

@@ -987,3 +987,51 @@ func BenchmarkResolve(b *testing.B) {
 		})
 	})
 }
+
+// TestCodeZip reads packages back from the object store: one of many
+// chunks, read into a buffer of its stored size, and one that is missing.
+func TestCodeZip(t *testing.T) {
+	r := newTestRegistry(t)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, size := range map[string]int{"bootstrap": 64, "data.bin": 600 << 10} {
+		h := &zip.FileHeader{Name: name, Method: zip.Store} // random bytes do not deflate
+		h.SetMode(0o755)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, size)
+		_, _ = rand.Read(b)
+		if _, err := w.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	big := buf.Bytes()
+	c := create(t, r, "big", func(in *CreateInput) { in.ZipFile = big })
+
+	tests := []struct {
+		name    string
+		sha256  string
+		want    []byte
+		wantErr error
+	}{
+		{"many chunks", c.CodeSha256Hex, big, nil},
+		{"missing", strings.Repeat("0", 64), nil, ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := r.CodeZip(t.Context(), tt.sha256)
+			if tt.wantErr != nil {
+				wantErr(t, err, tt.wantErr)
+				return
+			}
+			if err != nil || !bytes.Equal(got, tt.want) {
+				t.Fatalf("CodeZip = %d bytes, %v; want %d bytes", len(got), err, len(tt.want))
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -213,4 +214,67 @@ func ownListeningSockets(t *testing.T) map[string]string {
 		}
 	}
 	return own
+}
+
+// TestStoreOpensCompressedCodeBucket opens a data directory whose code
+// bucket was created S2-compressed, as moat created it before: Open must
+// turn compression off without losing or corrupting the packages written
+// compressed.
+func TestStoreOpensCompressedCodeBucket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+
+	s := openStore(t, ctx, dir)
+	if _, err := s.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: BucketCode, Storage: jetstream.FileStorage, Replicas: 1, Compression: true,
+	}); err != nil {
+		t.Fatalf("make the code bucket compressed: %v", err)
+	}
+	s.Close()
+
+	// The embedded server loads the bucket as it is on disk, so this
+	// session still writes compressed blocks. 9 MiB seal the first 8 MiB
+	// block, which the server then compresses in the background.
+	s = openStore(t, ctx, dir)
+	big := bytes.Repeat([]byte("moat code package "), 9<<20/18)
+	if _, err := s.Code.PutBytes(ctx, "big", big); err != nil {
+		t.Fatalf("put code: %v", err)
+	}
+	blk := filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", "OBJ_"+BucketCode, "msgs", "1.blk")
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for compressed := false; !compressed; {
+		select {
+		case <-deadline:
+			t.Fatalf("%s was not compressed in 30s", blk)
+		case <-tick.C:
+		}
+		if fi, err := os.Stat(blk); err == nil && fi.Size() < 1<<20 {
+			compressed = true
+		}
+	}
+	s.Close()
+
+	s = openStore(t, ctx, dir)
+	defer s.Close()
+	st, err := s.Code.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.IsCompressed() {
+		t.Error("the code bucket is still compressed after Open")
+	}
+	got, err := s.Code.GetBytes(ctx, "big")
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("code written compressed, read back: %d bytes, %v; want %d bytes", len(got), err, len(big))
+	}
+	more := bytes.Repeat([]byte("another package "), 1<<20/16)
+	if _, err := s.Code.PutBytes(ctx, "more", more); err != nil {
+		t.Fatalf("put code after reopening: %v", err)
+	}
+	if got, err := s.Code.GetBytes(ctx, "more"); err != nil || !bytes.Equal(got, more) {
+		t.Fatalf("code written uncompressed, read back: %d bytes, %v", len(got), err)
+	}
 }
