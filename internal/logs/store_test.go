@@ -254,8 +254,9 @@ func TestReadFollowEmptySubject(t *testing.T) {
 	defer cancel()
 	got := make(chan Record, 1)
 	done := make(chan error, 1)
+	since := time.Now() // before the write, whenever the goroutine runs
 	go func() {
-		done <- r.Read(ctx, "late", time.Now(), true, func(rec Record) error {
+		done <- r.Read(ctx, "late", since, true, func(rec Record) error {
 			got <- rec
 			cancel()
 			return nil
