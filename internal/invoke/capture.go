@@ -24,16 +24,19 @@ type capture struct {
 	consumed int64
 	eof      bool
 	progress chan struct{} // signalled after each read
+	readBuf  []byte
 }
 
 func newCapture(f *os.File) *capture {
-	c := &capture{f: f, progress: make(chan struct{}, 1)}
+	c := &capture{f: f, progress: make(chan struct{}, 1), readBuf: make([]byte, 32*1024)}
 	go c.run()
 	return c
 }
 
 func (c *capture) run() {
-	b := make([]byte, 32*1024)
+	// On the heap: a 32 KiB stack buffer would keep every idle instance's
+	// reader goroutine on a 64 KiB stack.
+	b := c.readBuf
 	for {
 		n, err := c.f.Read(b)
 		c.mu.Lock()
