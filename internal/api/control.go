@@ -389,11 +389,8 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 	if req.Environment != nil {
 		in.Environment = req.Environment.Variables
 	}
-	if req.EphemeralStorage != nil {
-		if req.EphemeralStorage.Size == nil {
-			return nullValue("ephemeralStorage.size")
-		}
-		in.EphemeralStorage = req.EphemeralStorage.Size
+	if in.EphemeralStorage, err = ephemeralSize(req.EphemeralStorage); err != nil {
+		return err
 	}
 	c, err := reg.CreateFunction(r.Context(), in)
 	if err != nil {
@@ -546,11 +543,8 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 		}
 		in.Environment = &vars
 	}
-	if req.EphemeralStorage != nil {
-		if req.EphemeralStorage.Size == nil {
-			return nullValue("ephemeralStorage.size")
-		}
-		in.EphemeralStorage = req.EphemeralStorage.Size
+	if in.EphemeralStorage, err = ephemeralSize(req.EphemeralStorage); err != nil {
+		return err
 	}
 	c, err := reg.UpdateConfiguration(r.Context(), in)
 	if err != nil {
@@ -900,4 +894,16 @@ func (s *Server) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request,
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// ephemeralSize is the EphemeralStorage.Size of a request, refusing an
+// object without one.
+func ephemeralSize(e *EphemeralStorage) (*int, error) {
+	if e == nil {
+		return nil, nil
+	}
+	if e.Size == nil {
+		return nil, nullValue("ephemeralStorage.size")
+	}
+	return e.Size, nil
 }
