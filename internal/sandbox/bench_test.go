@@ -22,7 +22,7 @@ import (
 //	go test -run '^$' -bench Spawn -benchtime 200x ./internal/sandbox/
 func BenchmarkSpawn(b *testing.B) {
 	fixture.RequireRoot(b)
-	m, err := NewManager(Options{CgroupParent: "moat-bench", Namespaces: true, Landlock: true, Seccomp: seccompAvailable})
+	m, err := NewManager(Options{CgroupParent: "moat-bench", Namespaces: true, Landlock: true, Seccomp: true})
 	if err != nil {
 		b.Fatal(err)
 	}

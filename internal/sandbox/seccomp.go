@@ -5,6 +5,3 @@ import "moat.dev/moat/internal/seccomp"
 // installSeccomp loads the instance syscall filter on every thread; it
 // survives execve.
 func installSeccomp() error { return seccomp.Install(seccomp.Default()) }
-
-// seccompAvailable says whether the syscall filter is built in.
-const seccompAvailable = true
