@@ -39,29 +39,6 @@ func moatBinary(t testing.TB) string {
 	return fixture.GoBinary(t, "cmd/moat")
 }
 
-// requireOnlyMoatNode skips (fails under CI=true) when another moat node on
-// this host has live instances. Every node keeps its instance cgroups under
-// the same parent, /sys/fs/cgroup/*/moat, and a starting node kills every
-// cgroup it finds there, so a test node would kill the other node's
-// instances and the other node, restarting, would kill the test's.
-func requireOnlyMoatNode(t testing.TB) {
-	t.Helper()
-	procs, _ := filepath.Glob("/sys/fs/cgroup/*/moat/*/cgroup.procs")
-	for _, f := range procs {
-		b, err := os.ReadFile(f)
-		if err != nil || len(bytes.TrimSpace(b)) == 0 {
-			continue
-		}
-		msg := fmt.Sprintf("another moat node runs instances on this host (%s holds pids %s); "+
-			"starting a node here would kill them, since every node sweeps /sys/fs/cgroup/*/moat",
-			filepath.Dir(f), strings.Join(strings.Fields(string(b)), ","))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
-
 // moatEnv is the test process's environment without the variables that
 // would point a moat or AWS client somewhere else than the test says.
 func moatEnv(extra ...string) []string {

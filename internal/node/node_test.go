@@ -372,3 +372,20 @@ func (n *testNode) waitDestination(t testing.TB, name string) destRecord {
 	}
 	return rec
 }
+
+// TestNodesKeepTheirOwnInstances starts a second node on the same host and
+// checks that its start-up sweep leaves the first node's warm instance
+// alive: every node sweeps only its own cgroup parent.
+func TestNodesKeepTheirOwnInstances(t *testing.T) {
+	a := startNode(t, nil)
+	a.create(t, "behave", fixture.GoZip(t, "testdata/functions/behave"), nil)
+	first := a.invoke(t, "behave", map[string]any{"action": "count"}, nil)
+	startNode(t, nil)
+	second := a.invoke(t, "behave", map[string]any{"action": "count"}, nil)
+	var c1, c2 struct{ Count int }
+	_ = json.Unmarshal(first.Payload, &c1)
+	_ = json.Unmarshal(second.Payload, &c2)
+	if c1.Count != 1 || c2.Count != 2 {
+		t.Fatalf("the first node's warm instance did not survive another node's start: counts %d then %d", c1.Count, c2.Count)
+	}
+}

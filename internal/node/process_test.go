@@ -33,7 +33,6 @@ import (
 // every accepted event still completes after a restart on the same data dir.
 func TestProcessAsyncSurvivesKill9(t *testing.T) {
 	fixture.RequireRoot(t)
-	requireOnlyMoatNode(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := startMoat(t, dir)
@@ -162,7 +161,6 @@ func TestProcessAsyncSurvivesKill9(t *testing.T) {
 // TestProcessCLI drives the real command line against the real server.
 func TestProcessCLI(t *testing.T) {
 	fixture.RequireRoot(t)
-	requireOnlyMoatNode(t)
 	root := fixture.ModuleRoot(t)
 	p := startMoat(t, t.TempDir())
 
@@ -286,7 +284,6 @@ func TestProcessCLI(t *testing.T) {
 // its grace period.
 func TestProcessGracefulShutdown(t *testing.T) {
 	fixture.RequireRoot(t)
-	requireOnlyMoatNode(t)
 	const grace = 10 * time.Second
 	p := startMoat(t, t.TempDir(), "--shutdown-grace", grace.String())
 	n := p.node
@@ -363,7 +360,6 @@ func TestProcessGracefulShutdown(t *testing.T) {
 // kept across restarts, and usable as is by the AWS CLI.
 func TestProcessCredentialsFile(t *testing.T) {
 	fixture.RequireRoot(t)
-	requireOnlyMoatNode(t)
 	dir := t.TempDir()
 	credPath := filepath.Join(dir, "credentials")
 	p := startMoat(t, dir)
