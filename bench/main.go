@@ -41,7 +41,16 @@ func main() {
 	colds := flag.Int("cold", 30, "cold starts to measure")
 	functions := flag.Int("functions", 1000, "functions to deploy for the ListFunctions run")
 	warmInstances := flag.Int("instances", 100, "idle warm instances for the per-instance cost")
+	sensor := flag.Bool("sensor", false, "measure the runtime sensor instead: throughput with it off, in monitor and in enforce mode, alert latency, memory")
+	rounds := flag.Int("rounds", 5, "with -sensor: interleaved rounds per configuration")
 	flag.Parse()
+	if *sensor {
+		if err := runSensor(*moatBin, *zipPath, *rounds, *duration); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*moatBin, *zipPath, *duration, *colds, *functions, *warmInstances); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -52,10 +61,11 @@ type server struct {
 	cmd    *exec.Cmd
 	url    string
 	client *lambda.Client
+	key    credentials.Key
 }
 
-func start(moatBin, dir string) (*server, error) {
-	cmd := exec.Command(moatBin, "up", "--listen", "127.0.0.1:0", "--data-dir", dir)
+func start(moatBin, dir string, extra ...string) (*server, error) {
+	cmd := exec.Command(moatBin, append([]string{"up", "--listen", "127.0.0.1:0", "--data-dir", dir}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -90,6 +100,7 @@ func start(moatBin, dir string) (*server, error) {
 		return nil, err
 	}
 	k := keys[credentials.Profile]
+	s.key = k
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
 	s.client = lambda.New(lambda.Options{

@@ -33,22 +33,16 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request, _ []byte) erro
 	if s.opts.Logs == nil {
 		return errorf(CodeServiceUnavailable, "logs are not available on this node")
 	}
-	var since time.Time
-	if v := r.URL.Query().Get("since"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-			since = time.Now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339, v); err == nil {
-			since = t
-		} else {
-			return errorf(CodeInvalidParameterValue, "since must be a duration such as 10m or an RFC 3339 time")
-		}
+	since, err := parseSince(r.URL.Query().Get("since"))
+	if err != nil {
+		return err
 	}
 	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fl, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)
-	err := s.opts.Logs.Read(r.Context(), name, since, follow, func(rec logs.Record) error {
+	err = s.opts.Logs.Read(r.Context(), name, since, follow, func(rec logs.Record) error {
 		if err := enc.Encode(rec); err != nil {
 			return err
 		}

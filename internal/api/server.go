@@ -38,6 +38,7 @@ type Options struct {
 	Queue        Enqueuer
 	Logs         LogReader
 	Destinations DestinationReader
+	Monitor      Monitor    // records, alerts, profiles and rules; nil: unavailable
 	Status       func() any // body of GET /moat/v1/status; nil omits the route
 	// Isolation reports the walls instances get on this node, for
 	// GetFunction's Isolation field.
@@ -110,6 +111,7 @@ func (s *Server) routes() {
 	s.handle("GET /moat/v1/logs/{name}", 0, s.readLogs)
 	s.handle("GET /moat/v1/destinations/{dest}", 0, s.readDestination)
 	s.handle("GET /moat/v1/code/{sha256}", 0, s.getCode)
+	s.monitorRoutes()
 	if s.opts.Status != nil {
 		s.handle("GET /moat/v1/status", 0, func(w http.ResponseWriter, r *http.Request, _ []byte) error {
 			return writeJSON(w, http.StatusOK, s.opts.Status())

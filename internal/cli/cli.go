@@ -78,6 +78,7 @@ func init() {
 		deployCommand, invokeCommand, lsCommand, getCommand, rmCommand, publishCommand,
 		aliasCommand, concurrencyCommand, asyncConfigCommand,
 		logsCommand, destinationCommand, statusCommand,
+		traceCommand, alertsCommand, profileCommand, rulesCommand,
 		versionCommand,
 	}
 }

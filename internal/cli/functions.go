@@ -69,11 +69,12 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 	var egress egressFlag
 	c.fs.Var(&egress, "egress", "let instances reach `GRANT` (CIDR:PORTS[/PROTO] or HOST:PORTS[/PROTO]); repeat for more, or none")
 	ephemeralMode := c.fs.String("ephemeral", "", "`per-invocation|reuse`: a fresh instance for every invocation, or warm instances reused (the default)")
+	mode := c.fs.String("mode", "", "`monitor|enforce`: alert on behaviour outside the approved profile (the default), or also refuse it in the kernel")
 	pos, err := c.parseN(2, 2)
 	if err != nil {
 		return err
 	}
-	sandbox, err := sandboxFlags(c, *ephemeralMode, egress)
+	sandbox, err := sandboxFlags(c, *ephemeralMode, *mode, egress)
 	if err != nil {
 		return err
 	}
@@ -158,10 +159,18 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 	return c.printDeployed("updated", view, sandbox != nil)
 }
 
-// sandboxFlags returns what --ephemeral and --egress ask for, or nil when
-// neither was given.
-func sandboxFlags(c *cmdCtx, ephemeral string, egress egressFlag) (*sandboxChange, error) {
+// sandboxFlags returns what --ephemeral, --mode and --egress ask for, or
+// nil when none was given.
+func sandboxFlags(c *cmdCtx, ephemeral, mode string, egress egressFlag) (*sandboxChange, error) {
 	var ch sandboxChange
+	if c.isSet("mode") {
+		switch mode {
+		case modeMonitor, modeEnforce:
+		default:
+			return nil, usagef("--mode must be %s or %s, not %q", modeMonitor, modeEnforce, mode)
+		}
+		ch.mode = &mode
+	}
 	if c.isSet("ephemeral") {
 		switch ephemeral {
 		case ephemeralPerInvocation:
@@ -175,7 +184,7 @@ func sandboxFlags(c *cmdCtx, ephemeral string, egress egressFlag) (*sandboxChang
 	if egress.set {
 		ch.egress = append([]string{}, egress.grants...)
 	}
-	if ch.ephemeral == nil && ch.egress == nil {
+	if ch.ephemeral == nil && ch.egress == nil && ch.mode == nil {
 		return nil, nil
 	}
 	return &ch, nil

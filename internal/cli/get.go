@@ -154,6 +154,7 @@ func renderFunction(body []byte) (string, error) {
 	b.WriteString("Sandbox:\n")
 	sb := fc.Sandbox
 	row("  Ephemeral", ephemeralText(sb))
+	row("  Mode", modeText(sb))
 	row("  Egress", egressText(sb)...)
 	if sb != nil && len(sb.Resolved) > 0 {
 		row("  Resolved", sb.Resolved...)

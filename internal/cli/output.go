@@ -35,6 +35,7 @@ type functionView struct {
 // sandboxView is moat's Sandbox field of a function configuration.
 type sandboxView struct {
 	Ephemeral string   `json:"Ephemeral,omitempty"` // "per-invocation" or "" (instances are reused)
+	Mode      string   `json:"Mode,omitempty"`      // "enforce" or "" (monitor)
 	Egress    []string `json:"Egress,omitempty"`    // the grants as given
 	// Resolved is the grants with host names pinned to addresses: what
 	// instances are actually allowed to reach.

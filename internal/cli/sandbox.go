@@ -14,11 +14,18 @@ const (
 	ephemeralReuse         = "reuse" // sent as ""
 )
 
-// sandboxChange is what deploy's --ephemeral and --egress ask for. A nil
+// Values of --mode; monitor is sent as "".
+const (
+	modeMonitor = "monitor"
+	modeEnforce = "enforce"
+)
+
+// sandboxChange is what deploy's --ephemeral, --mode and --egress ask for. A nil
 // field was not given: a new function gets the default for it, an existing
 // one keeps its current value.
 type sandboxChange struct {
 	ephemeral *string  // Sandbox.Ephemeral to send: "per-invocation" or ""
+	mode      *string  // --mode: "monitor" or "enforce"
 	egress    []string // nil: not given; empty: none
 }
 
@@ -28,6 +35,7 @@ type sandboxChange struct {
 type sandboxBody struct {
 	Sandbox struct {
 		Ephemeral string   `json:"Ephemeral"`
+		Mode      string   `json:"Mode"`
 		Egress    []string `json:"Egress"`
 	} `json:"Sandbox"`
 	// RevisionId is set when the body carries current values read back
@@ -48,8 +56,11 @@ func (c *cmdCtx) applySandbox(ctx context.Context, cfg clientConfig, name string
 	if change.egress != nil {
 		body.Sandbox.Egress = change.egress
 	}
+	if change.mode != nil && *change.mode == modeEnforce {
+		body.Sandbox.Mode = modeEnforce
+	}
 	path := "/2015-03-31/functions/" + url.PathEscape(name) + "/configuration"
-	if existing && (change.ephemeral == nil || change.egress == nil) {
+	if existing && (change.ephemeral == nil || change.egress == nil || change.mode == nil) {
 		const op = "GetFunctionConfiguration"
 		b, err := c.moatCall(ctx, cfg, op, http.MethodGet, path, nil, nil)
 		if err != nil {
@@ -65,6 +76,9 @@ func (c *cmdCtx) applySandbox(ctx context.Context, cfg clientConfig, name string
 			}
 			if change.egress == nil && cur.Sandbox.Egress != nil {
 				body.Sandbox.Egress = cur.Sandbox.Egress
+			}
+			if change.mode == nil {
+				body.Sandbox.Mode = cur.Sandbox.Mode
 			}
 		}
 		body.RevisionId = cur.RevisionId
@@ -99,6 +113,14 @@ func ephemeralText(sb *sandboxView) string {
 	return sb.Ephemeral
 }
 
+// modeText is Sandbox.Mode as --mode spells it.
+func modeText(sb *sandboxView) string {
+	if sb == nil || sb.Mode == "" {
+		return modeMonitor
+	}
+	return sb.Mode
+}
+
 // egressText renders each grant, a host name's grant followed by the
 // addresses moat pinned it to; "none" for no grants.
 func egressText(sb *sandboxView) []string {
@@ -119,5 +141,5 @@ func egressText(sb *sandboxView) []string {
 
 // sandboxLine is deploy's one-line account of a function's sandbox.
 func sandboxLine(sb *sandboxView) string {
-	return fmt.Sprintf("sandbox: ephemeral %s; egress %s", ephemeralText(sb), strings.Join(egressText(sb), "; "))
+	return fmt.Sprintf("sandbox: ephemeral %s; mode %s; egress %s", ephemeralText(sb), modeText(sb), strings.Join(egressText(sb), "; "))
 }

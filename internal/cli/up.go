@@ -47,6 +47,12 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 	levelName := c.fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	format := c.fs.String("log-format", "text", "log `format`: text or json")
 	examples := c.fs.Bool("examples", false, "deploy the bundled example functions once ready")
+	noSensor := c.fs.Bool("no-sensor", false, "run without the runtime sensor: no forensic records, profiles or alerts (status shows monitoring off)")
+	learnN := c.fs.Int("learn-invocations", 100, "a new behaviour profile learns from this many `N` invocations")
+	learnD := c.fs.Duration("learn-duration", 7*24*time.Hour, "or for this long (`duration`), whichever ends first")
+	traceRet := c.fs.Duration("trace-retention", 30*24*time.Hour, "keep forensic records and alerts this long (`duration`)")
+	webhook := c.fs.String("alert-webhook", "", "POST every alert as JSON to `URL` (retried; signed with $MOAT_ALERT_WEBHOOK_SECRET when set)")
+	metrics := c.fs.String("metrics-listen", "", "serve Prometheus metrics at /metrics on `address` (no authentication)")
 	if _, err := c.parseN(0, 0); err != nil {
 		return err
 	}
@@ -62,6 +68,9 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 	}
 	if *idle <= 0 || *grace <= 0 {
 		return usagef("--idle-timeout and --shutdown-grace must be positive")
+	}
+	if *learnN < 1 || *learnD <= 0 || *traceRet <= 0 {
+		return usagef("--learn-invocations, --learn-duration and --trace-retention must be positive")
 	}
 	dataDir := firstOf(*dataDirFlag, defaultDataDir(c.getenv))
 	if dataDir == "" {
@@ -93,7 +102,16 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 		MaxConcurrency:       *maxConc,
 		AllowWeakerIsolation: *weaker,
 		ShutdownGrace:        *grace,
-		Logger:               log,
+		Sensor: node.SensorOptions{
+			Disabled:         *noSensor,
+			LearnInvocations: *learnN,
+			LearnDuration:    *learnD,
+			TraceRetention:   *traceRet,
+			Webhook:          *webhook,
+			WebhookSecret:    c.getenv("MOAT_ALERT_WEBHOOK_SECRET"),
+		},
+		MetricsListen: *metrics,
+		Logger:        log,
 	}, ready)
 	wg.Wait()
 	if errors.Is(err, context.Canceled) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/logs"
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/runtimeapi"
@@ -37,6 +38,18 @@ type Spawner interface {
 	Spawn(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error)
 }
 
+// Monitor follows instances and invocations for the runtime sensor;
+// *monitor.Monitor implements it.
+type Monitor interface {
+	// Prepare announces an instance before it is spawned.
+	Prepare(instanceID string, info detect.InstanceInfo)
+	// Discard drops an announced instance that did not start.
+	Discard(instanceID string)
+	// Begin and End bracket one invocation on an instance.
+	Begin(instanceID, requestID string)
+	End(instanceID, requestID string)
+}
+
 // LogSink stores log records; *logs.Writer implements it.
 type LogSink interface {
 	Write(rec logs.Record)
@@ -48,7 +61,9 @@ type Options struct {
 	Code     CodeSource
 	Spawner  Spawner
 	Logs     LogSink
-	Region   string
+	// Monitor, when set, is told of every instance and invocation.
+	Monitor Monitor
+	Region  string
 	// TaskRoot is LAMBDA_TASK_ROOT as instances see it; empty means the
 	// host path of the unpacked code (when instances share the host's
 	// mount namespace).
@@ -295,6 +310,9 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 			d.store(cfg, inst, "", stray)
 		}
 		ictx, cancel := context.WithDeadline(ctx, deadline)
+		if d.opts.Monitor != nil {
+			d.opts.Monitor.Begin(inst.id, reqID)
+		}
 		res, err = inst.api.Invoke(ictx, &runtimeapi.Invocation{
 			RequestID:     reqID,
 			Payload:       req.Payload,
@@ -304,6 +322,9 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 			ClientContext: req.ClientContext,
 		})
 		cancel()
+		if d.opts.Monitor != nil {
+			d.opts.Monitor.End(inst.id, reqID)
+		}
 		if errors.Is(err, runtimeapi.ErrNotDelivered) && attempt < 3 {
 			if stray := inst.out.take(); stray != "" {
 				d.store(cfg, inst, "", stray)

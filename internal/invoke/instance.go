@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
 
+	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/egress"
 	"moat.dev/moat/internal/logs"
 	"moat.dev/moat/internal/registry"
@@ -109,17 +111,29 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 	}
 	env := d.environment(cfg, vars, codeDir, inst.logStream)
 	spec := sandbox.Spec{
-		ID:       id,
-		CodeDir:  codeDir,
-		Env:      env,
-		MemoryMB: cfg.MemorySize,
-		TmpMB:    cfg.EphemeralStorage,
+		ID:        id,
+		Bootstrap: "bootstrap",
+		CodeDir:   codeDir,
+		Env:       env,
+		MemoryMB:  cfg.MemorySize,
+		TmpMB:     cfg.EphemeralStorage,
 	}
 	if err := networkSpec(cfg, &spec); err != nil {
 		return nil, err
 	}
+	if d.opts.Monitor != nil {
+		d.opts.Monitor.Prepare(id, detect.InstanceInfo{
+			Function:  cfg.FunctionName,
+			Version:   cfg.Version,
+			Runtime:   cfg.Runtime,
+			Bootstrap: filepath.Join(codeDir, spec.Bootstrap),
+		})
+	}
 	sb, err := d.opts.Spawner.Spawn(ctx, spec)
 	if err != nil {
+		if d.opts.Monitor != nil {
+			d.opts.Monitor.Discard(id)
+		}
 		return nil, fmt.Errorf("spawn instance: %w", err)
 	}
 	inst.sb = sb

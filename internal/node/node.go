@@ -21,9 +21,12 @@ import (
 	"moat.dev/moat/internal/egress"
 	"moat.dev/moat/internal/invoke"
 	"moat.dev/moat/internal/logs"
+	"moat.dev/moat/internal/monitor"
+	"moat.dev/moat/internal/profile"
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/sandbox"
 	"moat.dev/moat/internal/secrets"
+	"moat.dev/moat/internal/sensor"
 	"moat.dev/moat/internal/sigv4"
 	"moat.dev/moat/internal/store"
 
@@ -47,7 +50,29 @@ type Options struct {
 	// AllowWeakerIsolation lets the node start when a sandbox wall is not
 	// available on this host (it is logged loudly and shown in status).
 	AllowWeakerIsolation bool
-	Logger               *slog.Logger
+	// Sensor configures the runtime sensor and what is made of its events.
+	Sensor SensorOptions
+	// MetricsListen, when set, serves Prometheus metrics at /metrics on
+	// this address (no authentication: bind it to loopback or a scrape
+	// network).
+	MetricsListen string
+	Logger        *slog.Logger
+}
+
+// SensorOptions configure monitoring.
+type SensorOptions struct {
+	// Disabled turns the sensor off on purpose (status says so).
+	Disabled bool
+	// LearnInvocations and LearnDuration end a new profile's learning
+	// window, whichever comes first (default 100 invocations, 7 days).
+	LearnInvocations int
+	LearnDuration    time.Duration
+	// TraceRetention bounds how long records and alerts are kept
+	// (default 30 days).
+	TraceRetention time.Duration
+	// Webhook receives every alert, if set.
+	Webhook       string
+	WebhookSecret string
 }
 
 func (o *Options) defaults() error {
@@ -101,7 +126,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		return fmt.Errorf("master key: %w", err)
 	}
 
-	st, err := store.Open(ctx, store.Options{DataDir: opts.DataDir, URL: opts.NATSURL, Logger: log})
+	st, err := store.Open(ctx, store.Options{DataDir: opts.DataDir, URL: opts.NATSURL, TraceRetention: opts.Sensor.TraceRetention, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -127,8 +152,23 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	} else {
 		defer eg.Close()
 	}
+	mon, closeSensor, err := startMonitor(ctx, st, opts, log)
+	if err != nil {
+		return err
+	}
+	defer closeSensor()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = mon.Close(cctx)
+	}()
+	var observer sandbox.Observer
+	if mon.Enabled() {
+		observer = mon
+	}
 	mgr, err := sandbox.NewManager(sandbox.Options{
-		Egress: eg,
+		Observer: observer,
+		Egress:   eg,
 		// Every node sweeps only its own instances' cgroups.
 		CgroupParent: "moat/" + nodeID(opts.DataDir),
 		Namespaces:   true,
@@ -161,6 +201,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		Code:           code,
 		Spawner:        mgr,
 		Logs:           lw,
+		Monitor:        monitorHooks(mon),
 		Region:         opts.Region,
 		TaskRoot:       "/var/task",
 		MaxConcurrency: opts.MaxConcurrency,
@@ -179,6 +220,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		Queue:        queue,
 		Logs:         logs.NewReader(st.JS),
 		Destinations: queue,
+		Monitor:      mon,
 		Auth: api.SigV4{Verifier: &sigv4.Verifier{Secret: func(ak string) (string, bool) {
 			if ak == key.AccessKeyID {
 				return key.SecretAccessKey, true
@@ -195,6 +237,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 				"isolation":         iso,
 				"isolationMissing":  missing,
 				"egress":            egressStatus,
+				"monitor":           mon.Status(),
 			}
 		},
 		Logger: log,
@@ -207,6 +250,19 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 
+	if opts.MetricsListen != "" {
+		mln, err := net.Listen("tcp", opts.MetricsListen)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", mon.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(mln) }()
+		defer ms.Close()
+		log.Info("serving metrics", "listen", mln.Addr().String())
+	}
 	if err := queue.Start(ctx); err != nil {
 		hs.Close()
 		return err
@@ -287,4 +343,64 @@ func lockDataDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// startMonitor loads the runtime sensor and starts the monitor. A host
+// that cannot run the sensor still runs functions: the node says so
+// loudly, and status shows monitoring off.
+func startMonitor(ctx context.Context, st *store.Store, opts Options, log *slog.Logger) (*monitor.Monitor, func(), error) {
+	var (
+		src    monitor.Source
+		srcErr error
+		closer = func() {}
+	)
+	const poll = 10 * time.Millisecond
+	if opts.Sensor.Disabled {
+		srcErr = errors.New("disabled by the operator")
+		log.Warn("MONITORING OFF: the runtime sensor is disabled; function behaviour is not recorded")
+	} else {
+		s, err := sensor.Load(sensor.Options{PollInterval: poll, Logger: log})
+		if err != nil {
+			srcErr = err
+			log.Error("MONITORING OFF: the runtime sensor cannot run on this host; functions run, but their behaviour is not recorded, judged or alerted on", "err", err)
+		} else {
+			src, closer = s, func() { _ = s.Close() }
+		}
+	}
+	var hook monitor.WebhookOptions
+	if opts.Sensor.Webhook != "" {
+		if err := monitor.ValidateWebhookURL(opts.Sensor.Webhook); err != nil {
+			closer()
+			return nil, nil, err
+		}
+		hook = monitor.WebhookOptions{URL: opts.Sensor.Webhook, Secret: opts.Sensor.WebhookSecret}
+	}
+	mon, err := monitor.New(ctx, monitor.Options{
+		Sensor:       src,
+		SensorError:  srcErr,
+		PollInterval: poll,
+		JS:           st.JS,
+		KV:           st.Monitor,
+		TraceSubject: store.SubjectTraces,
+		TraceStream:  store.StreamTraces,
+		AlertSubject: store.SubjectAlerts,
+		AlertStream:  store.StreamAlerts,
+		Learning:     profile.Window{Invocations: opts.Sensor.LearnInvocations, Duration: opts.Sensor.LearnDuration},
+		Webhook:      hook,
+		Logger:       log,
+	})
+	if err != nil {
+		closer()
+		return nil, nil, fmt.Errorf("monitor: %w", err)
+	}
+	return mon, closer, nil
+}
+
+// monitorHooks gives the dispatcher the monitor only when it is on, so
+// that an idle monitor costs invocations nothing.
+func monitorHooks(mon *monitor.Monitor) invoke.Monitor {
+	if !mon.Enabled() {
+		return nil
+	}
+	return mon
 }

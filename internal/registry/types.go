@@ -58,10 +58,21 @@ const (
 	EphemeralPerInvocation = "per-invocation" // a fresh instance for every invocation
 )
 
+// Mode values: what the runtime sensor's findings do.
+const (
+	ModeMonitor = ""        // alert only (the default)
+	ModeEnforce = "enforce" // the approved behaviour profile is also a kernel wall
+)
+
 // SandboxConfig is moat's own part of a function's configuration.
 type SandboxConfig struct {
 	// Ephemeral is EphemeralNone or EphemeralPerInvocation.
 	Ephemeral string `json:"Ephemeral,omitempty"`
+	// Mode is ModeMonitor or ModeEnforce: in enforce mode, once the
+	// version's profile is approved, what it does not list is refused by
+	// the kernel (executables, network destinations) instead of only
+	// reported.
+	Mode string `json:"Mode,omitempty"`
 	// Egress lists the destinations instances may reach, as
 	// "CIDR:PORTS[/PROTO]" or "HOST:PORTS[/PROTO]"; empty means no network
 	// but the instance's own loopback.

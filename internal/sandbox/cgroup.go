@@ -392,3 +392,13 @@ func (l *cgroupLayout) removeParent() {
 		_ = syscall.Rmdir(filepath.Join(root, l.parent))
 	}
 }
+
+// cgroupID is the id the kernel gives the tasks of the cgroup v2
+// directory at path (bpf_get_current_cgroup_id): its inode number.
+func cgroupID(path string) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("cgroup id: %w", err)
+	}
+	return st.Ino, nil
+}

@@ -52,7 +52,23 @@ type Options struct {
 	// Executable is the moat binary re-executed as instance init; default
 	// /proc/self/exe.
 	Executable string
-	Logger     *slog.Logger
+	// Observer, when set, is told of every instance's cgroup before the
+	// instance's first process enters it (so the runtime sensor misses
+	// none of its events) and when the instance is gone. An instance it
+	// cannot observe is not started.
+	Observer Observer
+	Logger   *slog.Logger
+}
+
+// Observer watches instances from their first process to their end;
+// *monitor.Monitor implements it.
+type Observer interface {
+	// Observe is called with the instance's cgroup v2 id before its
+	// first process starts, and the path its init will exec to start the
+	// function. An error refuses the instance.
+	Observe(instanceID string, cgroupID uint64, bootstrap string) error
+	// Forget is called once the instance's processes are all gone.
+	Forget(instanceID string)
 }
 
 // Spec is what one instance runs. It is validated by Spawn.
@@ -160,6 +176,7 @@ type Instance struct {
 	closeErr error
 	slot     uint32 // uid range, with Namespaces
 	hasSlot  bool
+	observed bool         // Options.Observer was told of it
 	link     *egress.Link // with grants
 }
 
@@ -226,6 +243,23 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 			inst.Close()
 		}
 	}()
+	if m.opts.Observer != nil {
+		if cg.v2 == "" {
+			return nil, errors.New("spawn: the runtime sensor needs a cgroup v2 hierarchy, and this host has none")
+		}
+		id, err := cgroupID(cg.v2)
+		if err != nil {
+			return nil, fmt.Errorf("spawn: %w", err)
+		}
+		exe := filepath.Join(spec.CodeDir, spec.Bootstrap)
+		if m.opts.Namespaces {
+			exe = filepath.Join(codeMountPoint, spec.Bootstrap)
+		}
+		if err := m.opts.Observer.Observe(spec.ID, id, exe); err != nil {
+			return nil, fmt.Errorf("spawn: %w", err)
+		}
+		inst.observed = true
+	}
 
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
@@ -497,6 +531,9 @@ func (i *Instance) Close() error {
 			if err := i.link.Close(); err != nil && i.closeErr == nil {
 				i.closeErr = err
 			}
+		}
+		if i.observed {
+			i.m.opts.Observer.Forget(i.ID)
 		}
 		if err := i.cg.destroy(); err != nil && i.closeErr == nil {
 			i.closeErr = err

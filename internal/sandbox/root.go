@@ -144,8 +144,8 @@ func buildRoot(spec *initSpec) error {
 	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|roFlags, ""); err != nil {
 		return fmt.Errorf("read-only root: %w", err)
 	}
-	spec.Dir = "/var/task"
-	spec.Path = filepath.Join("/var/task", spec.Bootstrap)
+	spec.Dir = codeMountPoint
+	spec.Path = filepath.Join(codeMountPoint, spec.Bootstrap)
 	spec.Args[0] = spec.Path
 	return nil
 }
@@ -211,3 +211,6 @@ func writeEtc(etc string, spec *initSpec) error {
 	}
 	return nil
 }
+
+// codeMountPoint is where an instance sees its code, as on Lambda.
+const codeMountPoint = "/var/task"

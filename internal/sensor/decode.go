@@ -75,6 +75,10 @@ const (
 	afInet6 = 10
 )
 
+// wireExecFailed is the record kind of a failed execve/execveat
+// (EV_EXEC_FAILED), decoded as a KindExec with a negative Result.
+const wireExecFailed = 11
+
 // recordSize is the size of each kind's record.
 var recordSize = [...]int{
 	KindExec:    sizeExec,
@@ -101,11 +105,17 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 		return Event{}, fmt.Errorf("%w: %d bytes, want at least %d", ErrMalformed, len(rec), sizeHdr)
 	}
 	k := Kind(rec[offKind])
-	if !k.valid() {
+	failedExec := rec[offKind] == wireExecFailed
+	switch {
+	case failedExec:
+		if len(rec) < sizeSysPath {
+			return Event{}, fmt.Errorf("%w: failed exec record of %d bytes, want %d", ErrMalformed, len(rec), sizeSysPath)
+		}
+		k = KindExec
+	case !k.valid():
 		return Event{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, rec[offKind])
-	}
-	if want := recordSize[k]; len(rec) < want {
-		return Event{}, fmt.Errorf("%w: %s record of %d bytes, want %d", ErrMalformed, k, len(rec), want)
+	case len(rec) < recordSize[k]:
+		return Event{}, fmt.Errorf("%w: %s record of %d bytes, want %d", ErrMalformed, k, len(rec), recordSize[k])
 	}
 	flags := rec[offFlags]
 	e := Event{
@@ -123,6 +133,19 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 		Faulted:   flags&(flagFault1|flagFault2) != 0,
 	}
 
+	switch {
+	case failedExec:
+		// A sys_event_path: args = dirfd, flags; buf1 = the filename.
+		e.setResult(int64(ne.Uint64(rec[offSysRet:])))
+		len1 := ne.Uint32(rec[offSysLen1:])
+		if len1 > pathLen {
+			return Event{}, fmt.Errorf("%w: failed exec buffer length %d", ErrMalformed, len1)
+		}
+		e.Dirfd = int(int32(ne.Uint64(rec[offSysArgs:])))
+		e.Flags = uint32(ne.Uint64(rec[offSysArgs+8:]))
+		e.Path = cstring(rec[offSysBuf1 : offSysBuf1+int(len1)])
+		return e, nil
+	}
 	switch k {
 	case KindExec:
 		return decodeExec(rec, e)

@@ -92,6 +92,13 @@ func connectRec(sa []byte, ret int64) sensorSysEventPath {
 	return sensorSysEventPath{Sys: full.Sys, Buf1: full.Buf1}
 }
 
+// failedExecRec is a failed execveat record (EV_EXEC_FAILED).
+func failedExecRec(path string, dirfd, flags uint64, ret int64) sensorSysEventPath {
+	r := pathRec(KindExec, 322, ret, [4]uint64{dirfd, flags}, path)
+	r.Sys.Hdr.Kind = wireExecFailed
+	return r
+}
+
 func execRec(filename string, args string, argc uint32, flags uint8) sensorExecEvent {
 	r := sensorExecEvent{Hdr: hdr(KindExec, -1), Argc: argc,
 		ArgsLen: uint32(len(args)), FilenameLen: uint32(len(filename) + 1)}
@@ -125,6 +132,12 @@ func TestDecode(t *testing.T) {
 			})},
 		{"exec without argv", execRec("/x", "", 0, flagFault2),
 			with(base(KindExec, -1), func(e *Event) { e.Path = "/x"; e.Faulted = true })},
+		{"failed execveat", failedExecRec("payload", 7, 0x1000, -2),
+			with(base(KindExec, 322), func(e *Event) {
+				e.Path = "payload"
+				e.Dirfd, e.Flags = 7, 0x1000
+				e.Result, e.Errno = -2, 2
+			})},
 		{"exit status", sensorExitEvent{Hdr: hdr(KindExit, -1), ExitCode: 3 << 8},
 			with(base(KindExit, -1), func(e *Event) { e.Result = 3 })},
 		{"exit by signal", sensorExitEvent{Hdr: hdr(KindExit, -1), ExitCode: 9},
@@ -202,7 +215,8 @@ func TestDecodeMalformed(t *testing.T) {
 		{"empty", nil},
 		{"short header", make([]byte, sizeHdr-1)},
 		{"unknown kind", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = 0 })},
-		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = 11 })},
+		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed + 1 })},
+		{"failed exec buf1 too long", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed; r.Sys.Len1 = pathLen + 1 })},
 		{"short record", open[:sizeSysPath-1]},
 		{"buf1 too long", bad(func(r *sensorSysEventPath2) { r.Sys.Len1 = pathLen + 1 })},
 		{"buf2 too long", bad(func(r *sensorSysEventPath2) { r.Sys.Len2 = 1 << 31 })},

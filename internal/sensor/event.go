@@ -13,7 +13,7 @@ type Kind uint8
 // The kinds of event. The numbers are those of the BPF records (enum
 // event_kind in bpf/sensor.c).
 const (
-	KindExec    Kind = 1  // a successful execve/execveat: Path, Argv, Argc
+	KindExec    Kind = 1  // an execve/execveat: Path, Argv, Argc; a failed one: Path, Dirfd, Flags, Result (no Argv)
 	KindExit    Kind = 2  // the last thread of a process exited: Result, Signal
 	KindConnect Kind = 3  // connect(2): Family, Addr (or Path for AF_UNIX), Result
 	KindOpen    Kind = 4  // open, creat, openat, openat2: Path, Flags, Mode, Intent, Result

@@ -229,6 +229,9 @@ const (
 	envPrivate = "SENSOR_TEST_PRIVATE" // a 0600 root file the child may not open
 )
 
+// missingExe is what the scenario child fails to exec before its shell.
+const missingExe = "/nonexistent/payload"
+
 // scenarioScript is what the scenario child execs last, as /bin/sh -c.
 const scenarioScript = `cat /etc/hostname >/dev/null; echo x > "$M"; chmod 600 "$M"; mv "$M" "$M.moved"; rm "$M.moved"`
 
@@ -236,7 +239,8 @@ const scenarioScript = `cat /etc/hostname >/dev/null; echo x > "$M"; chmod 600 "
 // loopback listener; capget + capset of the same sets; setgid and setuid
 // to 65534; an open that the kernel refuses with EACCES (not seccomp);
 // installs moat's seccomp filter and calls unshare(CLONE_NEWUSER), which
-// the filter refuses with EPERM; then execs /bin/sh -c scenarioScript.
+// the filter refuses with EPERM; fails to exec missingExe (ENOENT); then
+// execs /bin/sh -c scenarioScript.
 // It prints the effective capability set it passed to capset.
 func childScenario() error {
 	port, err := strconv.Atoi(os.Getenv(envPort))
@@ -286,6 +290,9 @@ func childScenario() error {
 		return fmt.Errorf("unshare(CLONE_NEWUSER) under seccomp: %v, want EPERM", err)
 	}
 	env := []string{"PATH=/usr/bin:/bin", "M=" + os.Getenv(envMarker)}
+	if err := syscall.Exec(missingExe, []string{missingExe}, env); !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("exec %s: %v, want ENOENT", missingExe, err)
+	}
 	return syscall.Exec("/bin/sh", []string{"/bin/sh", "-c", scenarioScript}, env)
 }
 

@@ -99,6 +99,12 @@ func TestScenario(t *testing.T) {
 			}
 			return ""
 		}},
+		{"failed exec", func(e Event) bool { return mine(KindExec)(e) && e.Path == missingExe }, func(e Event) string {
+			if e.Result != -int(unix.ENOENT) || e.Errno != int(unix.ENOENT) || e.Syscall != unix.SYS_EXECVE || e.Dirfd != -100 {
+				return "want execve(" + missingExe + ") = -ENOENT"
+			}
+			return ""
+		}},
 		{"capset", mine(KindCapset), func(e Event) string {
 			if e.Syscall != unix.SYS_CAPSET || e.Result != 0 || e.Caps[0] != caps {
 				return "want capset = 0 with the child's effective set " + strconv.FormatUint(caps, 16)

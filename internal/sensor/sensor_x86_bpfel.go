@@ -39,16 +39,17 @@ type sensorEventHdr struct {
 type sensorEventKind uint32
 
 const (
-	sensorEventKindEV_EXEC    sensorEventKind = 1
-	sensorEventKindEV_EXIT    sensorEventKind = 2
-	sensorEventKindEV_CONNECT sensorEventKind = 3
-	sensorEventKindEV_OPEN    sensorEventKind = 4
-	sensorEventKindEV_UNLINK  sensorEventKind = 5
-	sensorEventKindEV_RENAME  sensorEventKind = 6
-	sensorEventKindEV_CHMOD   sensorEventKind = 7
-	sensorEventKindEV_SETID   sensorEventKind = 8
-	sensorEventKindEV_CAPSET  sensorEventKind = 9
-	sensorEventKindEV_DENIED  sensorEventKind = 10
+	sensorEventKindEV_EXEC        sensorEventKind = 1
+	sensorEventKindEV_EXIT        sensorEventKind = 2
+	sensorEventKindEV_CONNECT     sensorEventKind = 3
+	sensorEventKindEV_OPEN        sensorEventKind = 4
+	sensorEventKindEV_UNLINK      sensorEventKind = 5
+	sensorEventKindEV_RENAME      sensorEventKind = 6
+	sensorEventKindEV_CHMOD       sensorEventKind = 7
+	sensorEventKindEV_SETID       sensorEventKind = 8
+	sensorEventKindEV_CAPSET      sensorEventKind = 9
+	sensorEventKindEV_DENIED      sensorEventKind = 10
+	sensorEventKindEV_EXEC_FAILED sensorEventKind = 11
 )
 
 type sensorExecEvent struct {

@@ -28,10 +28,15 @@ const (
 	StreamAsync     = "MOAT_ASYNC"     // work queue of accepted Event invocations
 	StreamLogs      = "MOAT_LOGS"      // invocation logs
 	StreamDest      = "MOAT_DESTINATIONS"
+	StreamTraces    = "MOAT_TRACES"  // per-invocation forensic records
+	StreamAlerts    = "MOAT_ALERTS"  // detection alerts
+	BucketMonitor   = "moat_monitor" // KV: behaviour profiles and the user rules file
 
-	SubjectAsync = "moat.async"        // moat.async.<function>
-	SubjectLogs  = "moat.logs"         // moat.logs.<function>
-	SubjectDest  = "moat.destinations" // moat.destinations.<name>
+	SubjectAsync  = "moat.async"        // moat.async.<function>
+	SubjectLogs   = "moat.logs"         // moat.logs.<function>
+	SubjectDest   = "moat.destinations" // moat.destinations.<name>
+	SubjectTraces = "moat.traces"       // moat.traces.<function>.<request id>
+	SubjectAlerts = "moat.alerts"       // moat.alerts.<function>
 )
 
 // Options configure Open.
@@ -45,6 +50,11 @@ type Options struct {
 	LogRetention time.Duration
 	// LogMaxBytes bounds the log stream's size (default 1 GiB).
 	LogMaxBytes int64
+	// TraceRetention bounds how long forensic records and alerts are kept
+	// (default 30 days); TraceMaxBytes bounds the trace stream's size
+	// (default 4 GiB; the oldest records go first).
+	TraceRetention time.Duration
+	TraceMaxBytes  int64
 	// Replicas for streams and buckets when clustered (default 1).
 	Replicas int
 	// IdleCollect is how long the process must go without a garbage
@@ -66,6 +76,9 @@ type Store struct {
 	Async     jetstream.Stream
 	Logs      jetstream.Stream
 	Dest      jetstream.Stream
+	Traces    jetstream.Stream
+	Alerts    jetstream.Stream
+	Monitor   jetstream.KeyValue
 
 	stopIdle func() // stops the idleCollector and waits for it; nil if not started
 }
@@ -81,6 +94,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if opts.LogMaxBytes == 0 {
 		opts.LogMaxBytes = 1 << 30
+	}
+	if opts.TraceRetention == 0 {
+		opts.TraceRetention = 30 * 24 * time.Hour
+	}
+	if opts.TraceMaxBytes == 0 {
+		opts.TraceMaxBytes = 4 << 30
 	}
 	if opts.Replicas == 0 {
 		opts.Replicas = 1
@@ -211,6 +230,46 @@ func (s *Store) ensure(ctx context.Context, opts Options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", StreamDest, err)
+	}
+	s.Traces, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamTraces,
+		Description: "per-invocation forensic records of what functions executed, opened and connected to",
+		Subjects:    []string{SubjectTraces + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		MaxAge:      opts.TraceRetention,
+		MaxBytes:    opts.TraceMaxBytes,
+		Discard:     jetstream.DiscardOld,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", StreamTraces, err)
+	}
+	s.Alerts, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamAlerts,
+		Description: "detection alerts",
+		Subjects:    []string{SubjectAlerts + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		MaxAge:      opts.TraceRetention,
+		MaxBytes:    1 << 30,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", StreamAlerts, err)
+	}
+	s.Monitor, err = s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:       BucketMonitor,
+		Description:  "moat behaviour profiles and user detection rules",
+		History:      5,
+		Storage:      jetstream.FileStorage,
+		Replicas:     opts.Replicas,
+		MaxValueSize: 4 << 20,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure bucket %s: %w", BucketMonitor, err)
 	}
 	return nil
 }

@@ -61,6 +61,10 @@ enum event_kind {
 	EV_SETID = 8,
 	EV_CAPSET = 9,
 	EV_DENIED = 10,
+	// A failed execve/execveat (a sys_event_path: args = dirfd, flags;
+	// buf1 = the filename). Decoded as an exec with a negative result;
+	// successful execs come from sched_process_exec.
+	EV_EXEC_FAILED = 11,
 };
 
 // event_hdr.flags
@@ -191,6 +195,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define NR_open 2
 #define NR_connect 42
 #define NR_execve 59
+#define NR_execveat 322
 #define NR_rename 82
 #define NR_rmdir 84
 #define NR_creat 85
@@ -217,6 +222,8 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define SC_ARG4(r) (&(r)->r8)
 #define SC_NR(r) (&(r)->orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
+#define NR_execve 221
+#define NR_execveat 281
 #define NR_connect 203
 #define NR_setregid 143
 #define NR_setgid 144
@@ -438,6 +445,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	case NR_rename:
 	case NR_chmod:
 #endif
+	case NR_execve:
+	case NR_execveat:
 	case NR_openat:
 	case NR_openat2:
 	case NR_connect:
@@ -508,6 +517,19 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 	}
+	// EV_EXEC_FAILED: args = dirfd, flags (execveat); emitted only if the
+	// exec fails
+	case NR_execve:
+		kind = EV_EXEC_FAILED;
+		st->args[0] = AT_FDCWD;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	case NR_execveat:
+		kind = EV_EXEC_FAILED;
+		st->args[0] = a0;
+		st->args[1] = a4;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
 	// EV_CONNECT: args = fd, addrlen; buf1 = the sockaddr
 	case NR_connect: {
 		__u64 len = a2 & 0xffffffff;
@@ -716,6 +738,9 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	if (kind == 0 || inflight != nr + 1)
+		return 0;
+	// A successful exec was reported by sched_process_exec.
+	if (kind == EV_EXEC_FAILED && ret >= 0)
 		return 0;
 
 	if (kind == EV_RENAME) {

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"moat.dev/moat/internal/codepkg"
+)
+
+// runSensor measures what the runtime sensor costs and how fast it
+// alerts. Three nodes run side by side: sensor off (--no-sensor), sensor
+// in monitor mode, and a function in enforce mode with an approved
+// profile. Warm-invoke throughput is measured in interleaved rounds, so
+// that the machine's noise falls on every configuration alike, and
+// reported as medians and ratios of the same run.
+func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
+	zip, err := os.ReadFile(zipPath)
+	if err != nil {
+		return fmt.Errorf("read echo zip (run make build first): %w", err)
+	}
+	suspicious, err := buildFunction("testdata/functions/suspicious")
+	if err != nil {
+		return err
+	}
+	type config struct {
+		name string
+		srv  *server
+		fn   string
+	}
+	var configs []*config
+	for _, c := range []struct{ name, flag string }{{"sensor off", "--no-sensor"}, {"monitor", ""}, {"enforce", ""}} {
+		dir, err := os.MkdirTemp("", "moat-bench-sensor-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		var extra []string
+		if c.flag != "" {
+			extra = append(extra, c.flag)
+		}
+		extra = append(extra, "--learn-invocations", "20", "--log-level", "warn")
+		s, err := start(moatBin, dir, extra...)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			s.cmd.Process.Signal(os.Interrupt)
+			s.cmd.Wait()
+		}()
+		configs = append(configs, &config{name: c.name, srv: s, fn: "echo"})
+	}
+	ctx := context.Background()
+	payload := []byte(`{"hello":"moat","n":12345}`)
+	for _, c := range configs {
+		_, err := c.srv.client.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: aws.String(c.fn), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+			Role: aws.String("arn:aws:iam::000000000000:role/bench"), MemorySize: aws.Int32(1769),
+			Code: &types.FunctionCode{ZipFile: zip},
+		})
+		if err != nil {
+			return fmt.Errorf("%s: deploy: %w", c.name, err)
+		}
+	}
+	invoke := func(c *config) error {
+		out, err := c.srv.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(c.fn), Payload: payload})
+		if err != nil {
+			return err
+		}
+		if out.FunctionError != nil || !bytes.Equal(out.Payload, payload) {
+			return fmt.Errorf("bad response %q", out.Payload)
+		}
+		return nil
+	}
+	// Learn, approve and enforce the third node's profile.
+	for _, c := range configs {
+		for range 200 {
+			if err := invoke(c); err != nil {
+				return fmt.Errorf("%s: warm up: %w", c.name, err)
+			}
+		}
+	}
+	enf := configs[2]
+	if _, err := enf.srv.signed("POST", "/moat/v1/profiles/echo/approve", nil); err != nil {
+		return fmt.Errorf("approve profile: %w", err)
+	}
+	body := []byte(`{"Sandbox":{"Mode":"enforce"}}`)
+	if _, err := enf.srv.signed("PUT", "/2015-03-31/functions/echo/configuration", body); err != nil {
+		return fmt.Errorf("enforce mode: %w", err)
+	}
+	for range 200 {
+		if err := invoke(enf); err != nil {
+			return fmt.Errorf("enforce: warm up: %w", err)
+		}
+	}
+
+	fmt.Printf("moat sensor bench: %s, %d CPUs, %d rounds of %s per configuration, interleaved\n",
+		time.Now().UTC().Format(time.RFC3339), numCPU(), rounds, dur)
+	for _, conc := range []int{1, 8} {
+		rates := map[string][]float64{}
+		var p50 = map[string][]time.Duration{}
+		for r := 0; r < rounds; r++ {
+			for _, c := range configs {
+				lat, errs, elapsed := load(conc, dur, func() error { return invoke(c) })
+				if errs > 0 {
+					return fmt.Errorf("%s: %d errors", c.name, errs)
+				}
+				rates[c.name] = append(rates[c.name], float64(len(lat))/elapsed.Seconds())
+				p50[c.name] = append(p50[c.name], median(lat))
+			}
+		}
+		base := medianF(rates["sensor off"])
+		for _, c := range configs {
+			m := medianF(rates[c.name])
+			fmt.Printf("warm invoke c=%d %-10s median %.0f/s (rounds %s), p50 latency median %s, throughput vs off %+.1f%%\n",
+				conc, c.name, m, fmtRates(rates[c.name]), medianD(p50[c.name]), (m/base-1)*100)
+		}
+	}
+	for _, c := range configs {
+		fmt.Printf("moat RSS, %s: %d KB\n", c.name, c.srv.rssKB())
+	}
+
+	// Alert latency: from the syscall (the evidence event's kernel
+	// timestamp) to the alert read back from the stream.
+	mon := configs[1].srv
+	if _, err := mon.client.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("suspicious"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String("arn:aws:iam::000000000000:role/bench"), Code: &types.FunctionCode{ZipFile: suspicious},
+	}); err != nil {
+		return fmt.Errorf("deploy suspicious: %w", err)
+	}
+	lats, err := alertLatency(ctx, mon, 200)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("alert latency, syscall to alert read from the stream (%d alerts): p50 %s p99 %s max %s\n",
+		len(lats), pct(lats, 50), pct(lats, 99), pct(lats, 100))
+	return nil
+}
+
+// alertLatency follows the alert stream while invoking the suspicious
+// function's "environ-self" action n times.
+func alertLatency(ctx context.Context, s *server, n int) ([]time.Duration, error) {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := s.request(fctx, "GET", "/moat/v1/alerts?function=suspicious&follow=1&since=1s", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	got := make(chan time.Duration, n*4)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 8<<20)
+		for sc.Scan() {
+			now := time.Now()
+			var a struct {
+				Rule     string `json:"rule"`
+				Evidence []struct {
+					Time time.Time `json:"time"`
+				} `json:"evidence"`
+			}
+			if json.Unmarshal(sc.Bytes(), &a) != nil || a.Rule != "environ-read" || len(a.Evidence) == 0 {
+				continue
+			}
+			got <- now.Sub(a.Evidence[len(a.Evidence)-1].Time)
+		}
+	}()
+	var out []time.Duration
+	for i := 0; i < n; i++ {
+		if _, err := s.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("suspicious"), Payload: []byte(`{"action":"environ-self"}`)}); err != nil {
+			return nil, err
+		}
+		select {
+		case d := <-got:
+			out = append(out, d)
+		case <-time.After(5 * time.Second):
+			return nil, fmt.Errorf("no alert for invocation %d", i)
+		}
+	}
+	return out, nil
+}
+
+// request builds a SigV4-signed request to moat's own API.
+func (s *server) request(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(body)
+	err = v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: s.key.AccessKeyID, SecretAccessKey: s.key.SecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now())
+	return req, err
+}
+
+// signed sends a signed request and returns the body of a 2xx answer.
+func (s *server) signed(method, path string, body []byte) ([]byte, error) {
+	req, err := s.request(context.Background(), method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+// buildFunction builds a Go test function of this module into a zip.
+func buildFunction(pkg string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "moat-bench-fn-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", filepath.Join(dir, "bootstrap"), "./"+pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+	}
+	return codepkg.Zip(dir)
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func medianD(d []time.Duration) string {
+	return fmt.Sprintf("%.3fms", float64(median(d))/float64(time.Millisecond))
+}
+
+func medianF(f []float64) float64 {
+	s := slices.Clone(f)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func fmtRates(f []float64) string {
+	parts := make([]string, len(f))
+	for i, v := range f {
+		parts[i] = fmt.Sprintf("%.0f", v)
+	}
+	return strings.Join(parts, " ")
+}

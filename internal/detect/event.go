@@ -1,0 +1,272 @@
+// Package detect is what moat makes of what the sensor observes: the
+// attributed [Event] every trace, rule, profile and alert is built from,
+// the rules (built-in and user-written CEL), behaviour profiles, and the
+// [Alert] they raise. It holds no I/O: the monitor feeds it events and
+// stores what it returns.
+package detect
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/elastic/go-seccomp-bpf/arch"
+
+	"moat.dev/moat/internal/sensor"
+)
+
+// Phases of an instance's life an event can fall in.
+const (
+	PhaseInit   = "init"   // before the runtime asked for its first invocation
+	PhaseInvoke = "invoke" // while an invocation ran: RequestID is set
+	PhaseIdle   = "idle"   // between invocations
+)
+
+// Event is one action of a function's process, attributed to the
+// function, version, instance and (in PhaseInvoke) the request it ran
+// for. Paths are as the instance sees them (its own root: /var/task,
+// /tmp, ...); ids are the host's. JSON names are those rules use (see
+// the rules' CEL variables).
+type Event struct {
+	Time      time.Time `json:"time"`
+	Kind      string    `json:"kind"` // exec, exit, connect, open, unlink, rename, chmod, setid, capset, denied
+	Function  string    `json:"function"`
+	Version   string    `json:"version"`
+	Instance  string    `json:"instance"`
+	RequestID string    `json:"request_id,omitempty"`
+	Phase     string    `json:"phase"`
+	Runtime   string    `json:"runtime,omitempty"` // the function's Runtime setting
+
+	PID  int    `json:"pid"`
+	PPID int    `json:"ppid"`
+	UID  uint32 `json:"uid"`
+	Comm string `json:"comm"`
+	// Exe is the executable the process runs, from its last exec, when
+	// the monitor saw it; for an exec event, the new one (Path).
+	Exe string `json:"exe,omitempty"`
+
+	Syscall string `json:"syscall,omitempty"` // the syscall's name; empty for exec and exit
+	Result  int    `json:"result"`            // >= 0 success, -errno failure; exit status for exit
+	Errno   string `json:"errno,omitempty"`   // "EPERM" when Result < 0
+	Signal  int    `json:"signal,omitempty"`  // exit: the signal that ended it
+
+	Path    string   `json:"path,omitempty"`     // as given to the call; exec: the executable
+	NewPath string   `json:"new_path,omitempty"` // rename: the new name
+	Argv    []string `json:"argv,omitempty"`     // exec: the first arguments
+	Flags   uint32   `json:"flags,omitempty"`
+	Mode    uint32   `json:"mode,omitempty"`
+	Intent  []string `json:"intent,omitempty"` // open: read, write, create, trunc
+
+	Family string `json:"family,omitempty"` // connect: inet, inet6, unix, or the number
+	Addr   string `json:"addr,omitempty"`   // connect: IP address, or socket path for unix
+	Port   int    `json:"port,omitempty"`
+
+	IDs  []int64  `json:"ids,omitempty"`  // setid: the ids asked for, -1 where unchanged
+	Caps []uint64 `json:"caps,omitempty"` // capset: effective, permitted, inheritable
+
+	Truncated bool `json:"truncated,omitempty"` // a path or argv was cut at the sensor's bound
+}
+
+// Failed reports whether the call failed.
+func (e *Event) Failed() bool { return e.Result < 0 && e.Kind != "exit" }
+
+// Command is the exec's argv joined with spaces, for display.
+func (e *Event) Command() string { return strings.Join(e.Argv, " ") }
+
+// Where tells where a connect went: "10.0.0.1:443", "[::1]:80" or a
+// unix socket path.
+func (e *Event) Where() string {
+	switch {
+	case e.Family == "unix":
+		return e.Addr
+	case e.Family == "inet6":
+		return "[" + e.Addr + "]:" + strconv.Itoa(e.Port)
+	default:
+		return e.Addr + ":" + strconv.Itoa(e.Port)
+	}
+}
+
+// Attribution is what the monitor knows of the instance and request an
+// event came from.
+type Attribution struct {
+	Function, Version, Instance, RequestID, Phase, Runtime, Exe string
+}
+
+var syscallNames = func() map[int]string {
+	info, err := arch.GetInfo("")
+	if err != nil {
+		return nil
+	}
+	return info.SyscallNumbers
+}()
+
+// SyscallName names syscall number nr of the architecture moat runs on.
+func SyscallName(nr int) string {
+	if n, ok := syscallNames[nr]; ok {
+		return n
+	}
+	return "syscall_" + strconv.Itoa(nr)
+}
+
+// FromSensor turns a sensor record into an attributed Event.
+func FromSensor(ev *sensor.Event, a Attribution) Event {
+	e := Event{
+		Time:      ev.Time,
+		Kind:      ev.Kind.String(),
+		Function:  a.Function,
+		Version:   a.Version,
+		Instance:  a.Instance,
+		RequestID: a.RequestID,
+		Phase:     a.Phase,
+		Runtime:   a.Runtime,
+		Exe:       a.Exe,
+		PID:       ev.PID,
+		PPID:      ev.PPID,
+		UID:       ev.UID,
+		Comm:      ev.Comm,
+		Result:    ev.Result,
+		Signal:    ev.Signal,
+		Path:      ev.Path,
+		NewPath:   ev.NewPath,
+		Argv:      ev.Argv,
+		Flags:     ev.Flags,
+		Mode:      ev.Mode,
+		Truncated: ev.Truncated,
+	}
+	if ev.Syscall >= 0 && ev.Kind != sensor.KindExec && ev.Kind != sensor.KindExit {
+		e.Syscall = SyscallName(ev.Syscall)
+	}
+	if ev.Errno > 0 && ev.Kind != sensor.KindExit {
+		e.Errno = ErrnoName(ev.Errno)
+	}
+	switch ev.Kind {
+	case sensor.KindExec:
+		e.Exe = ev.Path
+	case sensor.KindOpen:
+		e.Intent = intents(ev.Intent)
+	case sensor.KindConnect:
+		switch ev.Family {
+		case syscall.AF_INET:
+			e.Family = "inet"
+		case syscall.AF_INET6:
+			e.Family = "inet6"
+		case syscall.AF_UNIX:
+			e.Family = "unix"
+			e.Addr = ev.Path
+		default:
+			e.Family = strconv.Itoa(int(ev.Family))
+		}
+		if ev.Addr.IsValid() {
+			e.Addr = ev.Addr.Addr().Unmap().String()
+			e.Port = int(ev.Addr.Port())
+		}
+	case sensor.KindSetID:
+		for _, id := range ev.IDs {
+			if id == sensor.NoID {
+				e.IDs = append(e.IDs, -1)
+			} else {
+				e.IDs = append(e.IDs, int64(id))
+			}
+		}
+	case sensor.KindCapset:
+		e.Caps = ev.Caps[:]
+	}
+	return e
+}
+
+func intents(in sensor.Intent) []string {
+	var out []string
+	for _, x := range []struct {
+		bit  sensor.Intent
+		name string
+	}{{sensor.IntentRead, "read"}, {sensor.IntentWrite, "write"}, {sensor.IntentCreate, "create"}, {sensor.IntentTrunc, "trunc"}} {
+		if in&x.bit != 0 {
+			out = append(out, x.name)
+		}
+	}
+	return out
+}
+
+var errnoNames = map[syscall.Errno]string{
+	syscall.EPERM: "EPERM", syscall.ENOENT: "ENOENT", syscall.EACCES: "EACCES",
+	syscall.EEXIST: "EEXIST", syscall.ENOTDIR: "ENOTDIR", syscall.EISDIR: "EISDIR",
+	syscall.EINVAL: "EINVAL", syscall.EROFS: "EROFS", syscall.ENOSYS: "ENOSYS",
+	syscall.ECONNREFUSED: "ECONNREFUSED", syscall.ENETUNREACH: "ENETUNREACH",
+	syscall.EHOSTUNREACH: "EHOSTUNREACH", syscall.ETIMEDOUT: "ETIMEDOUT",
+	syscall.EINPROGRESS: "EINPROGRESS", syscall.EAFNOSUPPORT: "EAFNOSUPPORT",
+	syscall.EBADF: "EBADF", syscall.EFAULT: "EFAULT", syscall.ENAMETOOLONG: "ENAMETOOLONG",
+	syscall.ELOOP: "ELOOP", syscall.ENOTEMPTY: "ENOTEMPTY", syscall.EXDEV: "EXDEV",
+	syscall.EBUSY: "EBUSY", syscall.ENOSPC: "ENOSPC", syscall.EAGAIN: "EAGAIN",
+	syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL", syscall.EALREADY: "EALREADY",
+}
+
+// ErrnoName names an errno ("EPERM"), or gives its number.
+func ErrnoName(n int) string {
+	if s, ok := errnoNames[syscall.Errno(n)]; ok {
+		return s
+	}
+	return "errno_" + strconv.Itoa(n)
+}
+
+// Severity ranks an alert.
+type Severity string
+
+// Severities, lowest first.
+const (
+	SeverityInfo     Severity = "info"
+	SeverityLow      Severity = "low"
+	SeverityMedium   Severity = "medium"
+	SeverityHigh     Severity = "high"
+	SeverityCritical Severity = "critical"
+)
+
+var severityRank = map[Severity]int{SeverityInfo: 0, SeverityLow: 1, SeverityMedium: 2, SeverityHigh: 3, SeverityCritical: 4}
+
+// Valid reports whether s is one of the severities.
+func (s Severity) Valid() bool { _, ok := severityRank[s]; return ok }
+
+// Rank orders severities: info 0 ... critical 4; -1 if invalid.
+func (s Severity) Rank() int {
+	if r, ok := severityRank[s]; ok {
+		return r
+	}
+	return -1
+}
+
+// Alert sources.
+const (
+	SourceRule    = "rule"    // a built-in or user rule matched
+	SourceProfile = "profile" // an action outside the function version's profile
+	SourceDrift   = "drift"   // a new version does what the version it inherited from never did
+	SourceSensor  = "sensor"  // the sensor lost events of this instance
+)
+
+// Alert is one finding: which rule or profile deviation, how severe, where
+// and for which request, and the events that are its evidence.
+type Alert struct {
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"` // when the last evidence event happened
+	Source    string    `json:"source"`
+	Rule      string    `json:"rule"` // rule name, or "profile.exec", "profile.write", ...
+	Severity  Severity  `json:"severity"`
+	Summary   string    `json:"summary"`
+	Function  string    `json:"function"`
+	Version   string    `json:"version"`
+	Instance  string    `json:"instance"`
+	RequestID string    `json:"request_id,omitempty"`
+	Evidence  []Event   `json:"evidence"`
+}
+
+// InstanceInfo is what the monitor is told of an instance before it
+// starts: whose it is and how its runtime looks.
+type InstanceInfo struct {
+	Function string
+	Version  string
+	// Runtime is the function's Runtime setting; the monitor reports
+	// "shell" instead when the bootstrap is a shell script.
+	Runtime string
+	// Bootstrap is the host path of the bootstrap executable, read (its
+	// first line only) to tell a shell runtime.
+	Bootstrap string
+}

@@ -1,0 +1,312 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"moat.dev/moat/internal/detect"
+	"moat.dev/moat/internal/rules"
+	"moat.dev/moat/internal/sensor"
+)
+
+// instance is the monitor's view of one sandbox instance.
+type instance struct {
+	id        string
+	info      detect.InstanceInfo
+	cgroup    uint64
+	bootstrap string // the exec that starts the function; events before it are the init's
+	started   bool   // the bootstrap has been exec'd
+	invoked   bool   // an invocation has begun
+
+	pids  map[int]string // host pid → executable, from exec events
+	spans []*span        // invocations whose records are not written yet, oldest first
+	// pending holds init and idle events until the next invocation's
+	// record (or the instance record) takes them.
+	pending        []detect.Event
+	pendingOmitted int
+	rules          *rules.State
+	engine         *rules.Engine
+	dropped        uint64 // the sensor's per-cgroup drop count at the last record
+	finished       bool
+}
+
+// span is one invocation on an instance.
+type span struct {
+	requestID  string
+	begin, end time.Time // end is zero while it runs
+	first      bool
+	rec        *Record
+	written    bool
+}
+
+const maxPids = 4096
+
+// run handles the sensor's events until the monitor closes.
+func (m *Monitor) run() {
+	events := m.src.Events()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			m.handle(&ev)
+		case <-m.ctx.Done():
+			return
+		}
+	}
+}
+
+// handle attributes one event and passes it to records, rules and
+// profiles.
+func (m *Monitor) handle(sev *sensor.Event) {
+	m.events.Add(1)
+	m.metrics.event(sev.Kind.String())
+	m.mu.Lock()
+	in := m.byCgroup[sev.CgroupID]
+	if in == nil {
+		m.mu.Unlock()
+		m.unknown.Add(1)
+		return
+	}
+	if !in.started {
+		// The instance's init runs before the function; its own exec of
+		// the bootstrap is the first event of the function.
+		if sev.Kind != sensor.KindExec || sev.Path != in.bootstrap || sev.Result < 0 {
+			m.mu.Unlock()
+			return
+		}
+		in.started = true
+	}
+	a := detect.Attribution{
+		Function: in.info.Function,
+		Version:  in.info.Version,
+		Instance: in.id,
+		Runtime:  in.info.Runtime,
+		Exe:      in.pids[sev.PID],
+	}
+	// The span that holds the event's time, or the first span that began
+	// after it: the event happened before that invocation (in the init
+	// or idle phase) and reached the monitor after it began, so it goes
+	// with that invocation's record.
+	var sp, before *span
+	for _, s := range in.spans {
+		if s.written || (!s.end.IsZero() && sev.Time.After(s.end)) {
+			continue
+		}
+		if sev.Time.Before(s.begin) {
+			before = s
+		} else {
+			sp = s
+		}
+		break
+	}
+	switch {
+	case sp != nil:
+		a.Phase, a.RequestID = detect.PhaseInvoke, sp.requestID
+	case before != nil && before.first:
+		a.Phase = detect.PhaseInit
+	case in.invoked || before != nil:
+		a.Phase = detect.PhaseIdle
+	default:
+		a.Phase = detect.PhaseInit
+	}
+	ev := detect.FromSensor(sev, a)
+	switch sev.Kind {
+	case sensor.KindExec:
+		if sev.Result >= 0 {
+			if len(in.pids) < maxPids {
+				in.pids[sev.PID] = sev.Path
+			}
+		}
+	case sensor.KindExit:
+		delete(in.pids, sev.PID)
+	}
+	if sp != nil {
+		sp.rec.add1(ev, m.opts.MaxRecordEvents)
+	} else if before != nil {
+		before.rec.add1(ev, m.opts.MaxRecordEvents)
+	} else if len(in.pending) < m.opts.MaxRecordEvents {
+		in.pending = append(in.pending, ev)
+	} else {
+		in.pendingOmitted++
+	}
+	eng := m.engine.Load()
+	if in.engine != eng {
+		in.engine, in.rules = eng, eng.NewState()
+	}
+	found := eng.Eval(in.rules, &ev)
+	m.mu.Unlock()
+
+	found = append(found, m.profiles.judge(m, &ev)...)
+	if sp == nil {
+		sp = before
+	}
+	for i := range found {
+		m.raise(in, sp, &found[i])
+	}
+}
+
+// raise publishes an alert and notes it in the record of its request.
+func (m *Monitor) raise(in *instance, sp *span, a *detect.Alert) {
+	a.ID = uuid.NewString()
+	if a.Time.IsZero() {
+		a.Time = time.Now()
+	}
+	if sp != nil {
+		m.mu.Lock()
+		sp.rec.Alerts = append(sp.rec.Alerts, AlertRef{ID: a.ID, Rule: a.Rule, Severity: a.Severity, Summary: a.Summary})
+		m.mu.Unlock()
+	}
+	m.metrics.alert(a)
+	m.alerts.Add(1)
+	m.publishAlert(a)
+}
+
+func (m *Monitor) publishAlert(a *detect.Alert) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		m.alertErrs.Add(1)
+		return
+	}
+	subject := m.opts.AlertSubject + "." + subjectToken(a.Function)
+	f, err := m.opts.JS.PublishAsync(subject, b, jetstream.WithMsgID(a.ID))
+	if err != nil {
+		m.alertErrs.Add(1)
+		m.log.Error("monitor: publish alert", "rule", a.Rule, "function", a.Function, "err", err)
+		return
+	}
+	// The store's answer comes later; a refusal is counted and logged.
+	go func() {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			m.alertErrs.Add(1)
+			m.log.Error("monitor: store alert", "rule", a.Rule, "function", a.Function, "err", err)
+		}
+	}()
+}
+
+// finishSpan writes the record of an ended invocation.
+func (m *Monitor) finishSpan(in *instance, sp *span) {
+	m.mu.Lock()
+	if sp.written {
+		m.mu.Unlock()
+		return
+	}
+	sp.written = true
+	for i, s := range in.spans {
+		if s == sp {
+			in.spans = append(in.spans[:i], in.spans[i+1:]...)
+			break
+		}
+	}
+	rec := sp.rec
+	rec.End = sp.end
+	// Events of the phase before an invocation may reach the monitor
+	// after it began: keep the record in kernel time order.
+	slices.SortStableFunc(rec.Events, func(a, b detect.Event) int { return a.Time.Compare(b.Time) })
+	if d := m.droppedSince(in); d > 0 {
+		rec.SensorDropped = d
+	}
+	m.mu.Unlock()
+	if rec.SensorDropped > 0 {
+		m.raise(in, nil, droppedAlert(rec))
+	}
+	m.writeRecord(rec)
+}
+
+// finishInstance writes whatever an ended instance still holds: records
+// of invocations not yet written and its last idle events.
+func (m *Monitor) finishInstance(in *instance) {
+	m.mu.Lock()
+	if in.finished {
+		m.mu.Unlock()
+		return
+	}
+	in.finished = true
+	spans := append([]*span(nil), in.spans...)
+	m.mu.Unlock()
+	for _, sp := range spans {
+		m.mu.Lock()
+		if sp.end.IsZero() {
+			sp.end = m.now()
+		}
+		m.mu.Unlock()
+		m.finishSpan(in, sp)
+	}
+	m.mu.Lock()
+	var rec *Record
+	if len(in.pending) > 0 || in.pendingOmitted > 0 {
+		rec = m.newRecord(in, "", time.Time{})
+		rec.Start = in.pending[0].Time
+		rec.add(in.pending, m.opts.MaxRecordEvents)
+		rec.Omitted += in.pendingOmitted
+		rec.End = m.now()
+		in.pending = nil
+	}
+	delete(m.instances, in.id)
+	if in.cgroup != 0 {
+		delete(m.byCgroup, in.cgroup)
+	}
+	m.mu.Unlock()
+	if in.cgroup != 0 && m.src != nil {
+		_ = m.src.Unwatch(in.cgroup)
+	}
+	if rec != nil {
+		m.writeRecord(rec)
+	}
+}
+
+// droppedSince returns how many events the sensor dropped for the
+// instance since its last record. Called with mu held.
+func (m *Monitor) droppedSince(in *instance) uint64 {
+	if in.cgroup == 0 || m.src == nil {
+		return 0
+	}
+	n, err := m.src.DroppedFor(in.cgroup)
+	if err != nil || n <= in.dropped {
+		return 0
+	}
+	d := n - in.dropped
+	in.dropped = n
+	return d
+}
+
+func droppedAlert(rec *Record) *detect.Alert {
+	return &detect.Alert{
+		Time:      rec.End,
+		Source:    detect.SourceSensor,
+		Rule:      "sensor.dropped",
+		Severity:  detect.SeverityMedium,
+		Summary:   "the sensor dropped events of this instance; its record is incomplete",
+		Function:  rec.Function,
+		Version:   rec.Version,
+		Instance:  rec.Instance,
+		RequestID: rec.RequestID,
+		Evidence:  []detect.Event{},
+	}
+}
+
+func (m *Monitor) writeRecord(rec *Record) {
+	b, err := rec.encode(maxRecordBytes)
+	if err != nil {
+		m.recordErrs.Add(1)
+		m.log.Error("monitor: encode record", "request_id", rec.RequestID, "err", err)
+		return
+	}
+	m.omitted.Add(uint64(rec.Omitted))
+	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := m.opts.JS.Publish(ctx, m.opts.TraceSubject+"."+rec.key(), b); err != nil {
+		m.recordErrs.Add(1)
+		m.log.Error("monitor: store record", "request_id", rec.RequestID, "instance", rec.Instance, "err", err)
+		return
+	}
+	m.records.Add(1)
+}

@@ -1,0 +1,458 @@
+package monitor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/internal/detect"
+	"moat.dev/moat/internal/profile"
+	"moat.dev/moat/internal/rules"
+	"moat.dev/moat/internal/sensor"
+)
+
+// Source is the runtime sensor as the monitor uses it; *sensor.Sensor
+// implements it.
+type Source interface {
+	Events() <-chan sensor.Event
+	Watch(cgroupID uint64, key sensor.InstanceKey) error
+	Unwatch(cgroupID uint64) error
+	Dropped() uint64
+	DroppedFor(cgroupID uint64) (uint64, error)
+}
+
+// Options configure a Monitor.
+type Options struct {
+	// Sensor is the loaded sensor; nil means monitoring is off on this
+	// node, and SensorError says why.
+	Sensor      Source
+	SensorError error
+	// PollInterval is the sensor's: the longest an event waits in the
+	// kernel before it is read. Records are written a few intervals after
+	// their invocation ends. Default 25 ms.
+	PollInterval time.Duration
+
+	JS jetstream.JetStream
+	// KV holds profiles and the user rules file (store.BucketMonitor).
+	KV jetstream.KeyValue
+	// TraceSubject and AlertSubject prefix the subjects records and
+	// alerts are published on (store.SubjectTraces, store.SubjectAlerts).
+	TraceSubject, AlertSubject string
+	// AlertStream is the stream's name, for readers and the webhook.
+	AlertStream, TraceStream string
+
+	// Learning is the default learning window of new profiles.
+	Learning profile.Window
+	// MaxRecordEvents bounds the events kept in one record (default
+	// 4096); the rest are counted by kind.
+	MaxRecordEvents int
+	// Webhook, when set, receives every alert as a JSON POST.
+	Webhook WebhookOptions
+	Logger  *slog.Logger
+}
+
+// Status is the monitor's part of `moat status`.
+type Status struct {
+	Monitoring string `json:"monitoring"` // "on" or "off"
+	Reason     string `json:"reason,omitempty"`
+	Counters
+}
+
+// Counters are the monitor's running totals.
+type Counters struct {
+	Events           uint64 `json:"events"`
+	SensorDropped    uint64 `json:"sensorDropped"`
+	UnknownCgroup    uint64 `json:"unknownCgroupEvents"`
+	RecordsWritten   uint64 `json:"recordsWritten"`
+	RecordErrors     uint64 `json:"recordErrors"`
+	EventsOmitted    uint64 `json:"eventsOmitted"`
+	Alerts           uint64 `json:"alerts"`
+	AlertErrors      uint64 `json:"alertErrors"`
+	RuleEvalErrors   uint64 `json:"ruleEvalErrors"`
+	ProfileErrors    uint64 `json:"profileErrors"`
+	WatchedInstances int    `json:"watchedInstances"`
+}
+
+// Monitor attributes, records and judges the events of a node's
+// instances. Its methods are safe for concurrent use.
+//
+// Locking: mu guards instances and byCgroup; each instance's fields are
+// guarded by mu as well (events are handled by one goroutine, so the
+// lock is rarely contended). profiles.mu is taken after mu, never before.
+type Monitor struct {
+	opts Options
+	log  *slog.Logger
+	src  Source
+	boot time.Time // wall time of CLOCK_BOOTTIME zero, as the sensor stamps events
+
+	mu        sync.Mutex
+	instances map[string]*instance // by instance id
+	byCgroup  map[uint64]*instance
+
+	engine   atomic.Pointer[rules.Engine]
+	profiles *profileStore
+	metrics  *metrics
+	hook     *webhook
+
+	events, unknown, records, recordErrs, omitted atomic.Uint64
+	alerts, alertErrs, profileErrs                atomic.Uint64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New starts a Monitor. With no sensor it still serves stored records,
+// alerts, profiles and rules, and reports monitoring off.
+func New(ctx context.Context, opts Options) (*Monitor, error) {
+	if opts.JS == nil || opts.KV == nil {
+		return nil, errors.New("monitor: JetStream and its KV bucket are required")
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 25 * time.Millisecond
+	}
+	if opts.MaxRecordEvents <= 0 {
+		opts.MaxRecordEvents = 4096
+	}
+	if opts.Learning.Invocations <= 0 && opts.Learning.Duration <= 0 {
+		opts.Learning = profile.Window{Invocations: 100, Duration: 7 * 24 * time.Hour}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	boot, err := bootTime()
+	if err != nil {
+		return nil, err
+	}
+	mctx, cancel := context.WithCancel(context.Background())
+	m := &Monitor{
+		opts:      opts,
+		log:       opts.Logger,
+		src:       opts.Sensor,
+		boot:      boot,
+		instances: map[string]*instance{},
+		byCgroup:  map[uint64]*instance{},
+		ctx:       mctx,
+		cancel:    cancel,
+	}
+	m.metrics = newMetrics(m)
+	m.profiles = &profileStore{kv: opts.KV, log: opts.Logger, cache: map[string]*profileEntry{}}
+	eng, err := m.loadRules(ctx)
+	if err != nil {
+		// A stored rules file that no longer compiles must not stop the
+		// node: run the built-ins and say so.
+		m.log.Error("monitor: stored detection rules are invalid; running built-in rules only", "err", err)
+		eng, err = rules.New(nil)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("monitor: built-in rules: %w", err)
+		}
+	}
+	m.engine.Store(eng)
+	if opts.Webhook.URL != "" {
+		m.hook, err = newWebhook(mctx, opts.JS, opts.AlertStream, opts.Webhook, m.log, m.metrics)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); m.watchRules() }()
+	go func() { defer m.wg.Done(); m.saver(time.Second) }()
+	if m.src != nil {
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); m.run() }()
+	}
+	return m, nil
+}
+
+// Enabled reports whether events are being collected.
+func (m *Monitor) Enabled() bool { return m.src != nil }
+
+// Status reports whether monitoring is on and the running totals.
+func (m *Monitor) Status() Status {
+	st := Status{Monitoring: "on", Counters: m.counters()}
+	if m.src == nil {
+		st.Monitoring = "off"
+		if m.opts.SensorError != nil {
+			st.Reason = m.opts.SensorError.Error()
+		}
+	}
+	return st
+}
+
+func (m *Monitor) counters() Counters {
+	c := Counters{
+		Events:         m.events.Load(),
+		UnknownCgroup:  m.unknown.Load(),
+		RecordsWritten: m.records.Load(),
+		RecordErrors:   m.recordErrs.Load(),
+		EventsOmitted:  m.omitted.Load(),
+		Alerts:         m.alerts.Load(),
+		AlertErrors:    m.alertErrs.Load(),
+		ProfileErrors:  m.profileErrs.Load(),
+	}
+	if e := m.engine.Load(); e != nil {
+		c.RuleEvalErrors = e.EvalErrors()
+	}
+	if m.src != nil {
+		c.SensorDropped = m.src.Dropped()
+	}
+	m.mu.Lock()
+	c.WatchedInstances = len(m.byCgroup)
+	m.mu.Unlock()
+	return c
+}
+
+// Close stops the monitor: pending records are written first, at most
+// until ctx ends.
+func (m *Monitor) Close(ctx context.Context) error {
+	m.mu.Lock()
+	var pending []*instance
+	for _, in := range m.instances {
+		pending = append(pending, in)
+	}
+	m.mu.Unlock()
+	for _, in := range pending {
+		m.finishInstance(in)
+	}
+	m.profiles.flushAll(ctx, m)
+	m.cancel()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Prepare tells the monitor of an instance about to be spawned. It is
+// matched to the cgroup the sandbox later gives to Observe by id.
+func (m *Monitor) Prepare(id string, info detect.InstanceInfo) {
+	if m.src == nil {
+		return
+	}
+	if runtimeIsShell(info.Bootstrap) {
+		info.Runtime = "shell"
+	}
+	m.mu.Lock()
+	m.instances[id] = &instance{id: id, info: info, pids: map[int]string{}}
+	m.mu.Unlock()
+	// Load (or start) the version's profile now, off the event path.
+	if _, err := m.profiles.entry(m.ctx, m, info.Function, info.Version); err != nil {
+		m.profileErrs.Add(1)
+		m.log.Warn("monitor: load profile", "function", info.Function, "version", info.Version, "err", err)
+	}
+}
+
+// Observe starts watching an instance's cgroup; the sandbox calls it
+// after creating the cgroup and before the instance's first process
+// enters it. bootstrap is the path the instance's init will exec: events
+// before that exec are the init's own. An error means the instance would
+// run unobserved, and the sandbox refuses to start it.
+func (m *Monitor) Observe(id string, cgroupID uint64, bootstrap string) error {
+	if m.src == nil {
+		return nil
+	}
+	m.mu.Lock()
+	in := m.instances[id]
+	if in == nil {
+		// Spawned without Prepare (a probe instance): still watched, so
+		// nothing runs unobserved, but attributed to no function.
+		in = &instance{id: id, pids: map[int]string{}}
+		m.instances[id] = in
+	}
+	in.cgroup = cgroupID
+	in.bootstrap = bootstrap
+	m.byCgroup[cgroupID] = in
+	m.mu.Unlock()
+	key := sensor.InstanceKey{Function: in.info.Function, Version: in.info.Version, Instance: id}
+	if err := m.src.Watch(cgroupID, key); err != nil {
+		m.mu.Lock()
+		delete(m.byCgroup, cgroupID)
+		delete(m.instances, id)
+		m.mu.Unlock()
+		return fmt.Errorf("watch instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// Forget ends the watch of an instance whose processes are all gone. Its
+// remaining events are collected for a few poll intervals, then its last
+// records are written.
+func (m *Monitor) Forget(id string) {
+	if m.src == nil {
+		return
+	}
+	m.mu.Lock()
+	in := m.instances[id]
+	m.mu.Unlock()
+	if in == nil {
+		return
+	}
+	m.after(m.flushDelay(), func() { m.finishInstance(in) })
+}
+
+// Discard drops an instance that Prepare announced but that never
+// started.
+func (m *Monitor) Discard(id string) {
+	m.mu.Lock()
+	in := m.instances[id]
+	if in != nil && in.cgroup == 0 {
+		delete(m.instances, id)
+	}
+	m.mu.Unlock()
+}
+
+// Begin marks the start of an invocation on an instance.
+func (m *Monitor) Begin(id, requestID string) {
+	if m.src == nil {
+		return
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in := m.instances[id]
+	if in == nil {
+		return
+	}
+	sp := &span{requestID: requestID, begin: now, rec: m.newRecord(in, requestID, now)}
+	// Init and idle events waiting for a record go with this one.
+	sp.rec.add(in.pending, m.opts.MaxRecordEvents)
+	in.pending = nil
+	sp.rec.Omitted += in.pendingOmitted
+	in.pendingOmitted = 0
+	if len(in.spans) == 0 && !in.invoked {
+		sp.first = true
+	}
+	in.invoked = true
+	in.spans = append(in.spans, sp)
+}
+
+// End marks the end of an invocation; its record is written once the
+// sensor has delivered its last events.
+func (m *Monitor) End(id, requestID string) {
+	if m.src == nil {
+		return
+	}
+	now := m.now()
+	m.mu.Lock()
+	in := m.instances[id]
+	var sp *span
+	if in != nil {
+		for _, s := range in.spans {
+			if s.requestID == requestID && s.end.IsZero() {
+				sp = s
+			}
+		}
+	}
+	if sp != nil {
+		sp.end = now
+	}
+	m.mu.Unlock()
+	if sp == nil {
+		return
+	}
+	m.profiles.invoked(m, in.info.Function, in.info.Version)
+	m.after(m.flushDelay(), func() { m.finishSpan(in, sp) })
+}
+
+// flushDelay is how long after an invocation ends its record waits for
+// late events: a few of the sensor's poll intervals.
+func (m *Monitor) flushDelay() time.Duration { return 4*m.opts.PollInterval + 50*time.Millisecond }
+
+// after runs fn after d unless the monitor is closed first (Close writes
+// what is pending itself).
+func (m *Monitor) after(d time.Duration, fn func()) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			// Events still queued may belong to the span: wait for the
+			// reader to catch up, a bounded number of times.
+			for i := 0; i < 40 && m.backlog() > 0; i++ {
+				select {
+				case <-time.After(m.opts.PollInterval):
+				case <-m.ctx.Done():
+					return
+				}
+			}
+			fn()
+		case <-m.ctx.Done():
+		}
+	}()
+}
+
+func (m *Monitor) backlog() int {
+	if m.src == nil {
+		return 0
+	}
+	return len(m.src.Events())
+}
+
+// now is the current time on the clock the sensor stamps events with.
+func (m *Monitor) now() time.Time {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return time.Now()
+	}
+	return m.boot.Add(time.Duration(ts.Nano()))
+}
+
+func bootTime() (time.Time, error) {
+	var ts unix.Timespec
+	now := time.Now()
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return time.Time{}, fmt.Errorf("monitor: read boot clock: %w", err)
+	}
+	return now.Add(-time.Duration(ts.Nano())), nil
+}
+
+// shells are the interpreters a bootstrap script can name for its
+// runtime to count as a shell runtime.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "zsh": true, "ksh": true, "busybox": true}
+
+// runtimeIsShell reports whether the bootstrap at path is a script run by
+// a shell ("#!/bin/sh", "#!/usr/bin/env bash").
+func runtimeIsShell(path string) bool {
+	if path == "" {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	line, err := bufio.NewReaderSize(f, 256).ReadString('\n')
+	if err != nil && line == "" {
+		return false
+	}
+	if !strings.HasPrefix(line, "#!") {
+		return false
+	}
+	fields := strings.Fields(line[2:])
+	if len(fields) == 0 {
+		return false
+	}
+	interp := filepath.Base(fields[0])
+	if interp == "env" && len(fields) > 1 {
+		interp = filepath.Base(fields[1])
+	}
+	return shells[interp]
+}

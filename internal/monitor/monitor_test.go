@@ -1,0 +1,322 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"moat.dev/moat/internal/detect"
+	"moat.dev/moat/internal/profile"
+	"moat.dev/moat/internal/sensor"
+	"moat.dev/moat/internal/store"
+)
+
+// fakeSource stands in for the kernel side of the sensor, which the node
+// tests run for real: here the test decides exactly which events arrive
+// and when, to pin down attribution at span edges.
+type fakeSource struct {
+	ch chan sensor.Event
+
+	mu      sync.Mutex
+	watched map[uint64]sensor.InstanceKey
+	dropped map[uint64]uint64
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{ch: make(chan sensor.Event, 1024), watched: map[uint64]sensor.InstanceKey{}, dropped: map[uint64]uint64{}}
+}
+
+func (f *fakeSource) Events() <-chan sensor.Event { return f.ch }
+func (f *fakeSource) Watch(id uint64, k sensor.InstanceKey) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id == 666 {
+		return sensor.ErrWatchFull
+	}
+	f.watched[id] = k
+	return nil
+}
+func (f *fakeSource) Unwatch(id uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.watched, id)
+	return nil
+}
+func (f *fakeSource) Dropped() uint64 { return 0 }
+func (f *fakeSource) DroppedFor(id uint64) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dropped[id], nil
+}
+func (f *fakeSource) isWatched(id uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.watched[id]
+	return ok
+}
+
+func newTestMonitor(t *testing.T, mutate func(*Options)) (*Monitor, *fakeSource) {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), IdleCollect: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	src := newFakeSource()
+	opts := Options{
+		Sensor:       src,
+		PollInterval: 5 * time.Millisecond,
+		JS:           st.JS,
+		KV:           st.Monitor,
+		TraceSubject: store.SubjectTraces,
+		TraceStream:  store.StreamTraces,
+		AlertSubject: store.SubjectAlerts,
+		AlertStream:  store.StreamAlerts,
+		Learning:     profile.Window{Invocations: 1000},
+		Logger:       slog.New(slog.DiscardHandler),
+	}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	m, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	return m, src
+}
+
+// emit sends an event of cgroup cg stamped now on the sensor's clock.
+func (f *fakeSource) emit(m *Monitor, cg uint64, ev sensor.Event) {
+	ev.CgroupID = cg
+	if ev.Time.IsZero() {
+		ev.Time = m.now()
+	}
+	if ev.PID == 0 {
+		ev.PID = 4242
+	}
+	ev.Syscall = 257
+	f.ch <- ev
+}
+
+func waitTrace(t *testing.T, m *Monitor, id string) []Record {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, err := m.Trace(context.Background(), id)
+		if err == nil {
+			return recs
+		}
+		if !errors.Is(err, ErrNoRecord) || time.Now().After(deadline) {
+			t.Fatalf("trace %s: %v", id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitFor waits until cond holds: events are handled asynchronously.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func kinds(evs []detect.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Phase+":"+e.Kind+":"+e.Path)
+	}
+	return out
+}
+
+func TestAttribution(t *testing.T) {
+	m, src := newTestMonitor(t, nil)
+	const cg = 101
+	m.Prepare("inst-1", detect.InstanceInfo{Function: "fn", Version: "3", Runtime: "provided.al2023"})
+	if err := m.Observe("inst-1", cg, "/var/task/bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	if !src.isWatched(cg) {
+		t.Fatal("Observe did not watch the cgroup")
+	}
+	// The init's own work before it execs the bootstrap is not the
+	// function's.
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/proc/self/fd", Intent: sensor.IntentRead})
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap", Argv: []string{"/var/task/bootstrap"}})
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/etc/hosts", Intent: sensor.IntentRead})
+	waitFor(t, "init events", func() bool { return m.events.Load() == 3 })
+
+	m.Begin("inst-1", "req-1")
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/tmp/a", Flags: 0o101, Intent: sensor.IntentWrite | sensor.IntentCreate})
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindConnect, Family: 2, Addr: netip.MustParseAddrPort("198.18.0.9:443"), Result: -1, Errno: 1})
+	waitFor(t, "invoke events", func() bool { return m.events.Load() == 5 })
+	m.End("inst-1", "req-1")
+	// Between invocations: idle, stored with the next record.
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/tmp/idle", Intent: sensor.IntentRead})
+	waitFor(t, "idle event", func() bool { return m.events.Load() == 6 })
+	m.Begin("inst-1", "req-2")
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/tmp/b", Intent: sensor.IntentRead})
+	waitFor(t, "second invocation", func() bool { return m.events.Load() == 7 })
+	m.End("inst-1", "req-2")
+
+	r1 := waitTrace(t, m, "req-1")
+	if len(r1) != 1 {
+		t.Fatalf("req-1 has %d records", len(r1))
+	}
+	got := kinds(r1[0].Events)
+	want := []string{"init:exec:/var/task/bootstrap", "init:open:/etc/hosts", "invoke:open:/tmp/a", "invoke:connect:"}
+	if len(got) != len(want) {
+		t.Fatalf("req-1 events = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("req-1 event %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	rec := r1[0]
+	if rec.Function != "fn" || rec.Version != "3" || rec.Instance != "inst-1" || rec.End.Before(rec.Start) {
+		t.Errorf("record header = %+v", rec)
+	}
+	if e := rec.Events[2]; e.RequestID != "req-1" || e.Exe != "/var/task/bootstrap" || e.Function != "fn" {
+		t.Errorf("invoke event attribution = %+v", e)
+	}
+	if e := rec.Events[3]; e.Family != "inet" || e.Addr != "198.18.0.9" || e.Port != 443 || e.Errno != "EPERM" {
+		t.Errorf("connect event = %+v", e)
+	}
+	r2 := waitTrace(t, m, "req-2")
+	if got := kinds(r2[0].Events); len(got) != 2 || got[0] != "idle:open:/tmp/idle" || got[1] != "invoke:open:/tmp/b" {
+		t.Errorf("req-2 events = %v", got)
+	}
+
+	// The instance ends: trailing idle events go to an instance record,
+	// and the cgroup is no longer watched.
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/tmp/late", Intent: sensor.IntentRead})
+	waitFor(t, "late event", func() bool { return m.events.Load() == 8 })
+	m.Forget("inst-1")
+	ri := waitTrace(t, m, "instance-inst-1")
+	if got := kinds(ri[0].Events); len(got) != 1 || got[0] != "idle:open:/tmp/late" || ri[0].RequestID != "" {
+		t.Errorf("instance record = %v (%q)", got, ri[0].RequestID)
+	}
+	waitFor(t, "unwatch", func() bool { return !src.isWatched(cg) })
+
+	// An event from a cgroup nobody observed is counted, never attributed.
+	src.emit(m, 999, sensor.Event{Kind: sensor.KindOpen, Path: "/x"})
+	waitFor(t, "unknown cgroup", func() bool { return m.Status().UnknownCgroup == 1 })
+}
+
+func TestObserveRefusedWhenTheSensorCannotWatch(t *testing.T) {
+	m, _ := newTestMonitor(t, nil)
+	m.Prepare("inst-x", detect.InstanceInfo{Function: "fn", Version: "1"})
+	if err := m.Observe("inst-x", 666, "/var/task/bootstrap"); !errors.Is(err, sensor.ErrWatchFull) {
+		t.Fatalf("Observe = %v, want ErrWatchFull", err)
+	}
+}
+
+func TestAlertsCarryRequestAndRecordNamesThem(t *testing.T) {
+	m, src := newTestMonitor(t, nil)
+	const cg = 202
+	m.Prepare("inst-2", detect.InstanceInfo{Function: "fn", Version: "$LATEST", Runtime: "provided.al2023"})
+	if err := m.Observe("inst-2", cg, "/var/task/bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
+	waitFor(t, "exec", func() bool { return m.events.Load() == 1 })
+	m.Begin("inst-2", "req-a")
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/proc/self/environ", Intent: sensor.IntentRead})
+	waitFor(t, "open", func() bool { return m.events.Load() == 2 })
+	m.End("inst-2", "req-a")
+	rec := waitTrace(t, m, "req-a")[0]
+	if len(rec.Alerts) != 1 || rec.Alerts[0].Rule != "environ-read" {
+		t.Fatalf("record alerts = %+v", rec.Alerts)
+	}
+	var got []detect.Alert
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.ReadAlerts(ctx, "fn", time.Time{}, false, func(a detect.Alert) error {
+		got = append(got, a)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].RequestID != "req-a" || got[0].ID != rec.Alerts[0].ID || len(got[0].Evidence) == 0 {
+		t.Fatalf("alerts = %+v", got)
+	}
+}
+
+func TestRecordBoundsAndDrops(t *testing.T) {
+	m, src := newTestMonitor(t, func(o *Options) { o.MaxRecordEvents = 3 })
+	const cg = 303
+	m.Prepare("inst-3", detect.InstanceInfo{Function: "fn", Version: "1"})
+	if err := m.Observe("inst-3", cg, "/var/task/bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
+	waitFor(t, "exec", func() bool { return m.events.Load() == 1 })
+	m.Begin("inst-3", "req-b")
+	for range 5 {
+		src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/var/task/data.json", Intent: sensor.IntentRead})
+	}
+	waitFor(t, "opens", func() bool { return m.events.Load() == 6 })
+	src.mu.Lock()
+	src.dropped[cg] = 7
+	src.mu.Unlock()
+	m.End("inst-3", "req-b")
+	rec := waitTrace(t, m, "req-b")[0]
+	if len(rec.Events) != 3 || rec.Omitted != 3 || rec.OmittedKinds["open"] != 3 {
+		t.Errorf("record kept %d events, omitted %d %v; want 3 kept, 3 omitted", len(rec.Events), rec.Omitted, rec.OmittedKinds)
+	}
+	if rec.SensorDropped != 7 {
+		t.Errorf("SensorDropped = %d, want 7", rec.SensorDropped)
+	}
+	waitFor(t, "drop alert", func() bool {
+		var found bool
+		_ = m.ReadAlerts(context.Background(), "fn", time.Time{}, false, func(a detect.Alert) error {
+			found = found || (a.Rule == "sensor.dropped" && a.RequestID == "req-b")
+			return nil
+		})
+		return found
+	})
+}
+
+func TestRecordEncodeBound(t *testing.T) {
+	r := &Record{RequestID: "r", Events: []detect.Event{}}
+	for range 2000 {
+		r.add1(detect.Event{Kind: "open", Path: string(make([]byte, 200))}, 10000)
+	}
+	b, err := r.encode(64 << 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 64<<10 || r.Omitted == 0 || r.Omitted+len(r.Events) != 2000 {
+		t.Errorf("encoded %d bytes, kept %d, omitted %d", len(b), len(r.Events), r.Omitted)
+	}
+}
+
+func TestMonitoringOff(t *testing.T) {
+	m, _ := newTestMonitor(t, func(o *Options) {
+		o.Sensor = nil
+		o.SensorError = sensor.ErrUnavailable
+	})
+	st := m.Status()
+	if st.Monitoring != "off" || st.Reason == "" || m.Enabled() {
+		t.Errorf("status = %+v", st)
+	}
+	// The hooks do nothing and never fail.
+	m.Prepare("i", detect.InstanceInfo{Function: "fn"})
+	if err := m.Observe("i", 1, "/x"); err != nil {
+		t.Error(err)
+	}
+	m.Begin("i", "r")
+	m.End("i", "r")
+	m.Forget("i")
+}

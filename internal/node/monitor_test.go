@@ -1,0 +1,310 @@
+package node
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+
+	"moat.dev/moat/internal/detect"
+	"moat.dev/moat/internal/fixture"
+	"moat.dev/moat/internal/monitor"
+)
+
+// requireMonitoring fails (under CI) or skips the test when the node runs
+// without the sensor.
+func (n *testNode) requireMonitoring(t *testing.T) {
+	t.Helper()
+	resp := n.signed(t, "GET", "/moat/v1/status", nil)
+	defer resp.Body.Close()
+	var st struct {
+		Monitor monitor.Status `json:"monitor"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Monitor.Monitoring != "on" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("monitoring is off under CI: %s", st.Monitor.Reason)
+		}
+		t.Skipf("monitoring is off on this host: %s", st.Monitor.Reason)
+	}
+}
+
+// createRaw creates a function from a CreateFunction body with moat's own
+// fields.
+func (n *testNode) createRaw(t *testing.T, body map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp := n.signed(t, "POST", "/2015-03-31/functions", b)
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("create %s: %d %s", body["FunctionName"], resp.StatusCode, out)
+	}
+}
+
+// invokeID invokes and returns the payload and the request id.
+func (n *testNode) invokeID(t *testing.T, name string, payload any) ([]byte, string) {
+	t.Helper()
+	out := n.invoke(t, name, payload, nil)
+	id, ok := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+	if !ok || id == "" {
+		t.Fatal("no request id in the Invoke response")
+	}
+	return out.Payload, id
+}
+
+// alerts reads the stored alerts of a function.
+func (n *testNode) alerts(t *testing.T, function string) []detect.Alert {
+	t.Helper()
+	resp := n.signed(t, "GET", "/moat/v1/alerts?function="+function, nil)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("alerts: %d %s", resp.StatusCode, b)
+	}
+	var out []detect.Alert
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 8<<20)
+	for sc.Scan() {
+		var a detect.Alert
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("alert %s: %v", sc.Bytes(), err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// trace reads the records of a request, waiting for them to be written.
+func (n *testNode) trace(t *testing.T, requestID string) []monitor.Record {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := n.signed(t, "GET", "/moat/v1/traces/"+requestID, nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			var out struct{ Records []monitor.Record }
+			if err := json.Unmarshal(b, &out); err != nil {
+				t.Fatal(err)
+			}
+			return out.Records
+		}
+		if resp.StatusCode != 404 || time.Now().After(deadline) {
+			t.Fatalf("trace %s: %d %s", requestID, resp.StatusCode, b)
+		}
+		pause(50 * time.Millisecond)
+	}
+}
+
+// TestMonitorTraceRecord runs a function through the real sensor and reads
+// back its invocation's forensic record after the instance is gone.
+func TestMonitorTraceRecord(t *testing.T) {
+	n := startNode(t, nil)
+	n.requireMonitoring(t)
+	// A fresh instance per invocation: the record must outlive it.
+	n.createRaw(t, map[string]any{
+		"FunctionName": "traced", "Runtime": "provided.al2023", "Handler": "bootstrap",
+		"Code":    map[string]string{"ZipFile": base64.StdEncoding.EncodeToString(fixture.GoZip(t, "testdata/functions/suspicious"))},
+		"Sandbox": map[string]any{"Ephemeral": "per-invocation"},
+	})
+	_, first := n.invokeID(t, "traced", map[string]any{"action": "list"})
+	_, shell := n.invokeID(t, "traced", map[string]any{"action": "shell"})
+
+	recs := n.trace(t, first)
+	if len(recs) != 1 {
+		t.Fatalf("records of %s: %d", first, len(recs))
+	}
+	r := recs[0]
+	if r.RequestID != first || r.Function != "traced" || r.Version != "$LATEST" || r.Instance == "" || !r.End.After(r.Start) {
+		t.Errorf("record header = %+v", r)
+	}
+	// The first invocation holds the init: the exec of the bootstrap.
+	if len(r.Events) == 0 || r.Events[0].Kind != "exec" || r.Events[0].Path != "/var/task/bootstrap" || r.Events[0].Phase != detect.PhaseInit {
+		b, _ := json.MarshalIndent(r, "", " ")
+		t.Errorf("first event: want the init's exec of /var/task/bootstrap; record %s", b)
+	}
+
+	recs = n.trace(t, shell)
+	var sawExec bool
+	for _, e := range recs[0].Events {
+		if e.RequestID != shell && e.Phase == detect.PhaseInvoke {
+			t.Errorf("event of another request in the record: %+v", e)
+		}
+		if e.Kind == "exec" && strings.HasSuffix(e.Path, "/sh") && slices.Contains(e.Argv, "id") && e.RequestID == shell {
+			sawExec = true
+		}
+	}
+	if !sawExec {
+		t.Errorf("record of %s lacks the exec of sh -c id: %+v", shell, recs[0].Events)
+	}
+	if len(recs[0].Alerts) == 0 {
+		t.Errorf("record of %s names no alert", shell)
+	}
+
+	// The CLI prints it as a tree.
+	resp := n.signed(t, "GET", "/moat/v1/traces/not-a-request", nil)
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("trace of an unknown request: %d, want 404", resp.StatusCode)
+	}
+}
+
+// suspiciousActions maps each action of testdata/functions/suspicious to
+// the rule that must catch it.
+var suspiciousActions = map[string]string{
+	"environ-self":       "environ-read",
+	"environ-init":       "environ-read",
+	"shadow":             "credential-read",
+	"aws-credentials":    "credential-read",
+	"ssh-key":            "credential-read",
+	"shell":              "shell-spawned",
+	"tmp-write-exec":     "tmp-write-exec",
+	"shm-exec":           "exec-from-writable",
+	"reverse-shell":      "reverse-shell",
+	"connect-then-shell": "reverse-shell",
+	"download-exec":      "download-exec",
+	"metadata":           "metadata-access",
+	"mining-pool":        "mining-pool",
+	"setuid":             "privilege-change",
+	"capset":             "privilege-change",
+	"ptrace":             "denied-syscall",
+	"mount":              "denied-syscall",
+	"bpf":                "denied-syscall",
+	"unshare":            "denied-syscall",
+	"keyctl-burst":       "denied-burst",
+	"docker-socket":      "container-socket",
+	"code-tamper":        "sensitive-write",
+	"network-tool":       "network-tool",
+}
+
+// TestMonitorCatchesSuspiciousActions is the external check: each
+// suspicious action, performed inside a real sandbox, raises its alert
+// with the request id of the invocation that did it.
+func TestMonitorCatchesSuspiciousActions(t *testing.T) {
+	n := startNode(t, func(o *Options) { o.Sensor.LearnInvocations = 2 })
+	n.requireMonitoring(t)
+	n.create(t, "suspicious", fixture.GoZip(t, "testdata/functions/suspicious"), nil)
+
+	// Learning: two ordinary invocations.
+	for range 2 {
+		n.invokeID(t, "suspicious", map[string]any{"action": "list"})
+	}
+	want := map[string]string{} // request id → rule
+	byAction := map[string]string{}
+	names := make([]string, 0, len(suspiciousActions))
+	for a := range suspiciousActions {
+		names = append(names, a)
+	}
+	slices.Sort(names)
+	for _, action := range names {
+		payload, id := n.invokeID(t, "suspicious", map[string]any{"action": action})
+		t.Logf("%s (%s): %s", action, id, payload)
+		want[id] = suspiciousActions[action]
+		byAction[action] = id
+	}
+	if len(want) < 15 {
+		t.Fatalf("only %d distinct actions", len(want))
+	}
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := map[string][]string{} // request id → rules
+		for _, a := range n.alerts(t, "suspicious") {
+			got[a.RequestID] = append(got[a.RequestID], a.Rule)
+			if a.Function != "suspicious" || a.Version != "$LATEST" || a.Instance == "" || len(a.Evidence) == 0 || a.ID == "" {
+				t.Errorf("alert lacks its attribution or evidence: %+v", a)
+			}
+		}
+		var missing []string
+		for _, action := range names {
+			id := byAction[action]
+			if !slices.Contains(got[id], want[id]) {
+				missing = append(missing, fmt.Sprintf("%s (%s): want %s, got %v", action, id, want[id], got[id]))
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("actions without their alert:\n%s", strings.Join(missing, "\n"))
+		}
+		pause(200 * time.Millisecond)
+	}
+}
+
+// TestMonitorBenignNoFalsePositives learns a benign function's profile and
+// then runs it 1,000 times: ordinary work (JSON, /tmp scratch files, HTTP
+// to its granted test host) must raise no alert at all.
+func TestMonitorBenignNoFalsePositives(t *testing.T) {
+	const learn, runs = 50, 1000
+	n := startNode(t, func(o *Options) { o.Sensor.LearnInvocations = learn })
+	n.requireMonitoring(t)
+	host := newHTTPTestHost(t)
+	n.createRaw(t, map[string]any{
+		"FunctionName": "benign", "Runtime": "provided.al2023", "Handler": "bootstrap",
+		"Code":    map[string]string{"ZipFile": base64.StdEncoding.EncodeToString(fixture.GoZip(t, "testdata/functions/benign"))},
+		"Sandbox": map[string]any{"Egress": []string{host.addr}},
+	})
+	url := "http://" + host.addr + "/data"
+	call := func(i int) {
+		payload, _ := n.invokeID(t, "benign", map[string]any{"n": i, "url": url})
+		var out struct {
+			OK     bool `json:"ok"`
+			Status int  `json:"status"`
+		}
+		if err := json.Unmarshal(payload, &out); err != nil || !out.OK || out.Status != 200 {
+			t.Fatalf("invocation %d: %s", i, payload)
+		}
+	}
+	for i := range learn {
+		call(i)
+	}
+	// The window is over: the profile is learned.
+	resp := n.signed(t, "GET", "/moat/v1/profiles/benign", nil)
+	prof, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(prof), "state: learned") {
+		t.Fatalf("profile after learning: %d\n%s", resp.StatusCode, prof)
+	}
+	for i := range runs {
+		call(learn + i)
+	}
+	// Let the last records and alerts land.
+	pause(500 * time.Millisecond)
+	if alerts := n.alerts(t, "benign"); len(alerts) != 0 {
+		for _, a := range alerts[:min(10, len(alerts))] {
+			ev, _ := json.Marshal(a.Evidence)
+			t.Errorf("false positive: %s %s %s\n  %s", a.Rule, a.RequestID, a.Summary, ev)
+		}
+		t.Fatalf("%d alerts for a benign function", len(alerts))
+	}
+}
+
+// httpTestHost is a test host in its own network namespace serving HTTP.
+type httpTestHost struct{ addr string }
+
+func newHTTPTestHost(t *testing.T) *httpTestHost {
+	t.Helper()
+	h := newTestHost(t)
+	addr := strings.Replace(h.addr, ":7777", ":8080", 1)
+	ln := listenInNamedNetns(t, h.ns, addr)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"items":[1,2,3],"name":"test host"}`)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &httpTestHost{addr: addr}
+}

@@ -1,0 +1,372 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"moat.dev/moat/internal/detect"
+)
+
+// Info describes a built-in rule.
+type Info struct {
+	Name        string          `json:"name"`
+	Severity    detect.Severity `json:"severity"`
+	Description string          `json:"description"`
+}
+
+// builtin is a rule that needs no learning: a Go matcher over the kinds
+// of event it applies to.
+type builtin struct {
+	Info
+	kinds map[string]bool
+	match func(st *State, ev *detect.Event) *match
+}
+
+// Builtins lists the built-in rules.
+func Builtins() []Info {
+	out := make([]Info, len(builtinRules))
+	for i, b := range builtinRules {
+		out[i] = b.Info
+	}
+	return out
+}
+
+func isBuiltin(name string) bool {
+	for _, b := range builtinRules {
+		if b.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func kinds(k ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range k {
+		m[s] = true
+	}
+	return m
+}
+
+// The lists the built-in rules use, in one place each.
+var (
+	// shellNames are shells and interpreters a function's code has no
+	// business starting once it runs.
+	shellNames = []string{"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox", "pwsh", "node"}
+	// interpreterPrefixes match versioned interpreter names (python3.12).
+	interpreterPrefixes = []string{"python", "perl", "ruby", "php", "lua"}
+	// miningPorts are the ports of common mining pools (stratum).
+	miningPorts = map[int]bool{3333: true, 3334: true, 3335: true, 3357: true, 4444: true, 5555: true, 5588: true,
+		6666: true, 7777: true, 9999: true, 14433: true, 14444: true, 45560: true, 45700: true}
+	minerNames  = []string{"xmrig", "minerd", "cpuminer", "xmr-stak", "ethminer"}
+	metadataNet = []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10"),
+		netip.MustParsePrefix("fd00:ec2::254/128"), netip.MustParsePrefix("100.100.100.200/32")}
+	// sensitiveSyscalls, refused by the sandbox, are escape attempts.
+	sensitiveSyscalls = kinds("ptrace", "mount", "umount2", "pivot_root", "chroot", "bpf", "unshare", "setns",
+		"init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "keyctl", "add_key",
+		"request_key", "perf_event_open", "process_vm_readv", "process_vm_writev", "open_by_handle_at",
+		"name_to_handle_at", "userfaultfd", "swapon", "swapoff", "reboot", "acct", "quotactl", "fsopen",
+		"fsmount", "fsconfig", "move_mount", "open_tree", "iopl", "ioperm", "lookup_dcookie", "personality")
+	// credentialFiles are exact paths; credentialSuffixes match anywhere
+	// (a home directory is not known); credentialDirs are prefixes.
+	credentialFiles    = kinds("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/master.passwd")
+	credentialSuffixes = []string{"/.aws/credentials", "/.aws/config", "/.ssh/authorized_keys", "/.docker/config.json",
+		"/.kube/config", "/.netrc", "/.git-credentials", "/.pgpass", "/.config/gcloud/credentials.db"}
+	credentialDirs = []string{"/etc/sudoers.d/", "/var/run/secrets/", "/run/secrets/"}
+	// writableDirs hold files an instance can write; running one from
+	// there is how dropped payloads run.
+	writableDirs = []string{"/tmp/", "/var/tmp/", "/dev/shm/", "/run/shm/", "/run/"}
+	// protectedDirs are read-only in the sandbox: a write is tampering.
+	protectedDirs  = []string{"/etc/", "/var/task/", "/opt/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/proc/sys/", "/sys/", "/boot/"}
+	containerSocks = []string{"docker.sock", "containerd.sock", "crio.sock", "podman.sock", "kubelet.sock", "dockershim.sock"}
+	networkTools   = kinds("nc", "ncat", "netcat", "socat", "nmap", "masscan", "zmap", "tcpdump", "telnet", "ssh", "scp", "sftp", "ftp", "tftp")
+)
+
+func isShell(p string) bool {
+	b := base(p)
+	for _, s := range shellNames {
+		if b == s {
+			return true
+		}
+	}
+	for _, pre := range interpreterPrefixes {
+		if strings.HasPrefix(b, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPrefixAny(p string, prefixes []string) bool {
+	for _, pre := range prefixes {
+		if strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+func writes(ev *detect.Event) bool {
+	switch ev.Kind {
+	case "unlink", "rename", "chmod":
+		return true
+	case "open":
+		for _, in := range ev.Intent {
+			if in == "write" || in == "create" || in == "trunc" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var builtinRules = []*builtin{
+	{
+		Info:  Info{"shell-spawned", detect.SeverityHigh, "a shell or interpreter started by a function whose runtime is not a shell, after init"},
+		kinds: kinds("exec"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if ev.Phase == detect.PhaseInit || ev.Runtime == "shell" || !isShell(ev.Path) {
+				return nil
+			}
+			return &match{key: ev.Path, summary: "shell spawned: " + describe(ev)}
+		},
+	},
+	{
+		Info:  Info{"reverse-shell", detect.SeverityCritical, "a reverse shell: a shell wired to a socket (argv shapes), or a process that connected out and then became a shell"},
+		kinds: kinds("exec"),
+		match: func(st *State, ev *detect.Event) *match {
+			if reverseShellArgv(ev) {
+				return &match{key: strings.Join(ev.Argv, " "), summary: "reverse shell: " + describe(ev)}
+			}
+			if !isShell(ev.Path) {
+				return nil
+			}
+			if t, ok := st.connects[ev.PID]; ok && ev.Time.UnixNano()-t < 10e9 {
+				return &match{key: "connect-exec", summary: fmt.Sprintf("reverse shell: pid %d connected out, then became %s", ev.PID, ev.Path)}
+			}
+			return nil
+		},
+	},
+	{
+		Info:  Info{"download-exec", detect.SeverityCritical, "a download piped into a shell, or a file run after curl or wget fetched something in the instance"},
+		kinds: kinds("exec"),
+		match: func(st *State, ev *detect.Event) *match {
+			cmd := strings.Join(ev.Argv, " ")
+			fetch := strings.Contains(cmd, "curl") || strings.Contains(cmd, "wget")
+			if fetch && isShell(ev.Path) && (strings.Contains(cmd, "|") || strings.Contains(cmd, "$(")) {
+				return &match{key: cmd, summary: "download and execute: " + describe(ev)}
+			}
+			if st.fetched && st.written[ev.Path] {
+				return &match{key: ev.Path, summary: "ran a file written after a download: " + ev.Path}
+			}
+			return nil
+		},
+	},
+	{
+		Info:  Info{"tmp-write-exec", detect.SeverityHigh, "a file the instance wrote (or renamed, or made executable) and then ran"},
+		kinds: kinds("exec"),
+		match: func(st *State, ev *detect.Event) *match {
+			if !st.written[ev.Path] {
+				return nil
+			}
+			return &match{key: ev.Path, summary: "wrote then executed " + ev.Path}
+		},
+	},
+	{
+		Info:  Info{"tmp-chmod-exec", detect.SeverityMedium, "an execute bit set on a file in a writable directory"},
+		kinds: kinds("chmod"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if ev.Mode&0o111 == 0 || !hasPrefixAny(ev.Path, writableDirs) {
+				return nil
+			}
+			return &match{key: ev.Path, summary: fmt.Sprintf("made %s executable (mode %o)", ev.Path, ev.Mode)}
+		},
+	},
+	{
+		Info:  Info{"exec-from-writable", detect.SeverityMedium, "a program run (or tried) from /tmp, /dev/shm or another writable place, or a hidden file"},
+		kinds: kinds("exec"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if !hasPrefixAny(ev.Path, writableDirs) && !strings.HasPrefix(base(ev.Path), ".") {
+				return nil
+			}
+			return &match{key: ev.Path, summary: "executed from a writable place: " + ev.Path}
+		},
+	},
+	{
+		Info:  Info{"environ-read", detect.SeverityHigh, "another process's or the instance's own environment read through /proc (where secrets live), or process memory"},
+		kinds: kinds("open"),
+		match: func(_ *State, ev *detect.Event) *match {
+			p := ev.Path
+			if !strings.HasPrefix(p, "/proc/") || !(strings.HasSuffix(p, "/environ") || strings.HasSuffix(p, "/mem")) {
+				return nil
+			}
+			return &match{key: p, summary: "read " + p}
+		},
+	},
+	{
+		Info:  Info{"credential-read", detect.SeverityHigh, "a credential file opened: shadow, sudoers, cloud, SSH, Docker, Kubernetes or VCS credentials, mounted secrets"},
+		kinds: kinds("open"),
+		match: func(_ *State, ev *detect.Event) *match {
+			p := ev.Path
+			hit := credentialFiles[p] || hasPrefixAny(p, credentialDirs)
+			for _, s := range credentialSuffixes {
+				hit = hit || strings.HasSuffix(p, s)
+			}
+			if i := strings.Index(p, "/.ssh/id_"); i >= 0 {
+				hit = true
+			}
+			if !hit {
+				return nil
+			}
+			return &match{key: p, summary: "opened credential file " + p}
+		},
+	},
+	{
+		Info:  Info{"metadata-access", detect.SeverityHigh, "a connection (made or refused) to a cloud metadata or link-local address"},
+		kinds: kinds("connect"),
+		match: func(_ *State, ev *detect.Event) *match {
+			a, err := netip.ParseAddr(ev.Addr)
+			if err != nil {
+				return nil
+			}
+			for _, n := range metadataNet {
+				if n.Contains(a) {
+					return &match{key: ev.Where(), summary: "connect to metadata address " + ev.Where()}
+				}
+			}
+			return nil
+		},
+	},
+	{
+		Info:  Info{"mining-pool", detect.SeverityHigh, "a connection to a mining pool port, or a miner started"},
+		kinds: kinds("connect", "exec"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if ev.Kind == "connect" {
+				if (ev.Family == "inet" || ev.Family == "inet6") && miningPorts[ev.Port] {
+					return &match{key: ev.Where(), summary: "connect to mining pool port: " + ev.Where()}
+				}
+				return nil
+			}
+			cmd := strings.Join(ev.Argv, " ")
+			b := base(ev.Path)
+			for _, m := range minerNames {
+				if b == m {
+					return &match{key: ev.Path, summary: "miner started: " + describe(ev)}
+				}
+			}
+			if strings.Contains(cmd, "stratum+tcp://") || strings.Contains(cmd, "stratum+ssl://") {
+				return &match{key: cmd, summary: "miner started: " + describe(ev)}
+			}
+			return nil
+		},
+	},
+	{
+		Info:  Info{"denied-syscall", detect.SeverityHigh, "a sensitive system call (ptrace, mount, bpf, unshare, keyctl, module loading, ...) refused by the sandbox: an escape attempt"},
+		kinds: kinds("denied"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if !sensitiveSyscalls[ev.Syscall] {
+				return nil
+			}
+			return &match{key: ev.Syscall, summary: describe(ev)}
+		},
+	},
+	{
+		Info:  Info{"denied-burst", detect.SeverityCritical, "10 or more system calls refused by the sandbox within one second: probing for a way out"},
+		kinds: kinds("denied"),
+		match: func(st *State, ev *detect.Event) *match {
+			now := ev.Time.UnixNano()
+			st.denied = append(st.denied, now)
+			keep := st.denied[:0]
+			for _, t := range st.denied {
+				if now-t < 1e9 {
+					keep = append(keep, t)
+				}
+			}
+			st.denied = keep
+			if len(st.denied) < 10 || now < st.burstUntil {
+				return nil
+			}
+			st.burstUntil = now + 1e9
+			return &match{key: fmt.Sprint(now / 1e9), summary: fmt.Sprintf("%d system calls refused within a second (last: %s)", len(st.denied), ev.Syscall)}
+		},
+	},
+	{
+		Info:  Info{"privilege-change", detect.SeverityHigh, "an attempt to change user or group ids, or capabilities"},
+		kinds: kinds("setid", "capset"),
+		match: func(_ *State, ev *detect.Event) *match {
+			return &match{key: ev.Syscall + fmt.Sprint(ev.IDs), summary: "privilege change: " + describe(ev)}
+		},
+	},
+	{
+		Info:  Info{"container-socket", detect.SeverityHigh, "a connection to a container runtime or kubelet socket"},
+		kinds: kinds("connect"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if ev.Family != "unix" {
+				return nil
+			}
+			p := ev.Addr
+			hit := strings.HasPrefix(p, "/run/containerd/") || strings.HasPrefix(p, "/var/run/docker/")
+			for _, s := range containerSocks {
+				hit = hit || strings.HasSuffix(p, s)
+			}
+			if !hit {
+				return nil
+			}
+			return &match{key: p, summary: "connect to container socket " + p}
+		},
+	},
+	{
+		Info:  Info{"sensitive-write", detect.SeverityMedium, "a write, delete, rename or chmod in the code, system or kernel directories (read-only in the sandbox: the attempt is tampering)"},
+		kinds: kinds("open", "unlink", "rename", "chmod"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if !writes(ev) {
+				return nil
+			}
+			p := ev.Path
+			if !hasPrefixAny(p, protectedDirs) && !(ev.Kind == "rename" && hasPrefixAny(ev.NewPath, protectedDirs)) {
+				return nil
+			}
+			return &match{key: ev.Kind + p, summary: "tampering attempt: " + describe(ev)}
+		},
+	},
+	{
+		Info:  Info{"network-tool", detect.SeverityMedium, "a network tool started: nc, socat, nmap, tcpdump, ssh, telnet, ..."},
+		kinds: kinds("exec"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if !networkTools[base(ev.Path)] {
+				return nil
+			}
+			return &match{key: ev.Path, summary: "network tool: " + describe(ev)}
+		},
+	},
+}
+
+// reverseShellArgv recognises the command lines of common reverse shells.
+func reverseShellArgv(ev *detect.Event) bool {
+	cmd := strings.Join(ev.Argv, " ")
+	if strings.Contains(cmd, "/dev/tcp/") || strings.Contains(cmd, "/dev/udp/") {
+		return true
+	}
+	b := base(ev.Path)
+	if b == "nc" || b == "ncat" || b == "netcat" {
+		for _, a := range ev.Argv[min(1, len(ev.Argv)):] {
+			if a == "-e" || a == "-c" || strings.HasPrefix(a, "-e") {
+				return true
+			}
+		}
+	}
+	if b == "socat" && (strings.Contains(cmd, "exec:") || strings.Contains(cmd, "system:") || strings.Contains(cmd, "EXEC:")) {
+		return true
+	}
+	if strings.Contains(cmd, "pty.spawn") {
+		return true
+	}
+	if strings.Contains(cmd, "mkfifo") && (strings.Contains(cmd, " nc ") || strings.Contains(cmd, "|nc ") || strings.Contains(cmd, "| nc")) {
+		return true
+	}
+	if isShell(ev.Path) && strings.Contains(cmd, " -i") && strings.Contains(cmd, ">&") {
+		return true
+	}
+	return false
+}
