@@ -112,9 +112,6 @@ func item(ev *detect.Event) (string, string) {
 		return "exec", absolute(ev.Path)
 	case "open":
 		p := absolute(ev.Path)
-		if ignored(p) {
-			return "", ""
-		}
 		write := false
 		for _, in := range ev.Intent {
 			if in == "write" || in == "create" || in == "trunc" {
@@ -126,15 +123,21 @@ func item(ev *detect.Event) (string, string) {
 			return "", ""
 		}
 		if write {
+			if ignoredWrite(p) {
+				return "", ""
+			}
 			return "write", generalize(p)
+		}
+		if ignored(p) {
+			return "", ""
 		}
 		return "read", generalize(p)
 	case "unlink", "chmod":
-		if p := absolute(ev.Path); !ignored(p) {
+		if p := absolute(ev.Path); !ignoredWrite(p) {
 			return "write", generalize(p)
 		}
 	case "rename":
-		if p := absolute(ev.NewPath); !ignored(p) {
+		if p := absolute(ev.NewPath); !ignoredWrite(p) {
 			return "write", generalize(p)
 		}
 	case "connect":
@@ -185,6 +188,18 @@ var (
 		"/dev/urandom": true, "/dev/random": true, "/dev/full": true, "/var/task": true, "/": true, "/tmp": true}
 )
 
+// ignoredWrite: writes that carry no signal, to the harmless devices.
+// Every other write counts: the code and system paths are read-only, so a
+// write there is an attempt worth a profile entry.
+func ignoredWrite(p string) bool {
+	switch p {
+	case "/dev/null", "/dev/zero", "/dev/full", "/dev/urandom", "/dev/random":
+		return true
+	}
+	return false
+}
+
+// ignored: reads that carry no signal.
 func ignored(p string) bool {
 	if ignoredFiles[p] {
 		return true

