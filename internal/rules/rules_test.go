@@ -100,8 +100,16 @@ func TestBuiltins(t *testing.T) {
 			connect("inet", "127.0.0.1", 9001), connect("inet", "198.18.0.5", 443),
 		}, nil},
 		{"shell runtime init", []detect.Event{
-			func() detect.Event { x := exec("/usr/bin/curl", "-sS", "http://127.0.0.1:9001/next"); x.Runtime = "shell"; return x }(),
-			func() detect.Event { x := exec("/bin/sh", "-n", "f.sh"); x.Runtime, x.Phase = "shell", detect.PhaseInit; return x }(),
+			func() detect.Event {
+				x := exec("/usr/bin/curl", "-sS", "http://127.0.0.1:9001/next")
+				x.Runtime = "shell"
+				return x
+			}(),
+			func() detect.Event {
+				x := exec("/bin/sh", "-n", "f.sh")
+				x.Runtime, x.Phase = "shell", detect.PhaseInit
+				return x
+			}(),
 		}, nil},
 	}
 	for _, tt := range tests {
