@@ -50,6 +50,15 @@ type Monitor interface {
 	End(instanceID, requestID string)
 }
 
+// Profiles gives the approved behaviour profile of a function version for
+// enforce mode; *monitor.Monitor implements it.
+type Profiles interface {
+	// Enforcement returns the approved profile's executables and
+	// destinations; ok is false when the version has no approved profile
+	// yet. An error means the profile could not be read.
+	Enforcement(ctx context.Context, function, version string) (exec, connect []string, ok bool, err error)
+}
+
 // LogSink stores log records; *logs.Writer implements it.
 type LogSink interface {
 	Write(rec logs.Record)
@@ -63,6 +72,9 @@ type Options struct {
 	Logs     LogSink
 	// Monitor, when set, is told of every instance and invocation.
 	Monitor Monitor
+	// Profiles, when set, turns the approved profile of a function in
+	// enforce mode into walls.
+	Profiles Profiles
 	Region  string
 	// TaskRoot is LAMBDA_TASK_ROOT as instances see it; empty means the
 	// host path of the unpacked code (when instances share the host's

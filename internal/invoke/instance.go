@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"moat.dev/moat/internal/detect"
@@ -59,6 +61,78 @@ func networkSpec(cfg *registry.Config, spec *sandbox.Spec) error {
 		}
 	}
 	return nil
+}
+
+// enforceSpec makes the approved profile of a function in enforce mode
+// the instance's walls: only its executables run, and its network grants
+// shrink to the destinations the profile lists. Until a profile is
+// approved the function runs monitored only. A profile that cannot be
+// read fails the spawn: an enforced function never runs unenforced
+// because of an error.
+func (d *Dispatcher) enforceSpec(ctx context.Context, cfg *registry.Config, spec *sandbox.Spec) error {
+	if cfg.Sandbox == nil || cfg.Sandbox.Mode != registry.ModeEnforce {
+		return nil
+	}
+	if d.opts.Profiles == nil {
+		return errors.New("enforce mode: profiles are not available on this node")
+	}
+	exec, connect, ok, err := d.opts.Profiles.Enforcement(ctx, cfg.FunctionName, cfg.Version)
+	if err != nil {
+		return fmt.Errorf("enforce mode: %w", err)
+	}
+	if !ok {
+		d.log.Warn("enforce mode: no approved profile yet; the function runs monitored only", "function", cfg.FunctionName, "version", cfg.Version)
+		return nil
+	}
+	spec.Enforce = &sandbox.Enforcement{Exec: exec}
+	spec.Egress = narrowGrants(spec.Egress, connect)
+	return nil
+}
+
+// narrowGrants keeps of grants only the destinations a profile lists
+// (inet:ADDR:PORT, inet6:[ADDR]:PORT; ADDR may be a CIDR block, PORT *).
+func narrowGrants(grants []egress.Grant, connect []string) []egress.Grant {
+	var out []egress.Grant
+	for _, item := range connect {
+		fam, rest, _ := strings.Cut(item, ":")
+		if fam != "inet" && fam != "inet6" {
+			continue
+		}
+		i := strings.LastIndexByte(rest, ':')
+		if i <= 0 {
+			continue
+		}
+		addr, port := strings.Trim(rest[:i], "[]"), rest[i+1:]
+		pre, err := netip.ParsePrefix(addr)
+		if err != nil {
+			a, err := netip.ParseAddr(addr)
+			if err != nil {
+				continue
+			}
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		ports := egress.AnyPort
+		if port != "*" {
+			n, err := strconv.ParseUint(port, 10, 16)
+			if err != nil {
+				continue
+			}
+			ports = egress.PortRange{From: uint16(n), To: uint16(n)}
+		}
+		for _, g := range grants {
+			if !g.CIDR.Contains(pre.Addr()) || g.CIDR.Bits() > pre.Bits() {
+				continue
+			}
+			p := ports
+			if p.Any() {
+				p = g.Ports
+			} else if p.From < g.Ports.From || p.To > g.Ports.To {
+				continue
+			}
+			out = append(out, egress.Grant{CIDR: pre, Ports: p, Proto: g.Proto})
+		}
+	}
+	return out
 }
 
 // deniedNote reports, in the invocation's log, connection attempts the
@@ -119,6 +193,9 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 		TmpMB:     cfg.EphemeralStorage,
 	}
 	if err := networkSpec(cfg, &spec); err != nil {
+		return nil, err
+	}
+	if err := d.enforceSpec(ctx, cfg, &spec); err != nil {
 		return nil, err
 	}
 	if d.opts.Monitor != nil {

@@ -318,3 +318,19 @@ func (m *Monitor) ListProfiles(ctx context.Context, function string) ([]string, 
 	sort.Strings(out)
 	return out, nil
 }
+
+// Enforcement returns what the approved profile of a function version
+// allows, for enforce mode; ok is false when there is no approved profile.
+func (m *Monitor) Enforcement(ctx context.Context, function, version string) (exec, connect []string, ok bool, err error) {
+	p, _, err := m.profiles.load(ctx, function, version)
+	if errors.Is(err, ErrNoProfile) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if p.State != profile.StateApproved {
+		return nil, nil, false, nil
+	}
+	return p.Exec, p.Connect, true, nil
+}

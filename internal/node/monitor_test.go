@@ -308,3 +308,59 @@ func newHTTPTestHost(t *testing.T) *httpTestHost {
 	t.Cleanup(func() { srv.Close() })
 	return &httpTestHost{addr: addr}
 }
+
+// TestMonitorEnforce learns a profile, approves it and switches the
+// function to enforce mode: an executable outside the profile then fails
+// to run (the kernel refuses it), and the attempt is still alerted on.
+func TestMonitorEnforce(t *testing.T) {
+	n := startNode(t, func(o *Options) { o.Sensor.LearnInvocations = 2 })
+	n.requireMonitoring(t)
+	n.create(t, "guarded", fixture.GoZip(t, "testdata/functions/suspicious"), nil)
+	for range 2 {
+		n.invokeID(t, "guarded", map[string]any{"action": "list"})
+	}
+	// Before enforcement, the shell runs.
+	if out, _ := n.invokeID(t, "guarded", map[string]any{"action": "shell"}); !strings.Contains(string(out), "uid=993") {
+		t.Fatalf("shell before enforcement: %s", out)
+	}
+	resp := n.signed(t, "POST", "/moat/v1/profiles/guarded/approve", nil)
+	prof, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(prof), "state: approved") || strings.Contains(string(prof), "/bin/sh") {
+		t.Fatalf("approve: %d\n%s", resp.StatusCode, prof)
+	}
+	resp = n.signed(t, "PUT", "/2015-03-31/functions/guarded/configuration", []byte(`{"Sandbox":{"Mode":"enforce"}}`))
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"Mode":"enforce"`) {
+		t.Fatalf("enforce mode: %d %s", resp.StatusCode, b)
+	}
+	// The learned actions still work; a shell and a dropped payload do not.
+	if out, _ := n.invokeID(t, "guarded", map[string]any{"action": "list"}); !strings.Contains(string(out), "shell") {
+		t.Fatalf("list under enforcement: %s", out)
+	}
+	out, id := n.invokeID(t, "guarded", map[string]any{"action": "shell"})
+	if !strings.Contains(string(out), "permission denied") || strings.Contains(string(out), "uid=993") {
+		t.Fatalf("shell under enforcement ran or failed otherwise: %s", out)
+	}
+	out, _ = n.invokeID(t, "guarded", map[string]any{"action": "tmp-write-exec"})
+	if !strings.Contains(string(out), `"what":"exec /tmp/.cache-x/payload []: \"\"","err":"fork/exec /tmp/.cache-x/payload: permission denied"`) {
+		t.Errorf("payload under enforcement: %s", out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var found bool
+		for _, a := range n.alerts(t, "guarded") {
+			if a.RequestID == id && a.Rule == "profile.exec" && a.Evidence[len(a.Evidence)-1].Errno == "EACCES" {
+				found = true
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no profile.exec alert for the refused shell")
+		}
+		pause(100 * time.Millisecond)
+	}
+}

@@ -202,6 +202,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		Spawner:        mgr,
 		Logs:           lw,
 		Monitor:        monitorHooks(mon),
+		Profiles:       mon,
 		Region:         opts.Region,
 		TaskRoot:       "/var/task",
 		MaxConcurrency: opts.MaxConcurrency,

@@ -46,6 +46,10 @@ type initSpec struct {
 	Seccomp   bool     `json:"seccomp"`
 	Landlock  bool     `json:"landlock"`
 	Probe     bool     `json:"probe"` // report the walls and exit instead of exec
+	// Enforce makes Landlock grant execute only on ExecAllow (and the
+	// bootstrap): the function's approved profile as a wall.
+	Enforce   bool     `json:"enforce"`
+	ExecAllow []string `json:"execAllow"`
 }
 
 // Init turns the process into an instance init when it was started as one,
@@ -139,6 +143,7 @@ func harden(spec *initSpec, iso *Isolation) error {
 			return fmt.Errorf("landlock: %w", err)
 		}
 		iso.LandlockABI = landlockABI()
+		iso.ExecAllowList = spec.Enforce
 	}
 	if spec.Seccomp {
 		if err := installSeccomp(); err != nil {

@@ -21,6 +21,9 @@ type Isolation struct {
 	PidsLimit        bool `json:"pidsLimit"`
 	CPULimit         bool `json:"cpuLimit"` // CPU in proportion to memory
 	OpenFilesLimit   bool `json:"openFilesLimit"`
+	// ExecAllowList: enforce mode, only the approved profile's
+	// executables may be run (Landlock execute rights).
+	ExecAllowList bool `json:"execAllowList,omitempty"`
 }
 
 // Missing lists the walls that are off, each with the reason.

@@ -84,6 +84,18 @@ type Spec struct {
 	Egress []egress.Grant
 	// Hosts are /etc/hosts lines for the host names its grants pinned.
 	Hosts []string
+	// Enforce, when set, turns the function's approved behaviour profile
+	// into a wall (with Namespaces and Landlock only).
+	Enforce *Enforcement
+}
+
+// Enforcement is what an approved profile allows, as walls.
+type Enforcement struct {
+	// Exec lists the executables the instance may run, as it sees them
+	// (/var/task/bootstrap, /usr/bin/curl); an item may end in "/*" or
+	// "/**" for every file beneath a directory. The bootstrap is always
+	// allowed. Everything else fails to exec with EACCES.
+	Exec []string
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
@@ -376,6 +388,13 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 		Ports:     ports,
 		AllPorts:  allPorts,
 		Hosts:     spec.Hosts,
+	}
+	if spec.Enforce != nil {
+		if !m.opts.Namespaces || !m.opts.Landlock {
+			return nil, errors.New("spawn: enforce mode needs namespaces and Landlock on this node")
+		}
+		is.Enforce = true
+		is.ExecAllow = spec.Enforce.Exec
 	}
 	if err := json.NewEncoder(ctlW).Encode(&is); err != nil {
 		return nil, fmt.Errorf("spawn: send spec: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,5 +135,50 @@ func TestProbeReportsEveryWall(t *testing.T) {
 	missing := iso.Missing()
 	if len(missing) != 0 {
 		t.Fatalf("walls missing on this host: %v (isolation %+v)", missing, iso)
+	}
+}
+
+// TestEnforceExecAllowList runs a shell bootstrap in enforce mode: the
+// shell (the bootstrap's interpreter, found from its #! line) and the
+// allowed /usr/bin/true run; anything else, and a copy of an allowed
+// binary in /tmp, fails with EACCES from Landlock.
+func TestEnforceExecAllowList(t *testing.T) {
+	m := newManager(t, true)
+	dir := shellCode(t, `
+/usr/bin/true && echo true=ok || echo true=refused
+/usr/bin/id >/dev/null 2>&1 && echo id=ok || echo id=refused
+cp /usr/bin/true /tmp/t && chmod +x /tmp/t && { /tmp/t && echo tmp=ok || echo tmp=refused; }
+`)
+	inst, err := m.Spawn(context.Background(), Spec{ID: "enforce", CodeDir: dir, Env: []string{"PATH=/usr/bin:/bin"}, MemoryMB: 64,
+		Enforce: &Enforcement{Exec: []string{"/usr/bin/true", "/usr/bin/cp", "/usr/bin/chmod"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if !inst.Isolation.ExecAllowList {
+		t.Error("isolation does not report the exec allow-list")
+	}
+	out, err := io.ReadAll(inst.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-inst.Done()
+	for _, want := range []string{"true=ok", "id=refused", "tmp=refused"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Without enforcement the same script runs everything.
+	inst2, err := m.Spawn(context.Background(), Spec{ID: "monitor", CodeDir: dir, Env: []string{"PATH=/usr/bin:/bin"}, MemoryMB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst2.Close()
+	out, _ = io.ReadAll(inst2.Output)
+	<-inst2.Done()
+	for _, want := range []string{"true=ok", "id=ok", "tmp=ok"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("monitor mode output lacks %q:\n%s", want, out)
+		}
 	}
 }
