@@ -75,7 +75,7 @@ type Options struct {
 	// Profiles, when set, turns the approved profile of a function in
 	// enforce mode into walls.
 	Profiles Profiles
-	Region  string
+	Region   string
 	// TaskRoot is LAMBDA_TASK_ROOT as instances see it; empty means the
 	// host path of the unpacked code (when instances share the host's
 	// mount namespace).
