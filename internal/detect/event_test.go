@@ -25,10 +25,14 @@ func TestFromSensor(t *testing.T) {
 	}{
 		{"exec sets the new executable", with(func(e *sensor.Event) {
 			e.Kind, e.Syscall, e.Path, e.Argv = sensor.KindExec, -1, "/bin/sh", []string{"sh", "-c", "id"}
-		}), want(func(e *Event) { e.Kind, e.Path, e.Exe, e.Argv = "exec", "/bin/sh", "/bin/sh", []string{"sh", "-c", "id"} })},
+		}), want(func(e *Event) {
+			e.Kind, e.Path, e.Exe, e.Argv = "exec", "/bin/sh", "/bin/sh", []string{"sh", "-c", "id"}
+		})},
 		{"failed exec", with(func(e *sensor.Event) {
 			e.Kind, e.Syscall, e.Path, e.Result, e.Errno = sensor.KindExec, syscall.SYS_EXECVE, "/dev/shm/x", -2, 2
-		}), want(func(e *Event) { e.Kind, e.Path, e.Exe, e.Result, e.Errno = "exec", "/dev/shm/x", "/dev/shm/x", -2, "ENOENT" })},
+		}), want(func(e *Event) {
+			e.Kind, e.Path, e.Exe, e.Result, e.Errno = "exec", "/dev/shm/x", "/dev/shm/x", -2, "ENOENT"
+		})},
 		{"open", with(func(e *sensor.Event) {
 			e.Kind, e.Syscall, e.Path, e.Flags, e.Intent = sensor.KindOpen, syscall.SYS_OPENAT, "/tmp/a", 0o1101, sensor.IntentWrite|sensor.IntentCreate|sensor.IntentTrunc
 		}), want(func(e *Event) {
