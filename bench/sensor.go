@@ -56,7 +56,7 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 		if c.flag != "" {
 			extra = append(extra, c.flag)
 		}
-		extra = append(extra, "--learn-invocations", "20", "--log-level", "warn")
+		extra = append(extra, "--learn-invocations", "20")
 		s, err := start(moatBin, dir, extra...)
 		if err != nil {
 			return err

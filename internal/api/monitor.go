@@ -59,7 +59,7 @@ func (s *Server) getTrace(w http.ResponseWriter, r *http.Request, _ []byte) erro
 	}
 	recs, err := mon.Trace(r.Context(), id)
 	if errors.Is(err, monitor.ErrNoRecord) {
-		return errorf(CodeResourceNotFound, "no record of request "+id+" (records are written a moment after the invocation ends, and kept for the trace retention)")
+		return errorf(CodeResourceNotFound, "no record of request "+id+": records are written a moment after the invocation ends and kept for the trace retention; an invocation that did nothing the sensor reports is remembered only by the node that ran it")
 	}
 	if err != nil {
 		return err

@@ -98,6 +98,9 @@ func printRecord(w io.Writer, r *monitor.Record) {
 	if !r.Start.IsZero() {
 		fmt.Fprintf(w, "  %s → %s (%s)\n", r.Start.UTC().Format(clock), r.End.UTC().Format(clock), r.End.Sub(r.Start).Round(time.Microsecond))
 	}
+	if r.Quiet {
+		fmt.Fprintln(w, "  quiet: the invocation did nothing the sensor reports (no process, file, network or privilege event)")
+	}
 	if r.Omitted > 0 {
 		fmt.Fprintf(w, "  ! %d events not kept (record bound): %v\n", r.Omitted, r.OmittedKinds)
 	}

@@ -1,9 +1,9 @@
 package monitor
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -181,15 +181,7 @@ func (m *Monitor) publishAlert(a *detect.Alert) {
 		m.log.Error("monitor: publish alert", "rule", a.Rule, "function", a.Function, "err", err)
 		return
 	}
-	// The store's answer comes later; a refusal is counted and logged.
-	go func() {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			m.alertErrs.Add(1)
-			m.log.Error("monitor: store alert", "rule", a.Rule, "function", a.Function, "err", err)
-		}
-	}()
+	m.awaitAck(f, &m.alertErrs, "alert", a.ID)
 }
 
 // finishSpan writes the record of an ended invocation.
@@ -293,7 +285,17 @@ func droppedAlert(rec *Record) *detect.Alert {
 	}
 }
 
+// writeRecord stores a record. A quiet one (no event, alert, omission or
+// drop: a warm invocation that did nothing the sensor reports) is not
+// stored — a message per invocation would cost more than the rest of the
+// monitor together — but remembered on this node, so that trace can still
+// say that the request ran and did nothing.
 func (m *Monitor) writeRecord(rec *Record) {
+	if len(rec.Events) == 0 && len(rec.Alerts) == 0 && rec.Omitted == 0 && rec.SensorDropped == 0 && rec.RequestID != "" {
+		m.quiet.remember(rec)
+		m.quietCount.Add(1)
+		return
+	}
 	b, err := rec.encode(maxRecordBytes)
 	if err != nil {
 		m.recordErrs.Add(1)
@@ -301,12 +303,47 @@ func (m *Monitor) writeRecord(rec *Record) {
 		return
 	}
 	m.omitted.Add(uint64(rec.Omitted))
-	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
-	defer cancel()
-	if _, err := m.opts.JS.Publish(ctx, m.opts.TraceSubject+"."+rec.key(), b); err != nil {
+	f, err := m.opts.JS.PublishAsync(m.opts.TraceSubject+"."+rec.key(), b)
+	if err != nil {
 		m.recordErrs.Add(1)
 		m.log.Error("monitor: store record", "request_id", rec.RequestID, "instance", rec.Instance, "err", err)
 		return
 	}
 	m.records.Add(1)
+	m.awaitAck(f, &m.recordErrs, "record", rec.key())
+}
+
+// ack is a publish whose answer from the store is still to come.
+type ack struct {
+	f    jetstream.PubAckFuture
+	errs *atomic.Uint64
+	what string
+	key  string
+}
+
+// awaitAck hands a publish to the acker, which counts and logs refusals.
+func (m *Monitor) awaitAck(f jetstream.PubAckFuture, errs *atomic.Uint64, what, key string) {
+	select {
+	case m.acks <- ack{f, errs, what, key}:
+	case <-m.ctx.Done():
+	}
+}
+
+// acker waits for the store's answer to each publish, in order.
+func (m *Monitor) acker() {
+	for {
+		select {
+		case a := <-m.acks:
+			select {
+			case <-a.f.Ok():
+			case err := <-a.f.Err():
+				a.errs.Add(1)
+				m.log.Error("monitor: store "+a.what, "key", a.key, "err", err)
+			case <-m.ctx.Done():
+				return
+			}
+		case <-m.ctx.Done():
+			return
+		}
+	}
 }

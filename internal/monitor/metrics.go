@@ -61,6 +61,7 @@ func newMetrics(m *Monitor) *metrics {
 		counter("moat_monitor_unknown_cgroup_events_total", "Events from a cgroup the monitor could not attribute.", m.unknown.Load),
 		counter("moat_monitor_records_written_total", "Forensic records stored.", m.records.Load),
 		counter("moat_monitor_record_errors_total", "Forensic records that could not be stored.", m.recordErrs.Load),
+		counter("moat_monitor_quiet_invocations_total", "Invocations that did nothing the sensor reports (their record is kept in memory only).", m.quietCount.Load),
 		counter("moat_monitor_events_omitted_total", "Events left out of records because a record reached its bound.", m.omitted.Load),
 		counter("moat_monitor_alert_errors_total", "Alerts that could not be stored.", m.alertErrs.Load),
 		counter("moat_monitor_profile_errors_total", "Profile loads or stores that failed.", m.profileErrs.Load),

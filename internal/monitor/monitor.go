@@ -75,6 +75,7 @@ type Counters struct {
 	SensorDropped    uint64 `json:"sensorDropped"`
 	UnknownCgroup    uint64 `json:"unknownCgroupEvents"`
 	RecordsWritten   uint64 `json:"recordsWritten"`
+	QuietInvocations uint64 `json:"quietInvocations"` // records not stored: nothing happened
 	RecordErrors     uint64 `json:"recordErrors"`
 	EventsOmitted    uint64 `json:"eventsOmitted"`
 	Alerts           uint64 `json:"alerts"`
@@ -105,8 +106,16 @@ type Monitor struct {
 	metrics  *metrics
 	hook     *webhook
 
-	events, unknown, records, recordErrs, omitted atomic.Uint64
-	alerts, alertErrs, profileErrs                atomic.Uint64
+	quiet quietRing
+
+	events, unknown, records, recordErrs, omitted, quietCount atomic.Uint64
+	alerts, alertErrs, profileErrs                            atomic.Uint64
+
+	// queue holds records waiting for their last events (see after).
+	qmu   sync.Mutex
+	queue []pendingWork
+	qwake chan struct{}
+	acks  chan ack
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -145,6 +154,8 @@ func New(ctx context.Context, opts Options) (*Monitor, error) {
 		byCgroup:  map[uint64]*instance{},
 		ctx:       mctx,
 		cancel:    cancel,
+		qwake:     make(chan struct{}, 1),
+		acks:      make(chan ack, 4096),
 	}
 	m.metrics = newMetrics(m)
 	m.profiles = &profileStore{kv: opts.KV, log: opts.Logger, cache: map[string]*profileEntry{}}
@@ -167,12 +178,14 @@ func New(ctx context.Context, opts Options) (*Monitor, error) {
 			return nil, err
 		}
 	}
-	m.wg.Add(2)
+	m.wg.Add(3)
+	go func() { defer m.wg.Done(); m.acker() }()
 	go func() { defer m.wg.Done(); m.watchRules() }()
 	go func() { defer m.wg.Done(); m.saver(time.Second) }()
 	if m.src != nil {
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go func() { defer m.wg.Done(); m.run() }()
+		go func() { defer m.wg.Done(); m.flusher() }()
 	}
 	return m, nil
 }
@@ -194,14 +207,15 @@ func (m *Monitor) Status() Status {
 
 func (m *Monitor) counters() Counters {
 	c := Counters{
-		Events:         m.events.Load(),
-		UnknownCgroup:  m.unknown.Load(),
-		RecordsWritten: m.records.Load(),
-		RecordErrors:   m.recordErrs.Load(),
-		EventsOmitted:  m.omitted.Load(),
-		Alerts:         m.alerts.Load(),
-		AlertErrors:    m.alertErrs.Load(),
-		ProfileErrors:  m.profileErrs.Load(),
+		Events:           m.events.Load(),
+		UnknownCgroup:    m.unknown.Load(),
+		RecordsWritten:   m.records.Load(),
+		QuietInvocations: m.quietCount.Load(),
+		RecordErrors:     m.recordErrs.Load(),
+		EventsOmitted:    m.omitted.Load(),
+		Alerts:           m.alerts.Load(),
+		AlertErrors:      m.alertErrs.Load(),
+		ProfileErrors:    m.profileErrs.Load(),
 	}
 	if e := m.engine.Load(); e != nil {
 		c.RuleEvalErrors = e.EvalErrors()
@@ -228,6 +242,11 @@ func (m *Monitor) Close(ctx context.Context) error {
 		m.finishInstance(in)
 	}
 	m.profiles.flushAll(ctx, m)
+	// Records and alerts published asynchronously reach the store first.
+	select {
+	case <-m.opts.JS.PublishAsyncComplete():
+	case <-ctx.Done():
+	}
 	m.cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
@@ -242,7 +261,7 @@ func (m *Monitor) Close(ctx context.Context) error {
 // Prepare tells the monitor of an instance about to be spawned. It is
 // matched to the cgroup the sandbox later gives to Observe by id.
 func (m *Monitor) Prepare(id string, info detect.InstanceInfo) {
-	if m.src == nil {
+	if m.src == nil || info.Function == "" {
 		return
 	}
 	if runtimeIsShell(info.Bootstrap) {
@@ -374,29 +393,73 @@ func (m *Monitor) End(id, requestID string) {
 // late events: a few of the sensor's poll intervals.
 func (m *Monitor) flushDelay() time.Duration { return 4*m.opts.PollInterval + 50*time.Millisecond }
 
-// after runs fn after d unless the monitor is closed first (Close writes
-// what is pending itself).
+// pendingWork is a record to write once the sensor has had time to
+// deliver its last events.
+type pendingWork struct {
+	due time.Time
+	fn  func()
+}
+
+// after queues fn to run after d. Every delay is the same (flushDelay), so
+// the queue stays in time order and one goroutine (flusher) serves it,
+// whatever the invocation rate; what is still queued when the monitor
+// closes is written by Close itself.
 func (m *Monitor) after(d time.Duration, fn func()) {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			// Events still queued may belong to the span: wait for the
-			// reader to catch up, a bounded number of times.
-			for i := 0; i < 40 && m.backlog() > 0; i++ {
-				select {
-				case <-time.After(m.opts.PollInterval):
-				case <-m.ctx.Done():
-					return
-				}
-			}
-			fn()
-		case <-m.ctx.Done():
+	m.qmu.Lock()
+	m.queue = append(m.queue, pendingWork{due: time.Now().Add(d), fn: fn})
+	m.qmu.Unlock()
+	select {
+	case m.qwake <- struct{}{}:
+	default:
+	}
+}
+
+// flusher runs queued work when it is due. Events still queued in the
+// sensor's channel may belong to a record: it waits for the reader to
+// catch up first, a bounded number of poll intervals.
+func (m *Monitor) flusher() {
+	for {
+		m.qmu.Lock()
+		var next *pendingWork
+		if len(m.queue) > 0 {
+			next = &m.queue[0]
 		}
-	}()
+		m.qmu.Unlock()
+		wait := time.Hour
+		if next != nil {
+			wait = time.Until(next.due)
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-m.qwake:
+				t.Stop()
+				continue
+			case <-m.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		for i := 0; i < 40 && m.backlog() > 0; i++ {
+			select {
+			case <-time.After(m.opts.PollInterval):
+			case <-m.ctx.Done():
+				return
+			}
+		}
+		m.qmu.Lock()
+		var due []pendingWork
+		now := time.Now()
+		for len(m.queue) > 0 && !m.queue[0].due.After(now) {
+			due = append(due, m.queue[0])
+			m.queue = m.queue[1:]
+		}
+		m.qmu.Unlock()
+		for _, w := range due {
+			w.fn()
+		}
+	}
 }
 
 func (m *Monitor) backlog() int {

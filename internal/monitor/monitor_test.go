@@ -320,3 +320,28 @@ func TestMonitoringOff(t *testing.T) {
 	m.End("i", "r")
 	m.Forget("i")
 }
+
+func TestQuietInvocationRemembered(t *testing.T) {
+	m, src := newTestMonitor(t, nil)
+	const cg = 404
+	m.Prepare("inst-q", detect.InstanceInfo{Function: "fn", Version: "1"})
+	if err := m.Observe("inst-q", cg, "/var/task/bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
+	waitFor(t, "exec", func() bool { return m.events.Load() == 1 })
+	m.Begin("inst-q", "first")
+	m.End("inst-q", "first")
+	m.Begin("inst-q", "quiet")
+	m.End("inst-q", "quiet")
+	if r := waitTrace(t, m, "first"); len(r) != 1 || r[0].Quiet || len(r[0].Events) != 1 {
+		t.Errorf("first invocation record = %+v", r)
+	}
+	r := waitTrace(t, m, "quiet")
+	if len(r) != 1 || !r[0].Quiet || r[0].Function != "fn" || r[0].Instance != "inst-q" || r[0].End.Before(r[0].Start) {
+		t.Errorf("quiet invocation = %+v", r)
+	}
+	if m.Status().QuietInvocations != 1 || m.Status().RecordsWritten != 1 {
+		t.Errorf("status = %+v", m.Status().Counters)
+	}
+}

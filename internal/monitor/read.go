@@ -12,7 +12,9 @@ import (
 	"moat.dev/moat/internal/detect"
 )
 
-// ErrNoRecord is returned by Trace when no record of the request is kept.
+// ErrNoRecord is returned by Trace when no record of the request is kept:
+// the id is unknown or expired, or the invocation did nothing the sensor
+// reports and ran on another node (or before a restart).
 var ErrNoRecord = errors.New("no record of this request")
 
 // Trace returns the stored records of a request, oldest first: one per
@@ -35,6 +37,9 @@ func (m *Monitor) Trace(ctx context.Context, requestID string) ([]Record, error)
 		return nil, err
 	}
 	if len(out) == 0 {
+		if r, ok := m.quiet.get(requestID); ok {
+			return []Record{r}, nil
+		}
 		return nil, ErrNoRecord
 	}
 	return out, nil
@@ -80,21 +85,25 @@ func (m *Monitor) readSubject(ctx context.Context, stream, subject string, since
 		}
 	}
 	for {
-		wait := 5 * time.Second
-		if !follow {
-			wait = 2 * time.Second
+		var (
+			batch jetstream.MessageBatch
+			err   error
+		)
+		if follow {
+			batch, err = c.Fetch(256, jetstream.FetchMaxWait(5*time.Second))
+		} else {
+			// What is stored is there now: take it without waiting
+			// for a full batch.
+			batch, err = c.FetchNoWait(256)
 		}
-		batch, err := c.Fetch(256, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("read %s: %w", stream, err)
 		}
-		n := 0
 		var last jetstream.Msg
 		for msg := range batch.Messages() {
-			n++
 			last = msg
 			if err := fn(msg.Data()); err != nil {
 				return err
@@ -115,6 +124,5 @@ func (m *Monitor) readSubject(ctx context.Context, stream, subject string, since
 				return nil
 			}
 		}
-		_ = n
 	}
 }

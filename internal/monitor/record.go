@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"moat.dev/moat/internal/detect"
@@ -32,6 +33,44 @@ type Record struct {
 	Omitted       int            `json:"omitted,omitempty"`
 	OmittedKinds  map[string]int `json:"omitted_kinds,omitempty"`
 	SensorDropped uint64         `json:"sensor_dropped,omitempty"`
+	// Quiet marks a record of an invocation that did nothing the sensor
+	// reports; such records are kept in memory on the node that ran the
+	// invocation, not stored.
+	Quiet bool `json:"quiet,omitempty"`
+}
+
+// quietRing remembers the last quiet invocations of this node.
+type quietRing struct {
+	mu    sync.Mutex
+	byID  map[string]Record
+	order []string
+	next  int
+}
+
+const quietKept = 1 << 16
+
+func (q *quietRing) remember(rec *Record) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.byID == nil {
+		q.byID = make(map[string]Record, 1024)
+		q.order = make([]string, quietKept)
+	}
+	if old := q.order[q.next]; old != "" {
+		delete(q.byID, old)
+	}
+	r := *rec
+	r.Quiet = true
+	q.byID[r.RequestID] = r
+	q.order[q.next] = r.RequestID
+	q.next = (q.next + 1) % quietKept
+}
+
+func (q *quietRing) get(id string) (Record, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r, ok := q.byID[id]
+	return r, ok
 }
 
 // AlertRef names an alert raised during the invocation.

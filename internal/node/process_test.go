@@ -472,3 +472,88 @@ func compactJSON(b []byte) string {
 	}
 	return buf.String()
 }
+
+// TestProcessMonitorCLI drives moat trace, alerts, profile and rules
+// through the real binary against a real node.
+func TestProcessMonitorCLI(t *testing.T) {
+	fixture.RequireRoot(t)
+	p := startMoat(t, t.TempDir(), "--learn-invocations", "1")
+	p.node.requireMonitoring(t)
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "suspicious.zip")
+	if err := os.WriteFile(zipPath, fixture.GoZip(t, "testdata/functions/suspicious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.mustCLI(t, "deploy", "sus", zipPath)
+	p.mustCLI(t, "invoke", "sus", "--payload", `{"action":"list"}`)
+	r := p.mustCLI(t, "invoke", "sus", "--payload", `{"action":"shell"}`, "--output", "json")
+	var inv struct{ RequestId string }
+	if err := json.Unmarshal([]byte(r.stdout), &inv); err != nil || inv.RequestId == "" {
+		t.Fatalf("invoke --output json: %s", r)
+	}
+
+	// The record, as a tree, once written.
+	var tr cliResult
+	for deadline := time.Now().Add(10 * time.Second); ; pause(100 * time.Millisecond) {
+		tr = p.cli(t, "trace", inv.RequestId)
+		if tr.code == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range []string{"Request " + inv.RequestId, "function sus:$LATEST", "Processes", "/bin/sh -c id", "Alerts", "shell-spawned", "profile.exec"} {
+		if !strings.Contains(tr.stdout, want) {
+			t.Errorf("trace lacks %q: %s", want, tr)
+		}
+	}
+	if r := p.cli(t, "trace", "no-such-request"); r.code != 1 || !strings.Contains(r.stderr, "ResourceNotFoundException") {
+		t.Errorf("trace of an unknown request: %s", r)
+	}
+
+	r = p.mustCLI(t, "alerts", "--function", "sus")
+	if !strings.Contains(r.stdout, "HIGH") || !strings.Contains(r.stdout, "shell-spawned") || !strings.Contains(r.stdout, inv.RequestId) {
+		t.Errorf("alerts: %s", r)
+	}
+
+	r = p.mustCLI(t, "profile", "show", "sus")
+	if !strings.Contains(r.stdout, "state: learned") || !strings.Contains(r.stdout, "/var/task/bootstrap") {
+		t.Errorf("profile show: %s", r)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(r.stdout, "\nstate: learned", "\nstate: relaxed", 1)), 0o644)
+	if r := p.cli(t, "profile", "edit", "sus", "-f", bad); r.code != 1 || !strings.Contains(r.stderr, "InvalidParameterValueException") || !strings.Contains(r.stderr, "state must be") {
+		t.Errorf("profile edit with a bad state: %s", r)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte(strings.Replace(r.stdout, "exec:\n", "exec:\n  - /usr/bin/dash\n", 1)), 0o644)
+	if r := p.mustCLI(t, "profile", "edit", "sus", "-f", good); !strings.Contains(r.stdout, "/usr/bin/dash") {
+		t.Errorf("profile edit: %s", r)
+	}
+	if r := p.mustCLI(t, "profile", "approve", "sus"); !strings.Contains(r.stdout, "state: approved") {
+		t.Errorf("profile approve: %s", r)
+	}
+	if r := p.cli(t, "profile", "approve", "sus"); r.code != 1 || !strings.Contains(r.stderr, "already approved") {
+		t.Errorf("approving twice: %s", r)
+	}
+
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - name: no-id\n    severity: high\n    condition: kind == \"exec\" && argv.exists(a, a == \"id\")\n"), 0o644)
+	p.mustCLI(t, "rules", "check", rules)
+	p.mustCLI(t, "rules", "set", rules)
+	if r := p.mustCLI(t, "rules"); !strings.Contains(r.stdout, "shell-spawned") || !strings.Contains(r.stdout, "name: no-id") {
+		t.Errorf("rules: %s", r)
+	}
+	os.WriteFile(rules, []byte("rules:\n  - name: broken\n    severity: high\n    condition: kind == \"exec\" && hostname == \"x\"\n"), 0o644)
+	if r := p.cli(t, "rules", "set", rules); r.code != 1 || !strings.Contains(r.stderr, "undeclared reference to 'hostname'") {
+		t.Errorf("rules set with an unknown field: %s", r)
+	}
+	// The user rule fires on the next shell.
+	_ = p.mustCLI(t, "invoke", "sus", "--payload", `{"action":"shell"}`)
+	for deadline := time.Now().Add(10 * time.Second); ; pause(100 * time.Millisecond) {
+		if r := p.mustCLI(t, "alerts", "--function", "sus", "--output", "json"); strings.Contains(r.stdout, `"rule":"no-id"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the user rule raised no alert")
+		}
+	}
+}

@@ -25,10 +25,15 @@ type loopChild struct {
 // startLoop starts a child that opens and closes /etc/hostname n times, in
 // cg (nil: the test's own cgroup).
 func startLoop(b testing.TB, cg *testCgroup, n int) *loopChild {
+	return startLoopMode(b, cg, "openloop", n)
+}
+
+// startLoopMode starts a loop child of the given mode (openloop, mixloop).
+func startLoopMode(b testing.TB, cg *testCgroup, mode string, n int) *loopChild {
 	b.Helper()
 	c := &loopChild{done: make(chan error, 1)}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	c.cmd.Env = []string{childEnv + "=openloop", "SENSOR_TEST_N=" + strconv.Itoa(n)}
+	c.cmd.Env = []string{childEnv + "=" + mode, "SENSOR_TEST_N=" + strconv.Itoa(n)}
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
 	if cg != nil {
 		f, err := os.Open(cg.path)
@@ -190,4 +195,51 @@ func BenchmarkSensorOverhead(b *testing.B) {
 	b.ReportMetric(watched, "watched-ns/op")
 	b.ReportMetric(unwatched/base, "unwatched-x")
 	b.ReportMetric(watched/base, "watched-x")
+}
+
+// BenchmarkMixedWorkload: a child that, b.N times, execs /bin/true, opens
+// and closes a file ten times and makes a refused loopback connect — a
+// function working the system hard. It runs without the sensor, then
+// watched, and reports its slowdown, the events received per second while
+// it ran (all kinds, the exec'd children's included) and the drops.
+func BenchmarkMixedWorkload(b *testing.B) {
+	if os.Geteuid() != 0 {
+		needOrSkip(b, "the sensor needs root")
+	}
+	cg := newCgroup(b)
+	b.ResetTimer()
+	off := startLoopMode(b, &cg, "mixloop", b.N).loopNs(b, b.N)
+
+	s, err := Load(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Watch(cg.id, InstanceKey{Instance: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	drops0 := s.Dropped()
+	start := time.Now()
+	c := startLoopMode(b, &cg, "mixloop", b.N)
+	pid := c.cmd.Process.Pid
+	events := 0
+	for done := false; !done; {
+		select {
+		case e := <-s.Events():
+			events++
+			done = e.Kind == KindExit && e.PID == pid
+		case <-time.After(10 * time.Second):
+			b.Fatal("no exit event from the mixed loop child")
+		}
+	}
+	elapsed := time.Since(start)
+	on := c.loopNs(b, b.N)
+	b.StopTimer()
+
+	b.ReportMetric(on, "ns/op")
+	b.ReportMetric(off, "off-ns/op")
+	b.ReportMetric(100*(on/off-1), "%slowdown")
+	b.ReportMetric(float64(events)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(events)/float64(b.N), "events/op")
+	b.ReportMetric(float64(s.Dropped()-drops0), "drops")
 }

@@ -208,6 +208,8 @@ func runChild(mode string) int {
 	switch mode {
 	case "scenario":
 		err = childScenario()
+	case "mixloop":
+		err = childMixLoop()
 	case "openloop":
 		err = childOpenLoop()
 	case "unprivileged-load":
@@ -298,6 +300,43 @@ func childScenario() error {
 
 // childOpenLoop opens and closes /etc/hostname SENSOR_TEST_N times and
 // prints the time the loop took, in nanoseconds.
+// childMixLoop runs SENSOR_TEST_N rounds of what a function that works
+// the system does: fork and exec /bin/true and wait for it, open and close
+// a file ten times, and connect to a closed loopback port (refused).
+func childMixLoop() error {
+	n, err := strconv.Atoi(os.Getenv("SENSOR_TEST_N"))
+	if err != nil {
+		return err
+	}
+	attr := &syscall.ProcAttr{Env: []string{}, Files: []uintptr{0, 1, 2}}
+	start := time.Now()
+	for range n {
+		pid, err := syscall.ForkExec("/bin/true", []string{"true"}, attr)
+		if err != nil {
+			return err
+		}
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+			return err
+		}
+		for range 10 {
+			fd, err := unix.Open("/etc/hostname", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			unix.Close(fd)
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		_ = unix.Connect(fd, &unix.SockaddrInet4{Port: 1, Addr: [4]byte{127, 0, 0, 1}})
+		unix.Close(fd)
+	}
+	fmt.Printf("ns %d\n", time.Since(start).Nanoseconds())
+	return nil
+}
+
 func childOpenLoop() error {
 	n, err := strconv.Atoi(os.Getenv("SENSOR_TEST_N"))
 	if err != nil {
