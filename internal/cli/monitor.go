@@ -288,18 +288,12 @@ func runAlerts(ctx context.Context, c *cmdCtx) error {
 	if _, err := c.parseN(0, 0); err != nil {
 		return err
 	}
-	q := url.Values{}
-	if *since != "" {
-		if err := checkSince(*since); err != nil {
-			return err
-		}
-		q.Set("since", *since)
+	q, err := streamQuery(*since, *follow)
+	if err != nil {
+		return err
 	}
 	if *function != "" {
 		q.Set("function", *function)
-	}
-	if *follow {
-		q.Set("follow", "1")
 	}
 	cfg, err := c.config()
 	if err != nil {

@@ -38,15 +38,9 @@ func runLogs(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
-	if *since != "" {
-		if err := checkSince(*since); err != nil {
-			return err
-		}
-		q.Set("since", *since)
-	}
-	if *follow {
-		q.Set("follow", "1")
+	q, err := streamQuery(*since, *follow)
+	if err != nil {
+		return err
 	}
 	cfg, err := c.config()
 	if err != nil {
@@ -75,6 +69,22 @@ func runLogs(ctx context.Context, c *cmdCtx) error {
 		_, err := io.WriteString(c.stdout, msg)
 		return err
 	})
+}
+
+// streamQuery is the query of a stream read (logs, alerts): since, if
+// given, and follow.
+func streamQuery(since string, follow bool) (url.Values, error) {
+	q := url.Values{}
+	if since != "" {
+		if err := checkSince(since); err != nil {
+			return nil, err
+		}
+		q.Set("since", since)
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	return q, nil
 }
 
 // checkSince accepts what the logs endpoint accepts: an RFC 3339 time or a
