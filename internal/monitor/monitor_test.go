@@ -2,8 +2,16 @@ package monitor
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"net/netip"
 	"sync"
 	"testing"
@@ -344,4 +352,118 @@ func TestQuietInvocationRemembered(t *testing.T) {
 	if m.Status().QuietInvocations != 1 || m.Status().RecordsWritten != 1 {
 		t.Errorf("status = %+v", m.Status().Counters)
 	}
+}
+
+// raiseEnvironAlert makes one instance read /proc/self/environ during a
+// request, which the built-in environ-read rule alerts on.
+func raiseEnvironAlert(t *testing.T, m *Monitor, src *fakeSource, cg uint64, inst, req string) {
+	t.Helper()
+	m.Prepare(inst, detect.InstanceInfo{Function: "fn", Version: "1"})
+	if err := m.Observe(inst, cg, "/var/task/bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	n := m.events.Load()
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
+	m.Begin(inst, req)
+	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/proc/self/environ", Intent: sensor.IntentRead})
+	waitFor(t, "events", func() bool { return m.events.Load() == n+2 })
+	m.End(inst, req)
+}
+
+func TestWebhookRetriesAndSigns(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		attempts int
+		got      []byte
+		sig      string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if attempts < 3 {
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+			return
+		}
+		got, sig = b, r.Header.Get("X-Moat-Signature")
+	}))
+	defer srv.Close()
+	m, src := newTestMonitor(t, func(o *Options) {
+		o.Webhook = WebhookOptions{URL: srv.URL, Secret: "s3cret", Timeout: time.Second}
+	})
+	raiseEnvironAlert(t, m, src, 505, "inst-w", "req-w")
+	waitFor(t, "the webhook's third attempt", func() bool { mu.Lock(); defer mu.Unlock(); return got != nil })
+	var a detect.Alert
+	if err := json.Unmarshal(got, &a); err != nil || a.Rule != "environ-read" || a.RequestID != "req-w" {
+		t.Fatalf("webhook body %s: %v", got, err)
+	}
+	mac := hmac.New(sha256.New, []byte("s3cret"))
+	mac.Write(got)
+	if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); sig != want {
+		t.Errorf("signature %q, want %q", sig, want)
+	}
+	if err := ValidateWebhookURL("ftp://x"); err == nil {
+		t.Error("an ftp webhook URL was accepted")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	m, src := newTestMonitor(t, nil)
+	raiseEnvironAlert(t, m, src, 606, "inst-m", "req-m")
+	srv := httptest.NewServer(m.MetricsHandler())
+	defer srv.Close()
+	var body string
+	waitFor(t, "the alert counter", func() bool {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return strings.Contains(body, `moat_alerts_total{function="fn",rule="environ-read",severity="high"} 1`)
+	})
+	for _, want := range []string{`moat_sensor_events_total{kind="open"} 1`, "moat_monitoring_enabled 1", "moat_sensor_dropped_events_total 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestNewVersionInheritsAndDrifts(t *testing.T) {
+	m, src := newTestMonitor(t, func(o *Options) { o.Learning = profile.Window{Invocations: 1} })
+	run := func(version, inst string, cg uint64, req string, extra ...sensor.Event) {
+		m.Prepare(inst, detect.InstanceInfo{Function: "fn", Version: version})
+		if err := m.Observe(inst, cg, "/var/task/bootstrap"); err != nil {
+			t.Fatal(err)
+		}
+		n := m.events.Load()
+		src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
+		m.Begin(inst, req)
+		for _, e := range extra {
+			src.emit(m, cg, e)
+		}
+		waitFor(t, "events", func() bool { return m.events.Load() == n+1+uint64(len(extra)) })
+		m.End(inst, req)
+		waitTrace(t, m, req)
+	}
+	run("6", "v6", 706, "r6")
+	waitFor(t, "version 6 learned", func() bool {
+		p, err := m.Profile(context.Background(), "fn", "6")
+		return err == nil && p.State == profile.StateLearned
+	})
+	run("7", "v7", 707, "r7", sensor.Event{Kind: sensor.KindExec, Path: "/bin/sh", Argv: []string{"sh"}})
+	p, err := m.Profile(context.Background(), "fn", "7")
+	if err != nil || p.InheritedFrom != "6" {
+		t.Fatalf("profile of version 7 = %+v, %v", p, err)
+	}
+	waitFor(t, "the drift alert", func() bool {
+		var found bool
+		_ = m.ReadAlerts(context.Background(), "fn", time.Time{}, false, func(a detect.Alert) error {
+			found = found || (a.Rule == "drift.exec" && a.Summary == "version 7 spawns /bin/sh, version 6 never did" && a.RequestID == "r7")
+			return nil
+		})
+		return found
+	})
 }

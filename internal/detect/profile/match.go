@@ -15,7 +15,7 @@ import (
 // glob is one compiled path segment: a literal, or literal parts
 // separated by '*'.
 type glob struct {
-	lit   string
+	lit   string   // the segment as written
 	parts []string // nil for a literal; else the text between the stars
 }
 
@@ -23,7 +23,7 @@ func compileGlob(s string) glob {
 	if !strings.Contains(s, "*") {
 		return glob{lit: s}
 	}
-	return glob{parts: strings.Split(s, "*")}
+	return glob{lit: s, parts: strings.Split(s, "*")}
 }
 
 // match reports whether the segment s matches. With only '*' as a
@@ -56,7 +56,6 @@ type node struct {
 }
 
 type wildEdge struct {
-	src  string // the segment as written
 	g    glob
 	next *node
 }
@@ -95,12 +94,12 @@ func (n *node) child(seg string) *node {
 		return c
 	}
 	for _, w := range n.wild {
-		if w.src == seg {
+		if w.g.lit == seg {
 			return w.next
 		}
 	}
 	c := &node{}
-	n.wild = append(n.wild, wildEdge{src: seg, g: compileGlob(seg), next: c})
+	n.wild = append(n.wild, wildEdge{g: compileGlob(seg), next: c})
 	return c
 }
 
@@ -156,33 +155,33 @@ func compilePattern(s string) pattern {
 	return pt
 }
 
-// covers reports whether every path pattern b matches is matched by
-// pattern a. b's text is matched as if it were a path: a '*' in b can
-// only be matched by a '*' of a (patterns have no literal '*'), so
-// whatever b's '*' stands for, a still matches. A "**" in b stands for
-// any depth, so only a "**" of a at or above it covers it.
+// covers reports whether pattern a matches every path pattern b matches.
 func covers(a, b string) bool {
 	if a == b {
 		return true
 	}
-	pa := compilePattern(a)
-	pb := compilePattern(b)
-	if pb.rest && !pa.rest {
+	pa, pb := compilePattern(a), compilePattern(b)
+	return pa.covers(&pb)
+}
+
+// covers reports whether pt matches every path b matches. b's text is
+// matched as if it were a path: a '*' in b can only be matched by a '*'
+// of pt (patterns have no literal '*'), so whatever b's '*' stands for,
+// pt still matches. A "**" in b stands for any depth, so only a "**" of
+// pt at or above it covers it.
+func (pt *pattern) covers(b *pattern) bool {
+	if b.rest && !pt.rest {
 		return false
 	}
-	if pa.rest {
-		if len(pb.segs) < len(pa.segs) {
+	if pt.rest {
+		if len(b.segs) < len(pt.segs) {
 			return false
 		}
-	} else if len(pb.segs) != len(pa.segs) {
+	} else if len(b.segs) != len(pt.segs) {
 		return false
 	}
-	for i := range pa.segs {
-		text := pb.segs[i].lit
-		if pb.segs[i].parts != nil {
-			text = strings.Join(pb.segs[i].parts, "*")
-		}
-		if !pa.segs[i].match(text) {
+	for i := range pt.segs {
+		if !pt.segs[i].match(b.segs[i].lit) {
 			return false
 		}
 	}
