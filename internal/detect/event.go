@@ -30,7 +30,7 @@ const (
 // the rules' CEL variables).
 type Event struct {
 	Time      time.Time `json:"time"`
-	Kind      string    `json:"kind"` // exec, exit, connect, open, unlink, rename, chmod, setid, capset, denied
+	Kind      string    `json:"kind"` // exec, exit, connect, bind, listen, accept, sendto, open, unlink, rename, chmod, setid, capset, denied
 	Function  string    `json:"function"`
 	Version   string    `json:"version"`
 	Instance  string    `json:"instance"`
@@ -58,8 +58,8 @@ type Event struct {
 	Mode    uint32   `json:"mode,omitempty"`
 	Intent  []string `json:"intent,omitempty"` // open: read, write, create, trunc
 
-	Family string `json:"family,omitempty"` // connect: inet, inet6, unix, or the number
-	Addr   string `json:"addr,omitempty"`   // connect: IP address, or socket path for unix
+	Family string `json:"family,omitempty"` // connect, bind, accept, sendto: inet, inet6, unix, or the number
+	Addr   string `json:"addr,omitempty"`   // IP address (destination, local or peer), or socket path for unix
 	Port   int    `json:"port,omitempty"`
 
 	IDs  []int64  `json:"ids,omitempty"`  // setid: the ids asked for, -1 where unchanged
@@ -145,7 +145,7 @@ func FromSensor(ev *sensor.Event, a Attribution) Event {
 		e.Exe = ev.Path
 	case sensor.KindOpen:
 		e.Intent = intents(ev.Intent)
-	case sensor.KindConnect:
+	case sensor.KindConnect, sensor.KindBind, sensor.KindAccept, sensor.KindSendto:
 		switch ev.Family {
 		case syscall.AF_INET:
 			e.Family = "inet"
@@ -160,6 +160,9 @@ func FromSensor(ev *sensor.Event, a Attribution) Event {
 		if ev.Addr.IsValid() {
 			e.Addr = ev.Addr.Addr().Unmap().String()
 			e.Port = int(ev.Addr.Port())
+		}
+		if ev.Kind == sensor.KindAccept && ev.Family == 0 {
+			e.Family = "" // the caller did not ask for the peer
 		}
 	case sensor.KindSetID:
 		for _, id := range ev.IDs {

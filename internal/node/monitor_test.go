@@ -187,6 +187,8 @@ var suspiciousActions = map[string]string{
 	"docker-socket":      "container-socket",
 	"code-tamper":        "sensitive-write",
 	"network-tool":       "network-tool",
+	"bind-shell":         "listener",
+	"metadata-udp":       "metadata-access",
 }
 
 // TestMonitorCatchesSuspiciousActions is the external check: each

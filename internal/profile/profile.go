@@ -140,7 +140,7 @@ func item(ev *detect.Event) (string, string) {
 		if p := absolute(ev.NewPath); !ignoredWrite(p) {
 			return "write", generalize(p)
 		}
-	case "connect":
+	case "connect", "sendto":
 		d := destination(ev)
 		if d == "" || d == runtimeAPI {
 			return "", ""

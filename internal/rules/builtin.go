@@ -223,8 +223,15 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"metadata-access", detect.SeverityHigh, "a connection (made or refused) to a cloud metadata or link-local address"},
-		kinds: kinds("connect"),
+		Info:  Info{"listener", detect.SeverityMedium, "a function listening for connections: a bind shell or a backdoor (functions are invoked, they do not serve)"},
+		kinds: kinds("listen"),
+		match: func(_ *State, ev *detect.Event) *match {
+			return &match{key: fmt.Sprint(ev.PID), summary: fmt.Sprintf("listening socket opened by pid %d (%s)", ev.PID, base(ev.Exe))}
+		},
+	},
+	{
+		Info:  Info{"metadata-access", detect.SeverityHigh, "a connection or datagram (sent or refused) to a cloud metadata or link-local address"},
+		kinds: kinds("connect", "sendto"),
 		match: func(_ *State, ev *detect.Event) *match {
 			a, err := netip.ParseAddr(ev.Addr)
 			if err != nil {
@@ -240,9 +247,9 @@ var builtinRules = []*builtin{
 	},
 	{
 		Info:  Info{"mining-pool", detect.SeverityHigh, "a connection to a mining pool port, or a miner started"},
-		kinds: kinds("connect", "exec"),
+		kinds: kinds("connect", "sendto", "exec"),
 		match: func(_ *State, ev *detect.Event) *match {
-			if ev.Kind == "connect" {
+			if ev.Kind != "exec" {
 				if (ev.Family == "inet" || ev.Family == "inet6") && miningPorts[ev.Port] {
 					return &match{key: ev.Where(), summary: "connect to mining pool port: " + ev.Where()}
 				}

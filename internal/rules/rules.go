@@ -438,8 +438,8 @@ func describe(ev *detect.Event) string {
 			s = s[:200] + "…"
 		}
 		return "exec " + s
-	case "connect":
-		return "connect to " + ev.Where()
+	case "connect", "sendto":
+		return ev.Kind + " to " + ev.Where()
 	case "denied":
 		return ev.Syscall + " refused by the sandbox"
 	case "setid":

@@ -84,6 +84,8 @@ func TestBuiltins(t *testing.T) {
 		{"aws credentials", []detect.Event{open("/home/u/.aws/credentials", "read")}, []string{"credential-read"}},
 		{"ssh key", []detect.Event{open("/root/.ssh/id_ed25519", "read")}, []string{"credential-read"}},
 		{"metadata", []detect.Event{connect("inet", "169.254.169.254", 80)}, []string{"metadata-access"}},
+		{"listener", []detect.Event{ev("listen", func(e *detect.Event) { e.Syscall = "listen" })}, []string{"listener"}},
+		{"metadata by udp", []detect.Event{func() detect.Event { x := connect("inet", "169.254.169.254", 53); x.Kind = "sendto"; return x }()}, []string{"metadata-access"}},
 		{"metadata v6", []detect.Event{connect("inet6", "fd00:ec2::254", 80)}, []string{"metadata-access"}},
 		{"mining port", []detect.Event{connect("inet", "198.18.0.1", 3333)}, []string{"mining-pool"}},
 		{"miner argv", []detect.Event{exec("/tmp/m", "-o", "stratum+tcp://pool:1")}, []string{"exec-from-writable", "mining-pool"}},

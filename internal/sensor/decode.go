@@ -91,6 +91,10 @@ var recordSize = [...]int{
 	KindSetID:   sizeSys,
 	KindCapset:  sizeSys,
 	KindDenied:  sizeDenied,
+	KindBind:    sizeSysPath,
+	KindListen:  sizeSysPath,
+	KindAccept:  sizeSysPath,
+	KindSendto:  sizeSysPath,
 }
 
 var ne = binary.NativeEndian
@@ -187,6 +191,26 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 		if len1 > addrLen {
 			return Event{}, fmt.Errorf("%w: address length %d", ErrMalformed, len1)
 		}
+		e.FD = int(int32(args[0]))
+		decodeSockaddr(buf1, &e)
+	case KindBind, KindSendto:
+		// args: fd, addrlen (, length); buf1: the sockaddr
+		if len1 > addrLen {
+			return Event{}, fmt.Errorf("%w: address length %d", ErrMalformed, len1)
+		}
+		e.FD = int(int32(args[0]))
+		decodeSockaddr(buf1, &e)
+	case KindListen:
+		// args: fd, backlog
+		e.FD = int(int32(args[0]))
+		e.Backlog = int(int32(args[1]))
+	case KindAccept:
+		// args: fd, flags; buf1: the peer, when the caller asked for it
+		if len1 > addrLen {
+			return Event{}, fmt.Errorf("%w: address length %d", ErrMalformed, len1)
+		}
+		e.FD = int(int32(args[0]))
+		e.Flags = uint32(args[1])
 		decodeSockaddr(buf1, &e)
 	case KindOpen:
 		// args: dirfd, flags, mode, resolve

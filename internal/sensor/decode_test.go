@@ -92,6 +92,12 @@ func connectRec(sa []byte, ret int64) sensorSysEventPath {
 	return sensorSysEventPath{Sys: full.Sys, Buf1: full.Buf1}
 }
 
+// pathRecBytes is a sys_event_path record whose buffer holds raw bytes.
+func pathRecBytes(kind Kind, nr int32, ret int64, args [4]uint64, buf []byte) sensorSysEventPath {
+	full := sysRec(kind, nr, ret, args, buf, nil)
+	return sensorSysEventPath{Sys: full.Sys, Buf1: full.Buf1}
+}
+
 // failedExecRec is a failed execveat record (EV_EXEC_FAILED).
 func failedExecRec(path string, dirfd, flags uint64, ret int64) sensorSysEventPath {
 	r := pathRec(KindExec, 322, ret, [4]uint64{dirfd, flags}, path)
@@ -132,6 +138,22 @@ func TestDecode(t *testing.T) {
 			})},
 		{"exec without argv", execRec("/x", "", 0, flagFault2),
 			with(base(KindExec, -1), func(e *Event) { e.Path = "/x"; e.Faulted = true })},
+		{"bind", pathRecBytes(KindBind, 49, 0, [4]uint64{5, 16}, sockaddrIn(8080, [4]byte{127, 0, 0, 1})),
+			with(base(KindBind, 49), func(e *Event) {
+				e.FD, e.Family = 5, afInet
+				e.Addr = netip.MustParseAddrPort("127.0.0.1:8080")
+			})},
+		{"listen", pathRecBytes(KindListen, 50, 0, [4]uint64{5, 128}, nil),
+			with(base(KindListen, 50), func(e *Event) { e.FD, e.Backlog = 5, 128 })},
+		{"accept with peer", pathRecBytes(KindAccept, 288, 6, [4]uint64{5, 0x80000}, sockaddrIn(40000, [4]byte{10, 0, 0, 9})),
+			with(base(KindAccept, 288), func(e *Event) {
+				e.FD, e.Flags, e.Result, e.Family = 5, 0x80000, 6, afInet
+				e.Addr = netip.MustParseAddrPort("10.0.0.9:40000")
+			})},
+		{"accept without peer", pathRecBytes(KindAccept, 43, -11, [4]uint64{5}, nil),
+			with(base(KindAccept, 43), func(e *Event) { e.FD, e.Result, e.Errno = 5, -11, 11 })},
+		{"sendto unix", pathRecBytes(KindSendto, 44, 3, [4]uint64{4, 12, 3}, sockaddrUn("/run/x.sock")),
+			with(base(KindSendto, 44), func(e *Event) { e.FD, e.Result, e.Family, e.Path = 4, 3, afUnix, "/run/x.sock" })},
 		{"failed execveat", failedExecRec("payload", 7, 0x1000, -2),
 			with(base(KindExec, 322), func(e *Event) {
 				e.Path = "payload"
@@ -146,21 +168,35 @@ func TestDecode(t *testing.T) {
 			with(base(KindDenied, 272), func(e *Event) { e.Result = -1; e.Errno = 1 })},
 		{"connect inet", connectRec(sockaddrIn(443, [4]byte{10, 0, 0, 1}), -111),
 			with(base(KindConnect, 42), func(e *Event) {
+				e.FD = 3
 				e.Family = afInet
 				e.Addr = netip.MustParseAddrPort("10.0.0.1:443")
 				e.Result, e.Errno = -111, 111
 			})},
 		{"connect inet6", connectRec(sockaddrIn6(9001, netip.MustParseAddr("::1").As16()), 0),
 			with(base(KindConnect, 42), func(e *Event) {
+				e.FD = 3
 				e.Family = afInet6
 				e.Addr = netip.MustParseAddrPort("[::1]:9001")
 			})},
 		{"connect inet short", connectRec(sockaddrIn(443, [4]byte{10, 0, 0, 1})[:6], -22),
-			with(base(KindConnect, 42), func(e *Event) { e.Family = afInet; e.Result, e.Errno = -22, 22 })},
+			with(base(KindConnect, 42), func(e *Event) {
+				e.FD = 3
+				e.Family = afInet
+				e.Result, e.Errno = -22, 22
+			})},
 		{"connect unix", connectRec(sockaddrUn("/run/x.sock\x00"), 0),
-			with(base(KindConnect, 42), func(e *Event) { e.Family = afUnix; e.Path = "/run/x.sock" })},
+			with(base(KindConnect, 42), func(e *Event) {
+				e.FD = 3
+				e.Family = afUnix
+				e.Path = "/run/x.sock"
+			})},
 		{"connect abstract", connectRec(sockaddrUn("\x00moat"), 0),
-			with(base(KindConnect, 42), func(e *Event) { e.Family = afUnix; e.Path = "@moat" })},
+			with(base(KindConnect, 42), func(e *Event) {
+				e.FD = 3
+				e.Family = afUnix
+				e.Path = "@moat"
+			})},
 		{"open", pathRec(KindOpen, 257, 3, [4]uint64{fdcwd, oWronly | oCreat | oTrunc, 0o644}, "/tmp/out"),
 			with(base(KindOpen, 257), func(e *Event) {
 				e.Result, e.Dirfd, e.Path = 3, atFDCWD, "/tmp/out"
@@ -215,7 +251,8 @@ func TestDecodeMalformed(t *testing.T) {
 		{"empty", nil},
 		{"short header", make([]byte, sizeHdr-1)},
 		{"unknown kind", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = 0 })},
-		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed + 1 })},
+		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = uint8(KindSendto) + 1 })},
+		{"wire-only kind", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed; r.Sys.Len1 = pathLen + 1 })},
 		{"failed exec buf1 too long", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed; r.Sys.Len1 = pathLen + 1 })},
 		{"short record", open[:sizeSysPath-1]},
 		{"buf1 too long", bad(func(r *sensorSysEventPath2) { r.Sys.Len1 = pathLen + 1 })},

@@ -12,10 +12,17 @@
 // uses), and for nothing else:
 //
 //   - exec: every successful execve/execveat, with the filename, the first
-//     512 bytes of argv and the argument count;
+//     512 bytes of argv and the argument count; a failed one with the
+//     filename, the dirfd and flags (execveat) and the errno;
 //   - exit: the last thread of a process exiting, with status or signal;
-//   - connect: address family, IPv4/IPv6 address and port (or AF_UNIX
-//     path) and result;
+//   - connect, bind: the socket, address family, IPv4/IPv6 address and
+//     port (or AF_UNIX path) and result;
+//   - listen: the socket, backlog and result; accept/accept4: the
+//     listening socket, flags, the new socket and, when the caller asked
+//     for it, the peer's address (read at exit, once the kernel wrote it);
+//   - sendto, sendmsg, sendmmsg that name a destination (a datagram, or
+//     TCP fast open): the socket, the destination and result; sends on a
+//     connected socket are not reported (its connect was);
 //   - open (open, creat, openat, openat2): path, flags, mode and the
 //     intent they express (read, write, create, trunc), and result;
 //   - unlink/rmdir/unlinkat, rename/renameat/renameat2, chmod/fchmodat/

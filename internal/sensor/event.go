@@ -23,6 +23,11 @@ const (
 	KindSetID   Kind = 8  // setuid, setgid, setreuid, setregid, setresuid, setresgid: IDs, Result
 	KindCapset  Kind = 9  // capset(2): Caps, Result
 	KindDenied  Kind = 10 // a syscall the seccomp filter refused: Syscall, Errno
+	// 11 is a failed exec on the wire, decoded as KindExec.
+	KindBind   Kind = 12 // bind(2): FD, Family, Addr (or Path for AF_UNIX), Result
+	KindListen Kind = 13 // listen(2): FD, Backlog, Result
+	KindAccept Kind = 14 // accept, accept4: FD (listening), Result (the new fd), the peer's Family and Addr when asked for
+	KindSendto Kind = 15 // sendto, sendmsg, sendmmsg naming a destination: FD, Family, Addr (or Path), Result
 )
 
 var kindNames = [...]string{
@@ -36,9 +41,15 @@ var kindNames = [...]string{
 	KindSetID:   "setid",
 	KindCapset:  "capset",
 	KindDenied:  "denied",
+	KindBind:    "bind",
+	KindListen:  "listen",
+	KindAccept:  "accept",
+	KindSendto:  "sendto",
 }
 
-func (k Kind) valid() bool { return k >= KindExec && k <= KindDenied }
+func (k Kind) valid() bool {
+	return (k >= KindExec && k <= KindDenied) || (k >= KindBind && k <= KindSendto)
+}
 
 func (k Kind) String() string {
 	if k.valid() {
@@ -166,8 +177,10 @@ type Event struct {
 	Mode   uint32 // open and chmod mode
 	Intent Intent // KindOpen
 
-	Family uint16         // KindConnect: address family (AF_INET, AF_INET6, AF_UNIX, ...)
-	Addr   netip.AddrPort // KindConnect: destination for AF_INET and AF_INET6
+	Family  uint16         // KindConnect, KindBind, KindAccept, KindSendto: address family (AF_INET, AF_INET6, AF_UNIX, ...)
+	Addr    netip.AddrPort // the destination (connect, sendto), local address (bind) or peer (accept) for AF_INET and AF_INET6
+	FD      int            // KindBind, KindListen, KindAccept, KindSendto: the socket
+	Backlog int            // KindListen
 
 	IDs  [3]uint32 // KindSetID: the ids asked for, in argument order; NoID where unchanged or absent
 	Caps [3]uint64 // KindCapset: effective, permitted, inheritable sets asked for

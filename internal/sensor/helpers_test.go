@@ -257,6 +257,9 @@ func childScenario() error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	unix.Close(fd)
+	if err := bindListenAcceptSend(port); err != nil {
+		return err
+	}
 
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -296,6 +299,49 @@ func childScenario() error {
 		return fmt.Errorf("exec %s: %v, want ENOENT", missingExe, err)
 	}
 	return syscall.Exec("/bin/sh", []string{"/bin/sh", "-c", scenarioScript}, env)
+}
+
+// bindListenAcceptSend binds a TCP socket to 127.0.0.1:0 and listens
+// (backlog 7), connects to it and accepts that connection, then sends one
+// UDP datagram to 127.0.0.1:port.
+func bindListenAcceptSend(port int) error {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	if err := unix.Listen(lfd, 7); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		return err
+	}
+	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(cfd)
+	if err := unix.Connect(cfd, sa); err != nil {
+		return fmt.Errorf("connect to self: %w", err)
+	}
+	nfd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("accept: %w", err)
+	}
+	unix.Close(nfd)
+	ufd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ufd)
+	if err := unix.Sendto(ufd, []byte("x"), 0, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fmt.Errorf("sendto: %w", err)
+	}
+	return nil
 }
 
 // childOpenLoop opens and closes /etc/hostname SENSOR_TEST_N times and

@@ -50,6 +50,10 @@ const (
 	sensorEventKindEV_CAPSET      sensorEventKind = 9
 	sensorEventKindEV_DENIED      sensorEventKind = 10
 	sensorEventKindEV_EXEC_FAILED sensorEventKind = 11
+	sensorEventKindEV_BIND        sensorEventKind = 12
+	sensorEventKindEV_LISTEN      sensorEventKind = 13
+	sensorEventKindEV_ACCEPT      sensorEventKind = 14
+	sensorEventKindEV_SENDTO      sensorEventKind = 15
 )
 
 type sensorExecEvent struct {

@@ -99,6 +99,33 @@ func TestScenario(t *testing.T) {
 			}
 			return ""
 		}},
+		{"bind", mine(KindBind), func(e Event) string {
+			if e.Syscall != unix.SYS_BIND || e.Family != unix.AF_INET || e.Result != 0 || e.FD <= 0 ||
+				e.Addr != netip.MustParseAddrPort("127.0.0.1:0") {
+				return "want bind(AF_INET 127.0.0.1:0) = 0"
+			}
+			return ""
+		}},
+		{"listen", mine(KindListen), func(e Event) string {
+			if e.Syscall != unix.SYS_LISTEN || e.Backlog != 7 || e.Result != 0 || e.FD <= 0 {
+				return "want listen(fd, 7) = 0"
+			}
+			return ""
+		}},
+		{"accept", mine(KindAccept), func(e Event) string {
+			if e.Syscall != unix.SYS_ACCEPT4 || e.Result <= 0 || e.Family != unix.AF_INET || e.Addr.Addr() != netip.MustParseAddr("127.0.0.1") ||
+				e.Addr.Port() == 0 || e.Flags != unix.SOCK_CLOEXEC {
+				return "want accept4 = a new fd, with the 127.0.0.1 peer"
+			}
+			return ""
+		}},
+		{"sendto", mine(KindSendto), func(e Event) string {
+			if e.Syscall != unix.SYS_SENDTO || e.Result != 1 || e.Family != unix.AF_INET ||
+				e.Addr != netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port) {
+				return "want sendto(127.0.0.1:listener port) = 1"
+			}
+			return ""
+		}},
 		{"failed exec", func(e Event) bool { return mine(KindExec)(e) && e.Path == missingExe }, func(e Event) string {
 			if e.Result != -int(unix.ENOENT) || e.Errno != int(unix.ENOENT) || e.Syscall != unix.SYS_EXECVE || e.Dirfd != -100 {
 				return "want execve(" + missingExe + ") = -ENOENT"

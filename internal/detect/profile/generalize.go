@@ -3,8 +3,6 @@ package profile
 import (
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Generalization is what keeps a benign function from alerting on the
@@ -90,22 +88,7 @@ func generalize(p string) string {
 // wellFormedSegment reports whether a path segment can stand in a
 // pattern as itself: printable UTF-8 without '*'.
 func wellFormedSegment(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f || c == '*' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || !unicode.IsPrint(r) {
-			return false
-		}
-		i += n
-	}
-	return true
+	return !strings.Contains(s, "*") && printableText(s)
 }
 
 // generalizeSegment applies rule 3 to one segment.

@@ -65,6 +65,10 @@ enum event_kind {
 	// buf1 = the filename). Decoded as an exec with a negative result;
 	// successful execs come from sched_process_exec.
 	EV_EXEC_FAILED = 11,
+	EV_BIND = 12,   // a sys_event_path: args = fd, addrlen; buf1 = the sockaddr
+	EV_LISTEN = 13, // a sys_event_path: args = fd, backlog
+	EV_ACCEPT = 14, // a sys_event_path: args = fd, flags; buf1 = the peer, when asked for
+	EV_SENDTO = 15, // a sys_event_path: args = fd, addrlen, length; buf1 = the destination
 };
 
 // event_hdr.flags
@@ -196,6 +200,13 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define NR_connect 42
 #define NR_execve 59
 #define NR_execveat 322
+#define NR_accept 43
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define NR_bind 49
+#define NR_listen 50
+#define NR_accept4 288
+#define NR_sendmmsg 307
 #define NR_rename 82
 #define NR_rmdir 84
 #define NR_creat 85
@@ -220,10 +231,18 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define SC_ARG2(r) (&(r)->dx)
 #define SC_ARG3(r) (&(r)->r10)
 #define SC_ARG4(r) (&(r)->r8)
+#define SC_ARG5(r) (&(r)->r9)
 #define SC_NR(r) (&(r)->orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_execve 221
 #define NR_execveat 281
+#define NR_bind 200
+#define NR_listen 201
+#define NR_accept 202
+#define NR_sendto 206
+#define NR_sendmsg 211
+#define NR_accept4 242
+#define NR_sendmmsg 269
 #define NR_connect 203
 #define NR_setregid 143
 #define NR_setgid 144
@@ -244,6 +263,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define SC_ARG2(r) (&(r)->regs[2])
 #define SC_ARG3(r) (&(r)->regs[3])
 #define SC_ARG4(r) (&(r)->regs[4])
+#define SC_ARG5(r) (&(r)->regs[5])
 #define SC_NR(r) (&(r)->syscallno)
 #endif
 
@@ -428,12 +448,28 @@ static __always_inline __u32 read_str(__u8 *buf, __u64 uptr, __u8 *flags, __u8 t
 	return n;
 }
 
+// read_sockaddr copies a user socket address of len bytes (at most
+// ADDR_LEN) into buf, stores len in *lenp and returns the bytes copied.
+static __always_inline __u32 read_sockaddr(__u8 *buf, __u64 uptr, __u64 len, __u64 *lenp, __u8 *flags)
+{
+	*lenp = len;
+	if (len > ADDR_LEN) {
+		len = ADDR_LEN;
+		*flags |= EF_TRUNC1;
+	}
+	if (len > 0 && bpf_probe_read_user(buf, len, (const void *)uptr) < 0) {
+		*flags |= EF_FAULT1;
+		return 0;
+	}
+	return len;
+}
+
 // stash records the arguments of the syscalls the sensor reports. Paths
 // and addresses are copied here, at entry, so that a thread rewriting the
 // buffer while the call runs cannot change what is reported afterwards.
 static __always_inline void stash(struct task_state *st, struct pt_regs *regs, long nr)
 {
-	__u64 a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
+	__u64 a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0;
 	__u8 kind = 0, flags = 0;
 
 	switch (nr) {
@@ -447,6 +483,13 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 #endif
 	case NR_execve:
 	case NR_execveat:
+	case NR_bind:
+	case NR_listen:
+	case NR_accept:
+	case NR_accept4:
+	case NR_sendto:
+	case NR_sendmsg:
+	case NR_sendmmsg:
 	case NR_openat:
 	case NR_openat2:
 	case NR_connect:
@@ -471,6 +514,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	READ(&a2, SC_ARG2(regs));
 	READ(&a3, SC_ARG3(regs));
 	READ(&a4, SC_ARG4(regs));
+	READ(&a5, SC_ARG5(regs));
 
 	st->len1 = 0;
 	st->len2 = 0;
@@ -530,6 +574,50 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[1] = a4;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
+	// EV_BIND: as connect
+	case NR_bind:
+		kind = EV_BIND;
+		st->args[0] = a0;
+		st->len1 = read_sockaddr(st->buf1, a1, a2 & 0xffffffff, &st->args[1], &flags);
+		break;
+	// EV_LISTEN: args = fd, backlog
+	case NR_listen:
+		kind = EV_LISTEN;
+		st->args[0] = a0;
+		st->args[1] = a1 & 0xffffffff;
+		break;
+	// EV_ACCEPT: args = fd, flags, the peer buffer and its length's
+	// address (read at exit, when the kernel has filled them)
+	case NR_accept:
+	case NR_accept4:
+		kind = EV_ACCEPT;
+		st->args[0] = a0;
+		st->args[1] = nr == NR_accept4 ? a3 : 0;
+		st->args[2] = a1;
+		st->args[3] = a2;
+		break;
+	// EV_SENDTO: args = fd, addrlen, length; only a send that names its
+	// destination (a connected socket's was reported at connect)
+	case NR_sendto:
+		if (a4 == 0)
+			return;
+		kind = EV_SENDTO;
+		st->args[0] = a0;
+		st->args[2] = a2;
+		st->len1 = read_sockaddr(st->buf1, a4, a5 & 0xffffffff, &st->args[1], &flags);
+		break;
+	case NR_sendmsg:
+	case NR_sendmmsg: {
+		// struct msghdr (the first of an mmsghdr array starts with one):
+		// void *msg_name; int msg_namelen; ...
+		__u64 hdr[2] = {};
+		if (bpf_probe_read_user(hdr, sizeof(hdr), (const void *)a1) < 0 || hdr[0] == 0)
+			return;
+		kind = EV_SENDTO;
+		st->args[0] = a0;
+		st->len1 = read_sockaddr(st->buf1, hdr[0], hdr[1] & 0xffffffff, &st->args[1], &flags);
+		break;
+	}
 	// EV_CONNECT: args = fd, addrlen; buf1 = the sockaddr
 	case NR_connect: {
 		__u64 len = a2 & 0xffffffff;
@@ -742,6 +830,20 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	// A successful exec was reported by sched_process_exec.
 	if (kind == EV_EXEC_FAILED && ret >= 0)
 		return 0;
+	// accept fills the peer's address on the way out.
+	if (kind == EV_ACCEPT) {
+		__u32 alen = 0;
+		st->len1 = 0;
+		if (ret >= 0 && st->args[2] && st->args[3] &&
+		    bpf_probe_read_user(&alen, sizeof(alen), (const void *)st->args[3]) == 0) {
+			if (alen > ADDR_LEN)
+				alen = ADDR_LEN;
+			if (alen > 0 && bpf_probe_read_user(st->buf1, alen, (const void *)st->args[2]) == 0)
+				st->len1 = alen;
+		}
+		st->args[2] = 0;
+		st->args[3] = 0;
+	}
 
 	if (kind == EV_RENAME) {
 		struct sys_event_path2 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

@@ -32,6 +32,7 @@ typedef struct {
 
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs {
+	unsigned long r9;
 	unsigned long r10;
 	unsigned long r8;
 	unsigned long dx;

@@ -168,7 +168,22 @@ var actions = map[string]func(r *run, ev event){
 		}
 	},
 	"docker-socket": func(r *run, _ event) { r.dial("unix", "/var/run/docker.sock") },
-	"code-tamper":   func(r *run, _ event) { r.open("/var/task/bootstrap", os.O_WRONLY) },
+	"bind-shell": func(r *run, _ event) {
+		ln, err := net.Listen("tcp", "127.0.0.1:4444")
+		if err == nil {
+			ln.Close()
+		}
+		r.do("listen 127.0.0.1:4444", err)
+	},
+	"metadata-udp": func(r *run, _ event) {
+		c, err := net.Dial("udp", metadata+":53")
+		if err == nil {
+			_, err = c.Write([]byte("x"))
+			c.Close()
+		}
+		r.do("udp to "+metadata+":53", err)
+	},
+	"code-tamper": func(r *run, _ event) { r.open("/var/task/bootstrap", os.O_WRONLY) },
 	"network-tool": func(r *run, _ event) {
 		for _, nc := range []string{"nc", "/usr/bin/nc", "/bin/nc"} {
 			r.exec(nc, "-z", outside, "22")
