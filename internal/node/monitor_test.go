@@ -366,3 +366,25 @@ func TestMonitorEnforce(t *testing.T) {
 		pause(100 * time.Millisecond)
 	}
 }
+
+// TestMonitoringOffStillRuns: a node without the sensor runs functions,
+// says monitoring is off and why, and still serves alerts and rules.
+func TestMonitoringOffStillRuns(t *testing.T) {
+	n := startNode(t, func(o *Options) { o.Sensor.Disabled = true })
+	resp := n.signed(t, "GET", "/moat/v1/status", nil)
+	var st struct {
+		Monitor monitor.Status `json:"monitor"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if st.Monitor.Monitoring != "off" || !strings.Contains(st.Monitor.Reason, "disabled") {
+		t.Errorf("status monitor = %+v", st.Monitor)
+	}
+	n.create(t, "plain", fixture.GoZip(t, "examples/echo-go"), nil)
+	if out, _ := n.invokeID(t, "plain", map[string]any{"a": 1}); string(out) != `{"a":1}` {
+		t.Errorf("invoke without the sensor: %s", out)
+	}
+	if alerts := n.alerts(t, "plain"); len(alerts) != 0 {
+		t.Errorf("alerts without a sensor: %v", alerts)
+	}
+}
