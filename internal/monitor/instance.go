@@ -211,6 +211,9 @@ func (m *Monitor) finishSpan(in *instance, sp *span) {
 		m.raise(in, nil, droppedAlert(rec))
 	}
 	m.writeRecord(rec)
+	// The invocation counts toward its profile's learning window only now
+	// that its events have all been learned from.
+	m.profiles.invoked(m, in.info.Function, in.info.Version)
 }
 
 // finishInstance writes whatever an ended instance still holds: records

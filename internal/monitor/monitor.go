@@ -385,7 +385,6 @@ func (m *Monitor) End(id, requestID string) {
 	if sp == nil {
 		return
 	}
-	m.profiles.invoked(m, in.info.Function, in.info.Version)
 	m.after(m.flushDelay(), func() { m.finishSpan(in, sp) })
 }
 

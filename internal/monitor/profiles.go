@@ -174,8 +174,9 @@ func (s *profileStore) invoked(m *Monitor, function, version string) {
 		return
 	}
 	e.mu.Lock()
-	ended := e.p.State == profile.StateLearning && e.p.Invoked(time.Now())
+	var ended bool
 	if e.p.State == profile.StateLearning {
+		ended = e.p.Invoked(time.Now())
 		e.dirty = true
 	}
 	e.mu.Unlock()

@@ -40,6 +40,25 @@ func (n *testNode) requireMonitoring(t *testing.T) {
 	}
 }
 
+// waitLearned waits until a function's $LATEST profile has learned: the
+// window counts an invocation once its events are all in.
+func (n *testNode) waitLearned(t *testing.T, function string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := n.signed(t, "GET", "/moat/v1/profiles/"+function, nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && strings.Contains(string(b), "\nstate: learned") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("profile of %s not learned: %d\n%s", function, resp.StatusCode, b)
+		}
+		pause(50 * time.Millisecond)
+	}
+}
+
 // createRaw creates a function from a CreateFunction body with moat's own
 // fields.
 func (n *testNode) createRaw(t *testing.T, body map[string]any) {
@@ -274,12 +293,7 @@ func TestMonitorBenignNoFalsePositives(t *testing.T) {
 		call(i)
 	}
 	// The window is over: the profile is learned.
-	resp := n.signed(t, "GET", "/moat/v1/profiles/benign", nil)
-	prof, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(prof), "state: learned") {
-		t.Fatalf("profile after learning: %d\n%s", resp.StatusCode, prof)
-	}
+	n.waitLearned(t, "benign")
 	for i := range runs {
 		call(learn + i)
 	}
@@ -321,6 +335,7 @@ func TestMonitorEnforce(t *testing.T) {
 	for range 2 {
 		n.invokeID(t, "guarded", map[string]any{"action": "list"})
 	}
+	n.waitLearned(t, "guarded")
 	// Before enforcement, the shell runs.
 	if out, _ := n.invokeID(t, "guarded", map[string]any{"action": "shell"}); !strings.Contains(string(out), "uid=993") {
 		t.Fatalf("shell before enforcement: %s", out)

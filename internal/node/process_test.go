@@ -486,6 +486,7 @@ func TestProcessMonitorCLI(t *testing.T) {
 	}
 	p.mustCLI(t, "deploy", "sus", zipPath)
 	p.mustCLI(t, "invoke", "sus", "--payload", `{"action":"list"}`)
+	p.node.waitLearned(t, "sus")
 	r := p.mustCLI(t, "invoke", "sus", "--payload", `{"action":"shell"}`, "--output", "json")
 	var inv struct{ RequestId string }
 	if err := json.Unmarshal([]byte(r.stdout), &inv); err != nil || inv.RequestId == "" {

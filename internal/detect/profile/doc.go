@@ -17,9 +17,12 @@
 //
 // Which events count: exec (the executable), open (read intent: read;
 // write, create or truncate intent: write), unlink, rename (both names)
-// and chmod (write), connect over inet, inet6 or unix. Attempts count like
-// successes, except opens for reading that found nothing (ENOENT,
-// ENOTDIR), which libraries do at every start. What is never listed —
+// and chmod (write), and connect over inet, inet6 or unix (connect) —
+// and sendto naming a destination, since an unconnected datagram goes
+// somewhere as surely as a connection. Other kinds are left to rules.
+// Attempts count like successes, except opens for reading that found
+// nothing (ENOENT, ENOTDIR), which libraries do at every start. What is
+// never listed —
 // the code, system files, the usual /etc files, the process's own /proc
 // entries, harmless devices, the Runtime API — is in one place,
 // quiet.go.

@@ -273,7 +273,7 @@ func subjects(ev *detect.Event, buf *[2]subject) []subject {
 	case "rename":
 		addPath(CategoryWrite, ev.Path)
 		addPath(CategoryWrite, ev.NewPath)
-	case "connect":
+	case "connect", "sendto":
 		switch ev.Family {
 		case "inet", "inet6":
 			a, err := netip.ParseAddr(ev.Addr)

@@ -199,7 +199,7 @@ func checkPattern(p string) string {
 // checkUnix checks the path of a unix: destination.
 func checkUnix(p string) string {
 	switch {
-	case p == "" || p == "@":
+	case p == "":
 		return "no socket path"
 	case !printableText(p):
 		return "a character that is not printable UTF-8"

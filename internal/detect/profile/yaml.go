@@ -27,12 +27,14 @@ const header = `# moat behaviour profile of one function version.
 # inherited_from  the version whose profile this one started from.
 # exec            executables run.
 # read            paths read. The code, system files, the usual /etc files
-#                 and the process's own /proc/self entries are never listed.
+#                 and the process's own /proc/self entries (but environ and
+#                 mem) are never listed.
 # write           paths written, created, truncated, removed, renamed or
 #                 chmod'ed. A path listed here may also be read.
-# connect         destinations: inet:ADDR:PORT, inet6:[ADDR]:PORT or
-#                 unix:PATH (unix:@NAME for an abstract socket). ADDR may be
-#                 a CIDR block (inet:10.0.0.0/8:5432) and PORT may be *.
+# connect         destinations connected or sent to: inet:ADDR:PORT,
+#                 inet6:[ADDR]:PORT or unix:PATH (unix:@NAME for an
+#                 abstract socket). ADDR may be a CIDR block
+#                 (inet:10.0.0.0/8:5432) and PORT may be *.
 # drift           what this version did that inherited_from never did,
 #                 each reported once.
 #
