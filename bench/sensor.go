@@ -26,11 +26,13 @@ import (
 )
 
 // runSensor measures what the runtime sensor costs and how fast it
-// alerts. Three nodes run side by side: sensor off (--no-sensor), sensor
-// in monitor mode, and a function in enforce mode with an approved
-// profile. Warm-invoke throughput is measured in interleaved rounds, so
-// that the machine's noise falls on every configuration alike, and
-// reported as medians and ratios of the same run.
+// alerts. Three configurations: sensor off (--no-sensor), the sensor in
+// monitor mode, and the function in enforce mode with an approved
+// profile. Only one node runs at a time — a loaded sensor's tracepoints
+// run for every process on the host, so a "sensor off" node beside a
+// monitoring one would pay part of the cost — and the configurations take
+// turns round after round, so that the machine's noise falls on all of
+// them; medians and ratios come from the same run.
 func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 	zip, err := os.ReadFile(zipPath)
 	if err != nil {
@@ -40,47 +42,10 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 	if err != nil {
 		return err
 	}
-	type config struct {
-		name string
-		srv  *server
-		fn   string
-	}
-	var configs []*config
-	for _, c := range []struct{ name, flag string }{{"sensor off", "--no-sensor"}, {"monitor", ""}, {"enforce", ""}} {
-		dir, err := os.MkdirTemp("", "moat-bench-sensor-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		var extra []string
-		if c.flag != "" {
-			extra = append(extra, c.flag)
-		}
-		extra = append(extra, "--learn-invocations", "20")
-		s, err := start(moatBin, dir, extra...)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			s.cmd.Process.Signal(os.Interrupt)
-			s.cmd.Wait()
-		}()
-		configs = append(configs, &config{name: c.name, srv: s, fn: "echo"})
-	}
 	ctx := context.Background()
 	payload := []byte(`{"hello":"moat","n":12345}`)
-	for _, c := range configs {
-		_, err := c.srv.client.CreateFunction(ctx, &lambda.CreateFunctionInput{
-			FunctionName: aws.String(c.fn), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
-			Role: aws.String("arn:aws:iam::000000000000:role/bench"), MemorySize: aws.Int32(1769),
-			Code: &types.FunctionCode{ZipFile: zip},
-		})
-		if err != nil {
-			return fmt.Errorf("%s: deploy: %w", c.name, err)
-		}
-	}
-	invoke := func(c *config) error {
-		out, err := c.srv.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(c.fn), Payload: payload})
+	invoke := func(s *server) error {
+		out, err := s.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: payload})
 		if err != nil {
 			return err
 		}
@@ -89,57 +54,101 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 		}
 		return nil
 	}
-	// Learn, approve and enforce the third node's profile.
-	for _, c := range configs {
-		for range 200 {
-			if err := invoke(c); err != nil {
-				return fmt.Errorf("%s: warm up: %w", c.name, err)
+	// node starts a fresh node of one configuration with the echo
+	// function warm (and, for enforce, its profile learned, approved and
+	// enforced).
+	node := func(name string) (*server, func(), error) {
+		dir, err := os.MkdirTemp("", "moat-bench-sensor-")
+		if err != nil {
+			return nil, nil, err
+		}
+		extra := []string{"--learn-invocations", "20"}
+		if name == "sensor off" {
+			extra = append(extra, "--no-sensor")
+		}
+		s, err := start(moatBin, dir, extra...)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		stop := func() {
+			s.cmd.Process.Signal(os.Interrupt)
+			s.cmd.Wait()
+			os.RemoveAll(dir)
+		}
+		_, err = s.client.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: aws.String("echo"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+			Role: aws.String("arn:aws:iam::000000000000:role/bench"), MemorySize: aws.Int32(1769),
+			Code: &types.FunctionCode{ZipFile: zip},
+		})
+		if err == nil && name == "enforce" {
+			for i := 0; i < 30 && err == nil; i++ {
+				err = invoke(s)
+			}
+			time.Sleep(500 * time.Millisecond) // the window closes once the last records are in
+			if err == nil {
+				_, err = s.signed("POST", "/moat/v1/profiles/echo/approve", nil)
+			}
+			if err == nil {
+				_, err = s.signed("PUT", "/2015-03-31/functions/echo/configuration", []byte(`{"Sandbox":{"Mode":"enforce"}}`))
 			}
 		}
-	}
-	enf := configs[2]
-	if _, err := enf.srv.signed("POST", "/moat/v1/profiles/echo/approve", nil); err != nil {
-		return fmt.Errorf("approve profile: %w", err)
-	}
-	body := []byte(`{"Sandbox":{"Mode":"enforce"}}`)
-	if _, err := enf.srv.signed("PUT", "/2015-03-31/functions/echo/configuration", body); err != nil {
-		return fmt.Errorf("enforce mode: %w", err)
-	}
-	for range 200 {
-		if err := invoke(enf); err != nil {
-			return fmt.Errorf("enforce: warm up: %w", err)
+		for i := 0; i < 200 && err == nil; i++ {
+			err = invoke(s)
 		}
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("%s: set up: %w", name, err)
+		}
+		return s, stop, nil
 	}
 
-	fmt.Printf("moat sensor bench: %s, %d CPUs, %d rounds of %s per configuration, interleaved\n",
+	names := []string{"sensor off", "monitor", "enforce"}
+	fmt.Printf("moat sensor bench: %s, %d CPUs, %d rounds of %s per configuration and concurrency, one node at a time, interleaved\n",
 		time.Now().UTC().Format(time.RFC3339), numCPU(), rounds, dur)
-	for _, conc := range []int{1, 8} {
-		rates := map[string][]float64{}
-		var p50 = map[string][]time.Duration{}
-		for r := 0; r < rounds; r++ {
-			for _, c := range configs {
-				lat, errs, elapsed := load(conc, dur, func() error { return invoke(c) })
-				if errs > 0 {
-					return fmt.Errorf("%s: %d errors", c.name, errs)
-				}
-				rates[c.name] = append(rates[c.name], float64(len(lat))/elapsed.Seconds())
-				p50[c.name] = append(p50[c.name], median(lat))
+	rates := map[string][]float64{}
+	p50 := map[string][]time.Duration{}
+	rss := map[string][]int{}
+	for r := 0; r < rounds; r++ {
+		for _, name := range names {
+			s, stop, err := node(name)
+			if err != nil {
+				return err
 			}
-		}
-		base := medianF(rates["sensor off"])
-		for _, c := range configs {
-			m := medianF(rates[c.name])
-			fmt.Printf("warm invoke c=%d %-10s median %.0f/s (rounds %s), p50 latency median %s, throughput vs off %+.1f%%\n",
-				conc, c.name, m, fmtRates(rates[c.name]), medianD(p50[c.name]), (m/base-1)*100)
+			for _, conc := range []int{1, 8} {
+				lat, errs, elapsed := load(conc, dur, func() error { return invoke(s) })
+				if errs > 0 {
+					stop()
+					return fmt.Errorf("%s: %d errors", name, errs)
+				}
+				key := fmt.Sprintf("%s c=%d", name, conc)
+				rates[key] = append(rates[key], float64(len(lat))/elapsed.Seconds())
+				p50[key] = append(p50[key], median(lat))
+			}
+			rss[name] = append(rss[name], s.rssKB())
+			stop()
 		}
 	}
-	for _, c := range configs {
-		fmt.Printf("moat RSS, %s: %d KB\n", c.name, c.srv.rssKB())
+	for _, conc := range []int{1, 8} {
+		base := medianF(rates[fmt.Sprintf("sensor off c=%d", conc)])
+		for _, name := range names {
+			key := fmt.Sprintf("%s c=%d", name, conc)
+			m := medianF(rates[key])
+			fmt.Printf("warm invoke c=%d %-10s median %.0f/s (rounds %s), p50 latency median %s, throughput vs off %+.1f%%\n",
+				conc, name, m, fmtRates(rates[key]), medianD(p50[key]), (m/base-1)*100)
+		}
+	}
+	for _, name := range names {
+		fmt.Printf("moat RSS after the runs, %s: median %d KB\n", name, medianI(rss[name]))
 	}
 
 	// Alert latency: from the syscall (the evidence event's kernel
 	// timestamp) to the alert read back from the stream.
-	mon := configs[1].srv
+	mon, stop, err := node("monitor")
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if _, err := mon.client.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: aws.String("suspicious"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
 		Role: aws.String("arn:aws:iam::000000000000:role/bench"), Code: &types.FunctionCode{ZipFile: suspicious},
@@ -153,6 +162,12 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 	fmt.Printf("alert latency, syscall to alert read from the stream (%d alerts): p50 %s p99 %s max %s\n",
 		len(lats), pct(lats, 50), pct(lats, 99), pct(lats, 100))
 	return nil
+}
+
+func medianI(v []int) int {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // alertLatency follows the alert stream while invoking the suspicious
