@@ -178,8 +178,9 @@ func New(ctx context.Context, opts Options) (*Monitor, error) {
 			return nil, err
 		}
 	}
-	m.wg.Add(3)
+	m.wg.Add(4)
 	go func() { defer m.wg.Done(); m.acker() }()
+	go func() { defer m.wg.Done(); m.watchProfiles() }()
 	go func() { defer m.wg.Done(); m.watchRules() }()
 	go func() { defer m.wg.Done(); m.saver(time.Second) }()
 	if m.src != nil {

@@ -467,3 +467,33 @@ func TestNewVersionInheritsAndDrifts(t *testing.T) {
 		return found
 	})
 }
+
+// TestProfileChangeFromAnotherNode: an approve made through another
+// monitor sharing the bucket reaches this one's cache.
+func TestProfileChangeFromAnotherNode(t *testing.T) {
+	m, src := newTestMonitor(t, func(o *Options) { o.Learning = profile.Window{Invocations: 1} })
+	opts := m.opts
+	opts.Sensor = nil // the other node runs no instance here
+	other, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	raiseEnvironAlert(t, m, src, 808, "inst-o", "req-o")
+	waitFor(t, "learned", func() bool {
+		p, err := m.Profile(context.Background(), "fn", "1")
+		return err == nil && p.State == profile.StateLearned
+	})
+	if _, err := other.ApproveProfile(context.Background(), "fn", "1"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := m.profiles.entry(context.Background(), m, "fn", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the approve to reach the other monitor's cache", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.p.State == profile.StateApproved
+	})
+}

@@ -335,3 +335,47 @@ func (m *Monitor) Enforcement(ctx context.Context, function, version string) (ex
 	}
 	return p.Exec, p.Connect, true, nil
 }
+
+// watchProfiles keeps the cache in step with profile changes made on other
+// nodes (an approve, an edit, another node's learning): a newer revision in
+// the bucket replaces the cached profile unless the cache holds unsaved
+// learning of its own, which its next save reconciles.
+func (m *Monitor) watchProfiles() {
+	w, err := m.opts.KV.Watch(m.ctx, "profile.>", jetstream.UpdatesOnly())
+	if err != nil {
+		m.log.Error("monitor: watch profiles", "err", err)
+		return
+	}
+	defer w.Stop()
+	s := m.profiles
+	for {
+		select {
+		case kve, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if kve == nil || kve.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			s.mu.Lock()
+			e := s.cache[kve.Key()]
+			s.mu.Unlock()
+			if e == nil {
+				continue
+			}
+			p, err := profile.Parse(kve.Value())
+			if err != nil {
+				m.profileErrs.Add(1)
+				continue
+			}
+			e.mu.Lock()
+			if kve.Revision() > e.rev && !e.dirty {
+				e.p, e.rev = p, kve.Revision()
+				clear(e.reported)
+			}
+			e.mu.Unlock()
+		case <-m.ctx.Done():
+			return
+		}
+	}
+}
