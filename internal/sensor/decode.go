@@ -55,6 +55,10 @@ const (
 	sizeSysPath = offSysBuf1 + pathLen
 	offSysBuf2  = sizeSysPath
 	sizeSysPth2 = offSysBuf2 + pathLen
+	// struct exec_failed_event: a sys_event, then the filename and argv
+	offFailedFilename = sizeSys
+	offFailedArgs     = offFailedFilename + pathLen
+	sizeExecFailed    = offFailedArgs + argsLen
 	// struct denied_event
 	offDeniedRet = sizeHdr
 	sizeDenied   = sizeHdr + 8
@@ -112,8 +116,8 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 	failedExec := rec[offKind] == wireExecFailed
 	switch {
 	case failedExec:
-		if len(rec) < sizeSysPath {
-			return Event{}, fmt.Errorf("%w: failed exec record of %d bytes, want %d", ErrMalformed, len(rec), sizeSysPath)
+		if len(rec) < sizeExecFailed {
+			return Event{}, fmt.Errorf("%w: failed exec record of %d bytes, want %d", ErrMalformed, len(rec), sizeExecFailed)
 		}
 		k = KindExec
 	case !k.valid():
@@ -137,18 +141,8 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 		Faulted:   flags&(flagFault1|flagFault2) != 0,
 	}
 
-	switch {
-	case failedExec:
-		// A sys_event_path: args = dirfd, flags; buf1 = the filename.
-		e.setResult(int64(ne.Uint64(rec[offSysRet:])))
-		len1 := ne.Uint32(rec[offSysLen1:])
-		if len1 > pathLen {
-			return Event{}, fmt.Errorf("%w: failed exec buffer length %d", ErrMalformed, len1)
-		}
-		e.Dirfd = int(int32(ne.Uint64(rec[offSysArgs:])))
-		e.Flags = uint32(ne.Uint64(rec[offSysArgs+8:]))
-		e.Path = cstring(rec[offSysBuf1 : offSysBuf1+int(len1)])
-		return e, nil
+	if failedExec {
+		return decodeExecFailed(rec, e)
 	}
 	switch k {
 	case KindExec:
@@ -255,15 +249,39 @@ func decodeExec(rec []byte, e Event) (Event, error) {
 		return Event{}, fmt.Errorf("%w: exec lengths %d, %d", ErrMalformed, nFile, nArgs)
 	}
 	e.Path = cstring(rec[offExecFilename : offExecFilename+int(nFile)])
-	args := rec[offExecArgs : offExecArgs+int(nArgs)]
-	// NUL-separated strings; the last is unterminated when argv was cut.
-	args = bytes.TrimSuffix(args, []byte{0})
-	if len(args) > 0 {
-		for a := range bytes.SplitSeq(args, []byte{0}) {
-			e.Argv = append(e.Argv, string(a))
-		}
-	}
+	e.Argv = splitArgs(rec[offExecArgs : offExecArgs+int(nArgs)])
 	return e, nil
+}
+
+// decodeExecFailed decodes an exec_failed_event: sys.args = dirfd, flags,
+// argc; len1 and len2 the bytes of filename and args filled.
+func decodeExecFailed(rec []byte, e Event) (Event, error) {
+	e.setResult(int64(ne.Uint64(rec[offSysRet:])))
+	nFile := ne.Uint32(rec[offSysLen1:])
+	nArgs := ne.Uint32(rec[offSysLen2:])
+	if nFile > pathLen || nArgs > argsLen {
+		return Event{}, fmt.Errorf("%w: failed exec lengths %d, %d", ErrMalformed, nFile, nArgs)
+	}
+	e.Dirfd = int(int32(ne.Uint64(rec[offSysArgs:])))
+	e.Flags = uint32(ne.Uint64(rec[offSysArgs+8:]))
+	e.Argc = int(uint32(ne.Uint64(rec[offSysArgs+16:])))
+	e.Path = cstring(rec[offFailedFilename : offFailedFilename+int(nFile)])
+	e.Argv = splitArgs(rec[offFailedArgs : offFailedArgs+int(nArgs)])
+	return e, nil
+}
+
+// splitArgs splits argv as the records carry it: NUL-separated strings,
+// the last of which may be unterminated when argv was cut.
+func splitArgs(b []byte) []string {
+	b = bytes.TrimSuffix(b, []byte{0})
+	if len(b) == 0 {
+		return nil
+	}
+	var argv []string
+	for a := range bytes.SplitSeq(b, []byte{0}) {
+		argv = append(argv, string(a))
+	}
+	return argv
 }
 
 // decodeSockaddr fills Family and Addr (or Path, for AF_UNIX) from a

@@ -98,10 +98,15 @@ func pathRecBytes(kind Kind, nr int32, ret int64, args [4]uint64, buf []byte) se
 	return sensorSysEventPath{Sys: full.Sys, Buf1: full.Buf1}
 }
 
-// failedExecRec is a failed execveat record (EV_EXEC_FAILED).
-func failedExecRec(path string, dirfd, flags uint64, ret int64) sensorSysEventPath {
-	r := pathRec(KindExec, 322, ret, [4]uint64{dirfd, flags}, path)
+// failedExecRec is a failed execveat record (EV_EXEC_FAILED) as
+// sys_enter captured it: args as the kernel writes them (NUL-terminated
+// strings, one after the other), argc counted.
+func failedExecRec(path string, dirfd, flags uint64, args string, argc uint64, ret int64) sensorExecFailedEvent {
+	r := sensorExecFailedEvent{Sys: sensorSysEvent{Hdr: hdr(KindExec, 322), Ret: ret,
+		Args: [4]uint64{dirfd, flags, argc}, Len1: uint32(len(path) + 1), Len2: uint32(len(args))}}
 	r.Sys.Hdr.Kind = wireExecFailed
+	copy(r.Filename[:], cchars(path))
+	copy(r.Args[:], cchars(args))
 	return r
 }
 
@@ -154,12 +159,27 @@ func TestDecode(t *testing.T) {
 			with(base(KindAccept, 43), func(e *Event) { e.FD, e.Result, e.Errno = 5, -11, 11 })},
 		{"sendto unix", pathRecBytes(KindSendto, 44, 3, [4]uint64{4, 12, 3}, sockaddrUn("/run/x.sock")),
 			with(base(KindSendto, 44), func(e *Event) { e.FD, e.Result, e.Family, e.Path = 4, 3, afUnix, "/run/x.sock" })},
-		{"failed execveat", failedExecRec("payload", 7, 0x1000, -2),
+		{"failed execveat", failedExecRec("payload", 7, 0x1000, "payload\x00-c\x00\x00", 3, -2),
 			with(base(KindExec, 322), func(e *Event) {
 				e.Path = "payload"
 				e.Dirfd, e.Flags = 7, 0x1000
+				e.Argv, e.Argc = []string{"payload", "-c", ""}, 3
 				e.Result, e.Errno = -2, 2
 			})},
+		{"failed execve, NULL argv", failedExecRec("/x", fdcwd, 0, "", 0, -13),
+			with(base(KindExec, 322), func(e *Event) {
+				e.Path, e.Dirfd = "/x", atFDCWD
+				e.Result, e.Errno = -13, 13
+			})},
+		{"failed execve, argv cut", func() sensorExecFailedEvent {
+			r := failedExecRec("/x", fdcwd, 0, longArgs[:511]+"\x00", 64, -2)
+			r.Sys.Hdr.Flags = flagTrunc2
+			return r
+		}(), with(base(KindExec, 322), func(e *Event) {
+			e.Path, e.Dirfd = "/x", atFDCWD
+			e.Argv, e.Argc = []string{strings.Repeat("a", 300), strings.Repeat("b", 210)}, 64
+			e.Result, e.Errno, e.Truncated = -2, 2, true
+		})},
 		{"exit status", sensorExitEvent{Hdr: hdr(KindExit, -1), ExitCode: 3 << 8},
 			with(base(KindExit, -1), func(e *Event) { e.Result = 3 })},
 		{"exit by signal", sensorExitEvent{Hdr: hdr(KindExit, -1), ExitCode: 9},
@@ -242,6 +262,11 @@ func TestDecodeMalformed(t *testing.T) {
 	}
 	ex := execRec("/bin/sh", "sh\x00", 1, 0)
 	ex.ArgsLen = argsLen + 1
+	failed := func(f func(*sensorExecFailedEvent)) []byte {
+		r := failedExecRec("/x", 0, 0, "x\x00", 1, -2)
+		f(&r)
+		return record(t, r)
+	}
 	open := record(t, pathRec(KindOpen, 257, 0, [4]uint64{}, "/x"))
 	conn := sysRec(KindConnect, 42, 0, [4]uint64{}, make([]byte, 200), nil)
 	for _, tc := range []struct {
@@ -252,8 +277,10 @@ func TestDecodeMalformed(t *testing.T) {
 		{"short header", make([]byte, sizeHdr-1)},
 		{"unknown kind", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = 0 })},
 		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = uint8(KindSendto) + 1 })},
-		{"wire-only kind", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed; r.Sys.Len1 = pathLen + 1 })},
-		{"failed exec buf1 too long", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed; r.Sys.Len1 = pathLen + 1 })},
+		{"failed exec in a shorter record", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed })},
+		{"failed exec filename too long", failed(func(r *sensorExecFailedEvent) { r.Sys.Len1 = pathLen + 1 })},
+		{"failed exec argv too long", failed(func(r *sensorExecFailedEvent) { r.Sys.Len2 = argsLen + 1 })},
+		{"failed exec cut short", failed(func(*sensorExecFailedEvent) {})[:sizeExecFailed-1]},
 		{"short record", open[:sizeSysPath-1]},
 		{"buf1 too long", bad(func(r *sensorSysEventPath2) { r.Sys.Len1 = pathLen + 1 })},
 		{"buf2 too long", bad(func(r *sensorSysEventPath2) { r.Sys.Len2 = 1 << 31 })},
@@ -315,6 +342,12 @@ func FuzzDecode(f *testing.F) {
 		pathRec(KindOpen, 257, 3, [4]uint64{0, oRdwr}, "/etc/passwd"),
 		sysRec(KindRename, 316, 0, [4]uint64{}, []byte("/a\x00"), []byte("/b\x00")),
 		sensorSysEvent{Hdr: hdr(KindCapset, 126)},
+		failedExecRec("/nonexistent/payload", 0xffffffffffffff9c, 0, "payload\x00-x\x00", 2, -2),
+		pathRecBytes(KindBind, 49, 0, [4]uint64{5, 16}, sockaddrIn(8080, [4]byte{127, 0, 0, 1})),
+		pathRecBytes(KindListen, 50, 0, [4]uint64{5, 128}, nil),
+		pathRecBytes(KindAccept, 288, 6, [4]uint64{5, 0x80000}, sockaddrIn6(40000, netip.MustParseAddr("::1").As16())),
+		pathRecBytes(KindSendto, 46, 9, [4]uint64{4, 16, 9}, sockaddrIn(53, [4]byte{127, 0, 0, 1})),
+		pathRecBytes(KindSendto, 44, 3, [4]uint64{4, 12, 3}, sockaddrUn("\x00abstract")),
 	} {
 		f.Add(record(f, r))
 	}

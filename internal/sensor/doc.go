@@ -12,17 +12,24 @@
 // uses), and for nothing else:
 //
 //   - exec: every successful execve/execveat, with the filename, the first
-//     512 bytes of argv and the argument count; a failed one with the
-//     filename, the dirfd and flags (execveat) and the errno;
+//     512 bytes of argv and the argument count (Syscall -1, Result 0); a
+//     failed one (ENOENT, EACCES, EPERM, ...) with the syscall, the
+//     filename, the dirfd and flags (execveat), argv and argc as the caller
+//     passed them, and Result -errno. Each exec is reported once: a
+//     successful one by sched_process_exec, a failed one at sys_exit;
 //   - exit: the last thread of a process exiting, with status or signal;
 //   - connect, bind: the socket, address family, IPv4/IPv6 address and
 //     port (or AF_UNIX path) and result;
-//   - listen: the socket, backlog and result; accept/accept4: the
-//     listening socket, flags, the new socket and, when the caller asked
-//     for it, the peer's address (read at exit, once the kernel wrote it);
-//   - sendto, sendmsg, sendmmsg that name a destination (a datagram, or
-//     TCP fast open): the socket, the destination and result; sends on a
-//     connected socket are not reported (its connect was);
+//   - listen: the socket, backlog and result (no address: that would mean
+//     walking the socket's kernel structs; the socket's bind has it);
+//   - accept/accept4: the listening socket, flags (accept4), the result
+//     (the new socket) and, when the caller passed a buffer for it, the
+//     peer's family and address, read at exit once the kernel wrote it;
+//   - sendto, sendmsg, sendmmsg that name a destination (sendto's
+//     dest_addr, or msg_name of sendmsg's message, or of sendmmsg's first):
+//     a datagram, or TCP fast open. The socket, the destination and result
+//     (bytes sent; messages sent for sendmmsg). Sends that name none, on a
+//     connected socket, are not reported: its connect was;
 //   - open (open, creat, openat, openat2): path, flags, mode and the
 //     intent they express (read, write, create, trunc), and result;
 //   - unlink/rmdir/unlinkat, rename/renameat/renameat2, chmod/fchmodat/
@@ -49,13 +56,16 @@
 //
 // A syscall refused by seccomp never reaches sys_enter but does pass
 // sys_exit with its errno. sys_enter therefore marks the syscall in flight
-// in the thread's task storage (and, for the syscalls above, copies paths
-// and addresses there, at entry, so that a thread rewriting its buffer
-// while the call runs cannot change what is reported); sys_exit emits the
-// stashed call with its result, or, when nothing was marked and the task
-// runs under a seccomp filter, a denied event for EPERM or EACCES. Other
-// errnos of skipped calls (moat's filter answers clone3 with ENOSYS by
-// design) are not reported.
+// in the thread's task storage (and, for the syscalls above, copies paths,
+// addresses and an exec's argv there, at entry, so that a thread
+// rewriting its buffer while the call runs cannot change what is
+// reported); sys_exit emits the stashed call with its result (an exec
+// only when it failed; accept's peer is read there), or, when nothing was
+// marked and the task runs under a seccomp filter, a denied event for
+// EPERM or EACCES. Other errnos of skipped calls (moat's filter answers
+// clone3 with ENOSYS by design) are not reported. The stash is about
+// 1 KiB of task storage per watched thread (an exec's argv and two
+// paths), made at its first syscall and freed with the thread.
 //
 // Every program first looks the current task's cgroup v2 id up in the
 // watched hash map and returns at once when it is absent. Records go to
@@ -94,6 +104,17 @@
 //   - Watch a cgroup before its first task enters it: a task already
 //     inside a syscall when its cgroup is watched has no entry mark, so an
 //     EPERM from that one call would be reported as denied.
+//   - A failed exec's argv is read from the caller's array at entry: at
+//     most 512 bytes of strings and 64 pointers counted (Argc stops there,
+//     with Truncated; Truncated is also set when the strings fill the 512
+//     bytes exactly). A successful exec's argv is the new image's, and its
+//     Argc the kernel's count. Every exec pays for that copy at entry,
+//     the successful ones included.
+//   - Socket addresses are what the caller passed (bind, connect, sends)
+//     or what the kernel wrote back (accept), cut at 128 bytes; listen has
+//     none. Of a sendmmsg only the first message's destination is
+//     reported, and only when that one names one. Sends that name no
+//     destination are never reported, whatever the socket.
 //   - Exit events come from the last thread to exit; the exit code is that
 //     thread's. Before Linux 6.16, two threads exiting at the same instant
 //     may both report the exit.

@@ -13,7 +13,7 @@ type Kind uint8
 // The kinds of event. The numbers are those of the BPF records (enum
 // event_kind in bpf/sensor.c).
 const (
-	KindExec    Kind = 1  // an execve/execveat: Path, Argv, Argc; a failed one: Path, Dirfd, Flags, Result (no Argv)
+	KindExec    Kind = 1  // a successful execve/execveat: Path, Argv, Argc (Syscall -1, Result 0); a failed one: Syscall, Path, Dirfd, Flags, Argv, Argc, Result < 0
 	KindExit    Kind = 2  // the last thread of a process exited: Result, Signal
 	KindConnect Kind = 3  // connect(2): Family, Addr (or Path for AF_UNIX), Result
 	KindOpen    Kind = 4  // open, creat, openat, openat2: Path, Flags, Mode, Intent, Result
@@ -155,32 +155,35 @@ type Event struct {
 	// -1 for KindExec and KindExit.
 	Syscall int
 	// Result is the syscall's return value: >= 0 on success, -errno on
-	// failure. For KindExit it is the exit status (when Signal is 0).
+	// failure. For KindExit it is the exit status (when Signal is 0); for
+	// KindAccept the new socket; for KindSendto the bytes sent (sendmmsg:
+	// the messages sent).
 	Result int
 	// Errno is -Result when the call failed, else 0.
 	Errno int
 	// Signal is the signal that ended the process (KindExit), or 0.
 	Signal int
 
-	Path    string   // the path as given to the call; the executable for KindExec; the socket path for AF_UNIX connects (abstract ones start with '@')
+	Path    string   // the path as given to the call; the executable for KindExec; for AF_UNIX sockets (connect, bind, accept, sendto) the socket path (abstract ones start with '@')
 	NewPath string   // KindRename: the new name
 	Dirfd   int      // the directory file descriptor a relative Path is resolved from (-100 is AT_FDCWD)
-	Argv    []string // KindExec: the first arguments, up to 512 bytes of them
-	Argc    int      // KindExec: the number of arguments
+	Argv    []string // KindExec: the first arguments, up to 512 bytes of them (a failed exec's as the caller passed them)
+	Argc    int      // KindExec: the number of arguments (a failed exec's counted up to 64; Truncated past that)
 	// Truncated reports that Path, NewPath or Argv was cut at its bound.
 	Truncated bool
 	// Faulted reports that a user-memory string or structure could not be
-	// read (a bad pointer, or memory not paged in); the field is empty.
+	// read (a bad pointer, or memory not paged in); the field is empty (a
+	// failed exec's Argv: cut before the argument that could not be read).
 	Faulted bool
 
-	Flags  uint32 // open flags; AT_REMOVEDIR for unlink; RENAME_* for rename; AT_* for fchmodat2
+	Flags  uint32 // open flags; AT_REMOVEDIR for unlink; RENAME_* for rename; AT_* for fchmodat2 and for a failed execveat; SOCK_* for accept4
 	Mode   uint32 // open and chmod mode
 	Intent Intent // KindOpen
 
 	Family  uint16         // KindConnect, KindBind, KindAccept, KindSendto: address family (AF_INET, AF_INET6, AF_UNIX, ...)
 	Addr    netip.AddrPort // the destination (connect, sendto), local address (bind) or peer (accept) for AF_INET and AF_INET6
-	FD      int            // KindBind, KindListen, KindAccept, KindSendto: the socket
-	Backlog int            // KindListen
+	FD      int            // KindConnect, KindBind, KindListen, KindSendto: the socket; KindAccept: the listening socket (the new one is Result)
+	Backlog int            // KindListen: the backlog asked for
 
 	IDs  [3]uint32 // KindSetID: the ids asked for, in argument order; NoID where unchanged or absent
 	Caps [3]uint64 // KindCapset: effective, permitted, inheritable sets asked for

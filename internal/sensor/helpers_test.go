@@ -3,6 +3,7 @@ package sensor
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -226,7 +227,10 @@ func runChild(mode string) int {
 
 // Environment of the scenario child.
 const (
-	envPort    = "SENSOR_TEST_PORT"    // loopback port to connect to
+	envPort    = "SENSOR_TEST_PORT"    // loopback TCP port to connect to
+	envUDPPort = "SENSOR_TEST_UDP"     // loopback UDP port the test reads datagrams on
+	envSock    = "SENSOR_TEST_SOCK"    // path to bind an AF_UNIX socket to
+	envExecDir = "SENSOR_TEST_EXECDIR" // a directory holding noexecName, a file without execute permission
 	envMarker  = "SENSOR_TEST_MARKER"  // file the shell creates, renames and removes
 	envPrivate = "SENSOR_TEST_PRIVATE" // a 0600 root file the child may not open
 )
@@ -234,16 +238,34 @@ const (
 // missingExe is what the scenario child fails to exec before its shell.
 const missingExe = "/nonexistent/payload"
 
+// noexecName is the file of envExecDir the child fails to execveat.
+const noexecName = "noexec"
+
 // scenarioScript is what the scenario child execs last, as /bin/sh -c.
 const scenarioScript = `cat /etc/hostname >/dev/null; echo x > "$M"; chmod 600 "$M"; mv "$M" "$M.moved"; rm "$M.moved"`
 
+// Datagrams the scenario child sends to the test's UDP socket: the first
+// three name their destination, the last two go out on a connected socket.
+var scenarioDatagrams = []string{"sendto", "sendmsg", "sendmmsg", "connected-sendto", "connected-sendmsg"}
+
+// longArgv is the argv of the child's failed exec that does not fit: 70
+// arguments of 9 bytes with their NULs.
+func longArgv() []string {
+	argv := make([]string, 70)
+	for i := range argv {
+		argv[i] = fmt.Sprintf("%08d", i)
+	}
+	return argv
+}
+
 // childScenario does, in order: a blocking TCP connect to the test's
-// loopback listener; capget + capset of the same sets; setgid and setuid
-// to 65534; an open that the kernel refuses with EACCES (not seccomp);
-// installs moat's seccomp filter and calls unshare(CLONE_NEWUSER), which
-// the filter refuses with EPERM; fails to exec missingExe (ENOENT); then
-// execs /bin/sh -c scenarioScript.
-// It prints the effective capability set it passed to capset.
+// loopback listener; the socket calls of netCalls; capget + capset of the
+// same sets; setgid and setuid to 65534; an open that the kernel refuses
+// with EACCES (not seccomp); installs moat's seccomp filter and calls
+// unshare(CLONE_NEWUSER), which the filter refuses with EPERM; four execs
+// that fail (see failedExecs); then execs /bin/sh -c scenarioScript.
+// It prints the effective capability set it passed to capset and the
+// numbers it learnt on the way ("name value" lines).
 func childScenario() error {
 	port, err := strconv.Atoi(os.Getenv(envPort))
 	if err != nil {
@@ -257,9 +279,16 @@ func childScenario() error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	unix.Close(fd)
-	if err := bindListenAcceptSend(port); err != nil {
+	if err := netCalls(); err != nil {
 		return err
 	}
+	// Opened while still root: nobody may not walk the test's temporary
+	// directories, but may look inside this one through its descriptor.
+	dirfd, err := unix.Open(os.Getenv(envExecDir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("execdir %d\n", dirfd)
 
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -295,21 +324,75 @@ func childScenario() error {
 		return fmt.Errorf("unshare(CLONE_NEWUSER) under seccomp: %v, want EPERM", err)
 	}
 	env := []string{"PATH=/usr/bin:/bin", "M=" + os.Getenv(envMarker)}
-	if err := syscall.Exec(missingExe, []string{missingExe}, env); !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("exec %s: %v, want ENOENT", missingExe, err)
+	if err := failedExecs(dirfd, env); err != nil {
+		return err
 	}
 	return syscall.Exec("/bin/sh", []string{"/bin/sh", "-c", scenarioScript}, env)
 }
 
-// bindListenAcceptSend binds a TCP socket to 127.0.0.1:0 and listens
-// (backlog 7), connects to it and accepts that connection, then sends one
-// UDP datagram to 127.0.0.1:port.
-func bindListenAcceptSend(port int) error {
+// failedExecs makes four execs that fail: execve(missingExe) with three
+// arguments (ENOENT); execveat(dirfd, noexecName, AT_SYMLINK_NOFOLLOW) of
+// a file without execute permission (EACCES); execve of a missing path
+// with a NULL argv (ENOENT); and execve(missingExe) with longArgv, which
+// does not fit in the sensor's bounds.
+func failedExecs(dirfd int, env []string) error {
+	if err := syscall.Exec(missingExe, []string{missingExe, "--flag", ""}, env); !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("exec %s: %v, want ENOENT", missingExe, err)
+	}
+	envp, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return err
+	}
+	path, err := syscall.BytePtrFromString(noexecName)
+	if err != nil {
+		return err
+	}
+	argv, err := syscall.SlicePtrFromStrings([]string{noexecName, "x"})
+	if err != nil {
+		return err
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(dirfd), uintptr(unsafe.Pointer(path)),
+		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_SYMLINK_NOFOLLOW, 0)
+	runtime.KeepAlive(path)
+	runtime.KeepAlive(argv)
+	if errno != unix.EACCES {
+		return fmt.Errorf("execveat %s: %v, want EACCES", noexecName, errno)
+	}
+	noArgs, err := syscall.BytePtrFromString(missingExe + "-noargs")
+	if err != nil {
+		return err
+	}
+	_, _, errno = unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(noArgs)), 0, 0)
+	runtime.KeepAlive(noArgs)
+	if errno != unix.ENOENT {
+		return fmt.Errorf("execve with a NULL argv: %v, want ENOENT", errno)
+	}
+	if err := syscall.Exec(missingExe, longArgv(), env); !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("exec %s with a long argv: %v, want ENOENT", missingExe, err)
+	}
+	return nil
+}
+
+// netCalls makes, in order, each socket call the sensor reports beside
+// connect, and prints the descriptors and ports the test checks:
+//   - TCP on 127.0.0.1: bind to port 0, listen (backlog 7), a connect to
+//     it and accept4(SOCK_CLOEXEC) with a buffer for the peer, then a
+//     second connect and accept(2) without one;
+//   - UDP: sendto, sendmsg and sendmmsg to 127.0.0.1:SENSOR_TEST_UDP, then
+//     a socket connected there and a sendto and sendmsg that name no
+//     destination (the sensor must not report those two);
+//   - AF_UNIX: bind of a datagram socket to SENSOR_TEST_SOCK.
+func netCalls() error {
+	udpPort, err := strconv.Atoi(os.Getenv(envUDPPort))
+	if err != nil {
+		return err
+	}
 	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(lfd)
+	fmt.Printf("listen-fd %d\n", lfd)
 	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
@@ -320,32 +403,107 @@ func bindListenAcceptSend(port int) error {
 	if err != nil {
 		return err
 	}
-	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
+	for i, withPeer := range []bool{true, false} {
+		cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(cfd)
+		if err := unix.Connect(cfd, sa); err != nil {
+			return fmt.Errorf("connect to self: %w", err)
+		}
+		var nfd int
+		if withPeer {
+			local, err := unix.Getsockname(cfd)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("peer-port %d\n", local.(*unix.SockaddrInet4).Port)
+			if nfd, _, err = unix.Accept4(lfd, unix.SOCK_CLOEXEC); err != nil {
+				return fmt.Errorf("accept4: %w", err)
+			}
+		} else {
+			r, _, errno := unix.Syscall(unix.SYS_ACCEPT, uintptr(lfd), 0, 0)
+			if errno != 0 {
+				return fmt.Errorf("accept: %w", errno)
+			}
+			nfd = int(r)
+		}
+		fmt.Printf("accepted-fd-%d %d\n", i, nfd)
+		unix.Close(nfd)
 	}
-	defer unix.Close(cfd)
-	if err := unix.Connect(cfd, sa); err != nil {
-		return fmt.Errorf("connect to self: %w", err)
-	}
-	nfd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("accept: %w", err)
-	}
-	unix.Close(nfd)
+
+	dst := &unix.SockaddrInet4{Port: udpPort, Addr: [4]byte{127, 0, 0, 1}}
 	ufd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(ufd)
-	if err := unix.Sendto(ufd, []byte("x"), 0, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+	fmt.Printf("udp-fd %d\n", ufd)
+	if err := unix.Sendto(ufd, []byte(scenarioDatagrams[0]), 0, dst); err != nil {
 		return fmt.Errorf("sendto: %w", err)
+	}
+	if _, err := unix.SendmsgN(ufd, []byte(scenarioDatagrams[1]), nil, dst, 0); err != nil {
+		return fmt.Errorf("sendmsg: %w", err)
+	}
+	if err := sendmmsgTo(ufd, []byte(scenarioDatagrams[2]), udpPort); err != nil {
+		return fmt.Errorf("sendmmsg: %w", err)
+	}
+	conn, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(conn)
+	if err := unix.Connect(conn, dst); err != nil {
+		return fmt.Errorf("connect udp: %w", err)
+	}
+	if err := unix.Sendto(conn, []byte(scenarioDatagrams[3]), 0, nil); err != nil {
+		return fmt.Errorf("sendto on a connected socket: %w", err)
+	}
+	if _, err := unix.SendmsgN(conn, []byte(scenarioDatagrams[4]), nil, nil, 0); err != nil {
+		return fmt.Errorf("sendmsg on a connected socket: %w", err)
+	}
+
+	xfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(xfd)
+	fmt.Printf("unix-fd %d\n", xfd)
+	if err := unix.Bind(xfd, &unix.SockaddrUnix{Name: os.Getenv(envSock)}); err != nil {
+		return fmt.Errorf("bind unix: %w", err)
 	}
 	return nil
 }
 
-// childOpenLoop opens and closes /etc/hostname SENSOR_TEST_N times and
-// prints the time the loop took, in nanoseconds.
+// mmsghdr is struct mmsghdr, which x/sys/unix does not define.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+// sendmmsgTo sends p to 127.0.0.1:port as the one message of a sendmmsg.
+func sendmmsgTo(fd int, p []byte, port int) error {
+	sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte{127, 0, 0, 1}}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], uint16(port))
+	iov := unix.Iovec{Base: &p[0]}
+	iov.SetLen(len(p))
+	msgs := []mmsghdr{{hdr: unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sa)), Namelen: unix.SizeofSockaddrInet4, Iov: &iov}}}
+	msgs[0].hdr.SetIovlen(1)
+	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), 1, 0, 0, 0)
+	runtime.KeepAlive(msgs)
+	runtime.KeepAlive(&sa)
+	runtime.KeepAlive(p)
+	if errno != 0 {
+		return errno
+	}
+	if n != 1 {
+		return fmt.Errorf("sent %d messages, want 1", n)
+	}
+	return nil
+}
+
 // childMixLoop runs SENSOR_TEST_N rounds of what a function that works
 // the system does: fork and exec /bin/true and wait for it, open and close
 // a file ten times, and connect to a closed loopback port (refused).
@@ -383,6 +541,8 @@ func childMixLoop() error {
 	return nil
 }
 
+// childOpenLoop opens and closes /etc/hostname SENSOR_TEST_N times and
+// prints the time the loop took, in nanoseconds.
 func childOpenLoop() error {
 	n, err := strconv.Atoi(os.Getenv("SENSOR_TEST_N"))
 	if err != nil {

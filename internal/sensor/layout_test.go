@@ -12,6 +12,7 @@ func TestLayout(t *testing.T) {
 	var (
 		h  sensorEventHdr
 		ex sensorExecEvent
+		xf sensorExecFailedEvent
 		xt sensorExitEvent
 		sy sensorSysEventPath2
 		dn sensorDeniedEvent
@@ -41,6 +42,15 @@ func TestLayout(t *testing.T) {
 		{"exec.args", unsafe.Offsetof(ex.Args), offExecArgs},
 		{"len(exec.args)", unsafe.Sizeof(ex.Args), argsLen},
 		{"sizeof(exec)", unsafe.Sizeof(ex), sizeExec},
+		{"exec_failed.sys.ret", unsafe.Offsetof(xf.Sys) + unsafe.Offsetof(xf.Sys.Ret), offSysRet},
+		{"exec_failed.sys.args", unsafe.Offsetof(xf.Sys) + unsafe.Offsetof(xf.Sys.Args), offSysArgs},
+		{"exec_failed.sys.len1", unsafe.Offsetof(xf.Sys) + unsafe.Offsetof(xf.Sys.Len1), offSysLen1},
+		{"exec_failed.sys.len2", unsafe.Offsetof(xf.Sys) + unsafe.Offsetof(xf.Sys.Len2), offSysLen2},
+		{"exec_failed.filename", unsafe.Offsetof(xf.Filename), offFailedFilename},
+		{"len(exec_failed.filename)", unsafe.Sizeof(xf.Filename), pathLen},
+		{"exec_failed.args", unsafe.Offsetof(xf.Args), offFailedArgs},
+		{"len(exec_failed.args)", unsafe.Sizeof(xf.Args), argsLen},
+		{"sizeof(exec_failed)", unsafe.Sizeof(xf), sizeExecFailed},
 		{"exit.exit_code", unsafe.Offsetof(xt.ExitCode), offExitCode},
 		{"sizeof(exit)", unsafe.Sizeof(xt), sizeExit},
 		{"sys.ret", unsafe.Offsetof(sy.Sys.Ret), offSysRet},
@@ -74,9 +84,16 @@ func TestLayout(t *testing.T) {
 		{sensorEventKindEV_SETID, KindSetID},
 		{sensorEventKindEV_CAPSET, KindCapset},
 		{sensorEventKindEV_DENIED, KindDenied},
+		{sensorEventKindEV_BIND, KindBind},
+		{sensorEventKindEV_LISTEN, KindListen},
+		{sensorEventKindEV_ACCEPT, KindAccept},
+		{sensorEventKindEV_SENDTO, KindSendto},
 	} {
 		if uint32(k.c) != uint32(k.g) {
 			t.Errorf("kind %s: C %d, Go %d", k.g, k.c, k.g)
 		}
+	}
+	if sensorEventKindEV_EXEC_FAILED != wireExecFailed || Kind(wireExecFailed).valid() {
+		t.Errorf("EV_EXEC_FAILED: C %d, decoder %d (and not a Kind of its own)", sensorEventKindEV_EXEC_FAILED, wireExecFailed)
 	}
 }

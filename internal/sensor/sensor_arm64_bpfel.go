@@ -67,6 +67,13 @@ type sensorExecEvent struct {
 	Args        [512]int8
 }
 
+type sensorExecFailedEvent struct {
+	_        structs.HostLayout
+	Sys      sensorSysEvent
+	Filename [256]int8
+	Args     [512]int8
+}
+
 type sensorExitEvent struct {
 	_        structs.HostLayout
 	Hdr      sensorEventHdr
@@ -105,6 +112,7 @@ type sensorTaskState struct {
 	Args     [4]uint64
 	Len1     uint32
 	Len2     uint32
+	Argv     [512]uint8
 	Buf1     [256]uint8
 	Buf2     [256]uint8
 }
@@ -118,22 +126,23 @@ type sensorWatch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sensorMapDrops               = "drops"
-	sensorMapEvents              = "events"
-	sensorMapTasks               = "tasks"
-	sensorMapWatched             = "watched"
-	sensorProgSchedProcessExec   = "sched_process_exec"
-	sensorProgSchedProcessExit   = "sched_process_exit"
-	sensorProgSchedProcessExitGd = "sched_process_exit_gd"
-	sensorProgSysEnter           = "sys_enter"
-	sensorProgSysExit            = "sys_exit"
-	sensorVarUnusedDeniedEvent   = "unused_denied_event"
-	sensorVarUnusedEventKind     = "unused_event_kind"
-	sensorVarUnusedExecEvent     = "unused_exec_event"
-	sensorVarUnusedExitEvent     = "unused_exit_event"
-	sensorVarUnusedSysEventPath  = "unused_sys_event_path"
-	sensorVarUnusedSysEventPath2 = "unused_sys_event_path2"
-	sensorVarWakeupBytes         = "wakeup_bytes"
+	sensorMapDrops                 = "drops"
+	sensorMapEvents                = "events"
+	sensorMapTasks                 = "tasks"
+	sensorMapWatched               = "watched"
+	sensorProgSchedProcessExec     = "sched_process_exec"
+	sensorProgSchedProcessExit     = "sched_process_exit"
+	sensorProgSchedProcessExitGd   = "sched_process_exit_gd"
+	sensorProgSysEnter             = "sys_enter"
+	sensorProgSysExit              = "sys_exit"
+	sensorVarUnusedDeniedEvent     = "unused_denied_event"
+	sensorVarUnusedEventKind       = "unused_event_kind"
+	sensorVarUnusedExecEvent       = "unused_exec_event"
+	sensorVarUnusedExecFailedEvent = "unused_exec_failed_event"
+	sensorVarUnusedExitEvent       = "unused_exit_event"
+	sensorVarUnusedSysEventPath    = "unused_sys_event_path"
+	sensorVarUnusedSysEventPath2   = "unused_sys_event_path2"
+	sensorVarWakeupBytes           = "wakeup_bytes"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -199,13 +208,14 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
-	UnusedDeniedEvent   *ebpf.VariableSpec `ebpf:"unused_denied_event"`
-	UnusedEventKind     *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedExecEvent     *ebpf.VariableSpec `ebpf:"unused_exec_event"`
-	UnusedExitEvent     *ebpf.VariableSpec `ebpf:"unused_exit_event"`
-	UnusedSysEventPath  *ebpf.VariableSpec `ebpf:"unused_sys_event_path"`
-	UnusedSysEventPath2 *ebpf.VariableSpec `ebpf:"unused_sys_event_path2"`
-	WakeupBytes         *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	UnusedDeniedEvent     *ebpf.VariableSpec `ebpf:"unused_denied_event"`
+	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecEvent       *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedExecFailedEvent *ebpf.VariableSpec `ebpf:"unused_exec_failed_event"`
+	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
+	UnusedSysEventPath    *ebpf.VariableSpec `ebpf:"unused_sys_event_path"`
+	UnusedSysEventPath2   *ebpf.VariableSpec `ebpf:"unused_sys_event_path2"`
+	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -247,13 +257,14 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
-	UnusedDeniedEvent   *ebpf.Variable `ebpf:"unused_denied_event"`
-	UnusedEventKind     *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedExecEvent     *ebpf.Variable `ebpf:"unused_exec_event"`
-	UnusedExitEvent     *ebpf.Variable `ebpf:"unused_exit_event"`
-	UnusedSysEventPath  *ebpf.Variable `ebpf:"unused_sys_event_path"`
-	UnusedSysEventPath2 *ebpf.Variable `ebpf:"unused_sys_event_path2"`
-	WakeupBytes         *ebpf.Variable `ebpf:"wakeup_bytes"`
+	UnusedDeniedEvent     *ebpf.Variable `ebpf:"unused_denied_event"`
+	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecEvent       *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedExecFailedEvent *ebpf.Variable `ebpf:"unused_exec_failed_event"`
+	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
+	UnusedSysEventPath    *ebpf.Variable `ebpf:"unused_sys_event_path"`
+	UnusedSysEventPath2   *ebpf.Variable `ebpf:"unused_sys_event_path2"`
+	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.

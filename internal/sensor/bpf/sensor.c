@@ -15,8 +15,8 @@
 //                              variants; the loader picks one by kernel)
 //   raw_tp/sys_enter           marks the syscall in flight for this thread;
 //                              for the syscalls of interest, copies the
-//                              arguments (paths, socket address) into the
-//                              thread's task storage
+//                              arguments (paths, socket address, an exec's
+//                              argv) into the thread's task storage
 //   raw_tp/sys_exit            emits the stashed syscall with its result;
 //                              a syscall that exits with EPERM or EACCES
 //                              without having entered was refused by the
@@ -40,6 +40,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define PATH_LEN 256 // bytes of a path kept, NUL included
 #define ARGS_LEN 512 // bytes of argv kept (NUL-separated strings)
 #define ADDR_LEN 128 // bytes of a socket address kept (sizeof sockaddr_storage)
+#define MAX_ARGV 64  // argv pointers a failed exec's capture looks at
 
 #define EPERM 1
 #define EACCES 13
@@ -61,9 +62,9 @@ enum event_kind {
 	EV_SETID = 8,
 	EV_CAPSET = 9,
 	EV_DENIED = 10,
-	// A failed execve/execveat (a sys_event_path: args = dirfd, flags;
-	// buf1 = the filename). Decoded as an exec with a negative result;
-	// successful execs come from sched_process_exec.
+	// A failed execve/execveat (an exec_failed_event). Decoded as an exec
+	// with a negative result; successful execs come from
+	// sched_process_exec.
 	EV_EXEC_FAILED = 11,
 	EV_BIND = 12,   // a sys_event_path: args = fd, addrlen; buf1 = the sockaddr
 	EV_LISTEN = 13, // a sys_event_path: args = fd, backlog
@@ -132,6 +133,16 @@ struct sys_event_path2 {
 	__u8 buf2[PATH_LEN];
 };
 
+// A failed execve/execveat: what the caller passed, copied at sys_enter.
+// sys.args = dirfd, flags (execveat; AT_FDCWD and 0 for execve), argc
+// (the argv pointers counted, at most MAX_ARGV); sys.len1 = bytes of
+// filename filled (NUL included), sys.len2 = bytes of args filled.
+struct exec_failed_event {
+	struct sys_event sys;
+	char filename[PATH_LEN];
+	char args[ARGS_LEN]; // NUL-terminated strings, one after the other
+};
+
 struct denied_event {
 	struct event_hdr hdr;
 	__s64 ret; // -errno
@@ -146,6 +157,11 @@ struct task_state {
 	__u64 args[4];
 	__u32 len1;
 	__u32 len2;
+	// An exec's argv. It comes first: the verifier bounds a copy at a
+	// variable offset into argv by the end of the whole value, and buf1
+	// and buf2 after it are the ARGS_LEN bytes of slack that bound needs
+	// (the copies themselves never pass the end of argv).
+	__u8 argv[ARGS_LEN];
 	__u8 buf1[PATH_LEN];
 	__u8 buf2[PATH_LEN];
 };
@@ -188,6 +204,7 @@ volatile const __u64 wakeup_bytes = 64 << 10;
 // from which bpf2go generates the Go types that layout_test.go compares with
 // the decoder's offsets. The loader never creates their .bss map.
 const struct exec_event *unused_exec_event __attribute__((unused));
+const struct exec_failed_event *unused_exec_failed_event __attribute__((unused));
 const struct exit_event *unused_exit_event __attribute__((unused));
 const struct sys_event_path2 *unused_sys_event_path2 __attribute__((unused));
 const struct sys_event_path *unused_sys_event_path __attribute__((unused));
@@ -464,6 +481,56 @@ static __always_inline __u32 read_sockaddr(__u8 *buf, __u64 uptr, __u64 len, __u
 	return len;
 }
 
+// read_argv copies the strings of a user argv array (NULL-terminated, or
+// NULL itself) into st->argv, one after the other with their NULs, up to
+// ARGS_LEN bytes, and counts them up to MAX_ARGV. It sets len2 and
+// args[2] (argc); EF_TRUNC2 when argv did not fit (or fit exactly) or had
+// more than MAX_ARGV entries; EF_FAULT2 when a pointer or a string could
+// not be read, which ends the copy there.
+static __always_inline void read_argv(struct task_state *st, __u64 uargv, __u8 *flags)
+{
+	__u32 off = 0, argc = 0;
+	__u8 f = 0;
+	int ended = !uargv;
+	int i;
+
+#pragma clang loop unroll(disable)
+	for (i = 0; i < MAX_ARGV && !ended; i++) {
+		__u64 p = 0;
+		if (bpf_probe_read_user(&p, sizeof(p), (const void *)(uargv + i * sizeof(p))) < 0) {
+			f |= EF_FAULT2;
+			ended = 1;
+			break;
+		}
+		if (!p) {
+			ended = 1;
+			break;
+		}
+		argc++;
+		if (off >= ARGS_LEN) {
+			f |= EF_TRUNC2;
+			continue;
+		}
+		// The check above bounds off for the verifier; the size keeps
+		// the copy inside argv.
+		off &= ARGS_LEN - 1;
+		long n = bpf_probe_read_user_str(&st->argv[off], ARGS_LEN - off, (const void *)p);
+		if (n < 0) {
+			f |= EF_FAULT2;
+			ended = 1;
+			break;
+		}
+		if (n == ARGS_LEN - off)
+			f |= EF_TRUNC2; // cut, or an exact fit
+		off += n;
+	}
+	if (!ended)
+		f |= EF_TRUNC2; // MAX_ARGV entries and no end yet
+	*flags |= f;
+	st->args[2] = argc;
+	st->len2 = off;
+}
+
 // stash records the arguments of the syscalls the sensor reports. Paths
 // and addresses are copied here, at entry, so that a thread rewriting the
 // buffer while the call runs cannot change what is reported afterwards.
@@ -561,18 +628,23 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 	}
-	// EV_EXEC_FAILED: args = dirfd, flags (execveat); emitted only if the
-	// exec fails
+	// EV_EXEC_FAILED: args = dirfd, flags (execveat), argc; buf1 = the
+	// filename, argv = the arguments. Emitted only if the exec fails (a
+	// successful one is reported by sched_process_exec, from the new
+	// image), but copied here: once the exec has failed, a thread of the
+	// caller may have rewritten them.
 	case NR_execve:
 		kind = EV_EXEC_FAILED;
 		st->args[0] = AT_FDCWD;
 		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		read_argv(st, a1, &flags);
 		break;
 	case NR_execveat:
 		kind = EV_EXEC_FAILED;
 		st->args[0] = a0;
 		st->args[1] = a4;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		read_argv(st, a2, &flags);
 		break;
 	// EV_BIND: as connect
 	case NR_bind:
@@ -587,15 +659,21 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[1] = a1 & 0xffffffff;
 		break;
 	// EV_ACCEPT: args = fd, flags, the peer buffer and its length's
-	// address (read at exit, when the kernel has filled them)
+	// address (read at exit, when the kernel has filled them); len1 =
+	// the buffer's size as the caller gave it, which bounds that read
 	case NR_accept:
-	case NR_accept4:
+	case NR_accept4: {
+		__u32 size = 0;
 		kind = EV_ACCEPT;
 		st->args[0] = a0;
 		st->args[1] = nr == NR_accept4 ? a3 : 0;
-		st->args[2] = a1;
-		st->args[3] = a2;
+		if (a1 && a2 && bpf_probe_read_user(&size, sizeof(size), (const void *)a2) == 0 && size > 0) {
+			st->args[2] = a1;
+			st->args[3] = a2;
+			st->len1 = size;
+		}
 		break;
+	}
 	// EV_SENDTO: args = fd, addrlen, length; only a send that names its
 	// destination (a connected socket's was reported at connect)
 	case NR_sendto:
@@ -830,12 +908,15 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	// A successful exec was reported by sched_process_exec.
 	if (kind == EV_EXEC_FAILED && ret >= 0)
 		return 0;
-	// accept fills the peer's address on the way out.
+	// accept fills the peer's address on the way out: the kernel wrote
+	// the address's full length, of which the buffer holds what fits.
 	if (kind == EV_ACCEPT) {
-		__u32 alen = 0;
+		__u32 alen = 0, size = st->len1;
 		st->len1 = 0;
-		if (ret >= 0 && st->args[2] && st->args[3] &&
+		if (ret >= 0 && st->args[2] &&
 		    bpf_probe_read_user(&alen, sizeof(alen), (const void *)st->args[3]) == 0) {
+			if (alen > size)
+				alen = size;
 			if (alen > ADDR_LEN)
 				alen = ADDR_LEN;
 			if (alen > 0 && bpf_probe_read_user(st->buf1, alen, (const void *)st->args[2]) == 0)
@@ -845,7 +926,17 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		st->args[3] = 0;
 	}
 
-	if (kind == EV_RENAME) {
+	if (kind == EV_EXEC_FAILED) {
+		struct exec_failed_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			count_drop(w);
+			return 0;
+		}
+		fill_sys(&e->sys, st, kind, cg, nr, ret);
+		bpf_probe_read_kernel(e->filename, PATH_LEN, st->buf1);
+		bpf_probe_read_kernel(e->args, ARGS_LEN, st->argv);
+		bpf_ringbuf_submit(e, wakeup_flag());
+	} else if (kind == EV_RENAME) {
 		struct sys_event_path2 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
 			count_drop(w);
