@@ -24,7 +24,7 @@ vet:
 # Tests that need root, cgroups or namespaces run for real; under CI=true a
 # missing capability fails them instead of skipping.
 test: vet
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m ./... ./testdata/functions/...
 
 bench:
 	$(GO) run ./bench -duration 10s
