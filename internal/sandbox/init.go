@@ -25,7 +25,7 @@ const (
 // Well-known fds of the init.
 const (
 	fdControl = 3 // the parent's spec arrives here
-	fdReport  = 4 // the init's report goes back here; closed by execve
+	fdReport  = 4 // the init's report goes back here (a socket); closed by execve
 	fdCode    = 5 // detached read-only mount of the function's code
 )
 
@@ -50,6 +50,10 @@ type initSpec struct {
 	// bootstrap): the function's approved profile as a wall.
 	Enforce   bool     `json:"enforce"`
 	ExecAllow []string `json:"execAllow"`
+	// Supervise hands every execve and execveat to the parent's exec
+	// supervisor: the seccomp filter is loaded with a listener, which
+	// goes back with the report.
+	Supervise bool `json:"supervise"`
 }
 
 // Init turns the process into an instance init when it was started as one,
@@ -67,17 +71,16 @@ func Init() {
 }
 
 func runInit() error {
-	report := os.NewFile(fdReport, "report")
 	syscall.CloseOnExec(fdReport)
-	err := setupInit(report)
+	err := setupInit()
 	if err != nil {
 		// The parent shows this error; the function's log shows it too.
-		_ = json.NewEncoder(report).Encode(initReport{Error: err.Error()})
+		_ = sendReport(initReport{Error: err.Error()}, nil)
 	}
 	return err
 }
 
-func setupInit(report *os.File) error {
+func setupInit() error {
 	ctl := os.NewFile(fdControl, "control")
 	var spec initSpec
 	// Blocks until the parent has placed this process in its cgroups.
@@ -89,20 +92,31 @@ func setupInit(report *os.File) error {
 		return errors.New("empty command")
 	}
 	var iso Isolation
+	var listener *os.File
 	if spec.Hardened {
-		if err := harden(&spec, &iso); err != nil {
+		var err error
+		if listener, err = harden(&spec, &iso); err != nil {
 			return err
 		}
 	}
 	if err := os.Chdir(spec.Dir); err != nil {
 		return fmt.Errorf("enter %s: %w", spec.Dir, err)
 	}
-	if err := json.NewEncoder(report).Encode(initReport{Isolation: iso}); err != nil {
+	if err := sendReport(initReport{Isolation: iso}, listener); err != nil {
 		return fmt.Errorf("report: %w", err)
+	}
+	if listener != nil {
+		// The parent holds the listener now. Keeping a copy here
+		// would leave the exec below waiting on a listener of its own
+		// if the parent closed its copy.
+		listener.Close()
 	}
 	if spec.Probe {
 		os.Exit(0)
 	}
+	// Under a supervising filter this execve waits in the kernel until
+	// the parent's exec supervisor, started when it got the report,
+	// lets it continue.
 	if err := syscall.Exec(spec.Path, spec.Args, spec.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", spec.Args[0], err)
 	}
@@ -112,46 +126,51 @@ func setupInit(report *os.File) error {
 // harden builds the instance's root file system, then gives up every
 // privilege, in this order: mounts and pivot_root; hostname; resource
 // limits; no_new_privs; capabilities and ids; Landlock; seccomp (last, so
-// that nothing before it needs a syscall it refuses).
-func harden(spec *initSpec, iso *Isolation) error {
+// that nothing before it needs a syscall it refuses). With
+// spec.Supervise it returns the seccomp filter's listener.
+func harden(spec *initSpec, iso *Isolation) (*os.File, error) {
 	// The parent cloned us into every namespace; check that they differ
 	// from the host's as seen from /proc before anything else.
 	iso.UserNamespace, iso.PIDNamespace, iso.MountNamespace = true, os.Getpid() == 1, true
 	iso.NetworkNamespace, iso.IPCNamespace, iso.UTSNamespace, iso.CgroupNamespace = true, true, true, true
 	if err := buildRoot(spec); err != nil {
-		return fmt.Errorf("build root: %w", err)
+		return nil, fmt.Errorf("build root: %w", err)
 	}
 	iso.PrivateRoot, iso.ReadOnlyCode = true, true
 	if err := unix.Sethostname([]byte("moat")); err != nil {
-		return fmt.Errorf("set hostname: %w", err)
+		return nil, fmt.Errorf("set hostname: %w", err)
 	}
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 1024, Max: 1024}); err != nil {
-		return fmt.Errorf("limit open files: %w", err)
+		return nil, fmt.Errorf("limit open files: %w", err)
 	}
 	iso.OpenFilesLimit = true
 	_ = unix.CloseRange(fdCode, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("no_new_privs: %w", err)
+		return nil, fmt.Errorf("no_new_privs: %w", err)
 	}
 	iso.NoNewPrivs = true
 	if err := dropPrivileges(); err != nil {
-		return err
+		return nil, err
 	}
 	iso.NoCapabilities, iso.UnprivilegedUser = true, true
 	if spec.Landlock {
 		if err := restrictLandlock(spec); err != nil {
-			return fmt.Errorf("landlock: %w", err)
+			return nil, fmt.Errorf("landlock: %w", err)
 		}
 		iso.LandlockABI = landlockABI()
-		iso.ExecAllowList = spec.Enforce
+		// Without Landlock in the kernel the rules above were no-ops.
+		iso.LandlockExecAllowList = spec.Enforce && iso.LandlockABI > 0
 	}
+	var listener *os.File
 	if spec.Seccomp {
-		if err := installSeccomp(); err != nil {
-			return fmt.Errorf("seccomp: %w", err)
+		var err error
+		if listener, err = installSeccomp(spec.Supervise); err != nil {
+			return nil, fmt.Errorf("seccomp: %w", err)
 		}
 		iso.Seccomp = true
+		iso.ExecSupervisor = listener != nil
 	}
-	return nil
+	return listener, nil
 }
 
 // dropPrivileges empties the capability bounding and ambient sets, then

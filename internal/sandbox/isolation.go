@@ -21,9 +21,13 @@ type Isolation struct {
 	PidsLimit        bool `json:"pidsLimit"`
 	CPULimit         bool `json:"cpuLimit"` // CPU in proportion to memory
 	OpenFilesLimit   bool `json:"openFilesLimit"`
-	// ExecAllowList: enforce mode, only the approved profile's
-	// executables may be run (Landlock execute rights).
-	ExecAllowList bool `json:"execAllowList,omitempty"`
+	// Enforce mode (Spec.Enforce): LandlockExecAllowList, execute
+	// rights only on the approved profile's executables and what the
+	// kernel opens to run them; ExecSupervisor, every execve and
+	// execveat answered by moat's exec supervisor. Neither is probed:
+	// Missing never names them.
+	LandlockExecAllowList bool `json:"landlockExecAllowList,omitempty"`
+	ExecSupervisor        bool `json:"execSupervisor,omitempty"`
 }
 
 // Missing lists the walls that are off, each with the reason.
@@ -46,7 +50,7 @@ func (iso Isolation) Missing() map[string]string {
 	return m
 }
 
-// initReport is what the init sends back over its report pipe.
+// initReport is what the init sends back over its report socket.
 type initReport struct {
 	Isolation Isolation `json:"isolation"`
 	Error     string    `json:"error,omitempty"`

@@ -26,11 +26,30 @@ const (
 // execRules grants execute on the bootstrap and the allowed executables,
 // and on what the kernel opens for execution on their behalf: the ELF
 // interpreter (ld.so) of a dynamic executable, the interpreter of a #!
-// script. Shared libraries need no execute right: ld.so maps them with
-// mmap, which Landlock does not govern. A path is resolved (symlinks
-// followed) when the rule is made: /bin/sh allows the file it names. An
-// item under /proc (/proc/self/exe) is the process's own executable,
-// allowed already; a missing one is skipped, so its exec fails.
+// script. A path is resolved (symlinks followed) when the rule is made:
+// /bin/sh allows the file it names.
+//
+// Shared libraries need no execute right. Execute is what execve checks:
+// Landlock asks for LANDLOCK_ACCESS_FS_EXECUTE when a file is opened for
+// execution (the program, and its ELF interpreter, which the kernel
+// opens itself), and it has no hook on mmap or mprotect, so ld.so maps
+// libraries PROT_EXEC with the read right alone. The same holds for
+// anything else a process maps: the allow-list decides which programs
+// the kernel starts, not which code an already running one loads. Since
+// a dynamic executable needs ld.so executable, ld.so itself could be
+// run as a program ("ld.so /tmp/x" loads x by mmap); the exec supervisor
+// refuses such a call unless the profile lists ld.so.
+//
+// An item ending in "/**" grants its directory's whole tree; one ending
+// in "/*" too (Landlock rules hold for hierarchies, so "/*" is widened to
+// the subdirectories; the supervisor matches it exactly); any other item
+// with a "*" grants the literal directory before its first "*". An item
+// under /tmp grants all of /tmp: /tmp is empty when the rules are made,
+// so there is no file to grant, and the supervisor decides alone which
+// files there may run. An item under /proc (/proc/self/exe) is the
+// process's own executable, allowed already. An item naming a directory
+// grants nothing. Any other missing item is skipped, so its exec fails
+// with EACCES.
 func execRules(spec *initSpec) []landlock.Rule {
 	var files, dirs []string
 	seen := map[string]bool{}
@@ -40,15 +59,20 @@ func execRules(spec *initSpec) []landlock.Rule {
 			return
 		}
 		seen[p] = true
-		if dir, ok := strings.CutSuffix(p, "/**"); ok {
+		if p == "/tmp" || strings.HasPrefix(p, "/tmp/") {
+			dirs = append(dirs, "/tmp")
+			return
+		}
+		if i := strings.IndexByte(p, '*'); i >= 0 {
+			dir := p[:strings.LastIndexByte(p[:i], '/')]
+			if dir == "" {
+				dir = "/"
+			}
 			dirs = append(dirs, dir)
 			return
 		}
-		if dir, ok := strings.CutSuffix(p, "/*"); ok {
-			// Landlock rules are per hierarchy: the directory's
-			// subdirectories are allowed too.
-			dirs = append(dirs, dir)
-			return
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			return // a directory is no executable: "/usr/bin" is not "/usr/bin/*"
 		}
 		files = append(files, p)
 		if interp := interpreter(p); interp != "" {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/internal/egress"
+	"moat.dev/moat/internal/seccomp"
 )
 
 // RuntimeAPIPort is where the Runtime API listens inside an instance's own
@@ -84,18 +85,50 @@ type Spec struct {
 	Egress []egress.Grant
 	// Hosts are /etc/hosts lines for the host names its grants pinned.
 	Hosts []string
-	// Enforce, when set, turns the function's approved behaviour profile
-	// into a wall (with Namespaces and Landlock only).
+	// Enforce, when set, makes the instance's approved behaviour
+	// profile a wall. It needs a manager with Namespaces, Landlock and
+	// Seccomp; Spawn refuses it otherwise.
 	Enforce *Enforcement
 }
 
-// Enforcement is what an approved profile allows, as walls.
+// Enforcement is what an approved profile allows, as walls. Two walls
+// hold it: moat's exec supervisor answers every execve and execveat of
+// the instance (seccomp user notification), and Landlock grants execute
+// rights only on the Exec items and on what the kernel opens to run
+// them. A refused exec fails with EPERM (the supervisor), or with EACCES
+// when the supervisor let it through and Landlock did not.
 type Enforcement struct {
 	// Exec lists the executables the instance may run, as it sees them
-	// (/var/task/bootstrap, /usr/bin/curl); an item may end in "/*" or
-	// "/**" for every file beneath a directory. The bootstrap is always
-	// allowed. Everything else fails to exec with EACCES.
+	// (/var/task/bootstrap, /usr/bin/curl). An item ending in "/**"
+	// covers every file beneath its directory; any other item with a
+	// "*" is a path.Match pattern ("/usr/bin/*": every file directly in
+	// /usr/bin), as in profiles. The bootstrap is always allowed.
+	// Items that are not absolute are ignored.
+	//
+	// The supervisor matches the path as the caller gave it (made
+	// absolute against its working directory or directory fd), without
+	// following symlinks; a path with a ".." element is refused.
+	// Landlock grants execute on what a plain item names once symlinks
+	// are followed (/bin/sh grants /usr/bin/dash) and on its ELF or #!
+	// interpreter, on the directory of a "/**" or "/*" item (for "/*",
+	// its subdirectories too), on the literal directory before the first
+	// "*" of other patterns, and on all of /tmp if an item lies under
+	// /tmp (which is empty when the instance starts). An item missing
+	// when the instance starts is skipped by Landlock, so its exec fails
+	// with EACCES, unless it lies under /tmp.
 	Exec []string
+	// AllowExec, if set, is asked for every execve and execveat the
+	// instance makes, instead of matching Exec: with the path (as
+	// above) and the host pid of the calling process; false refuses the
+	// call with EPERM. Landlock still grants execute only as Exec says.
+	// It is called from the instance's supervisor goroutine, one call at
+	// a time, while the caller waits: it must be fast and must not
+	// block. The init's own exec of the bootstrap is not asked.
+	AllowExec func(path string, pid int) bool
+	// Denied, if set, is told of every exec the supervisor refused,
+	// from the same goroutine and under the same rules as AllowExec.
+	// path is empty when the caller's path could not be read.
+	Denied func(path string, pid int)
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
@@ -188,8 +221,9 @@ type Instance struct {
 	closeErr error
 	slot     uint32 // uid range, with Namespaces
 	hasSlot  bool
-	observed bool         // Options.Observer was told of it
-	link     *egress.Link // with grants
+	observed bool            // Options.Observer was told of it
+	link     *egress.Link    // with grants
+	super    *execSupervisor // in enforce mode
 }
 
 // DeniedConnections is how many connect/sendmsg attempts of the instance to
@@ -245,6 +279,9 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	if spec.TmpMB <= 0 {
 		spec.TmpMB = 512
 	}
+	if spec.Enforce != nil && (!m.opts.Namespaces || !m.opts.Landlock || !m.opts.Seccomp) {
+		return nil, errors.New("spawn: enforce mode needs namespaces, Landlock and seccomp on this node")
+	}
 	cg, err := m.cg.create(spec.ID, int64(spec.MemoryMB)<<20, MaxPids)
 	if err != nil {
 		return nil, err
@@ -292,7 +329,7 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	cmd.Stdin = nil
 	cmd.Stdout = outW
 	cmd.Stderr = outW
-	repR, repW, err := os.Pipe()
+	repR, repW, err := reportPair()
 	if err != nil {
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
@@ -390,11 +427,9 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 		Hosts:     spec.Hosts,
 	}
 	if spec.Enforce != nil {
-		if !m.opts.Namespaces || !m.opts.Landlock {
-			return nil, errors.New("spawn: enforce mode needs namespaces and Landlock on this node")
-		}
 		is.Enforce = true
 		is.ExecAllow = spec.Enforce.Exec
+		is.Supervise = true
 	}
 	if err := json.NewEncoder(ctlW).Encode(&is); err != nil {
 		return nil, fmt.Errorf("spawn: send spec: %w", err)
@@ -402,13 +437,31 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	ctlW.Close()
 	repW.Close()
 	// The init reports the walls it built, or why it failed, then execs
-	// (which closes the report pipe).
-	var rep initReport
-	if err := json.NewDecoder(repR).Decode(&rep); err != nil {
+	// (which closes the report socket).
+	rep, listenerFd, err := readReport(repR)
+	if err != nil {
 		return nil, fmt.Errorf("spawn: instance init died before reporting: %w", err)
 	}
 	if rep.Error != "" {
+		if listenerFd >= 0 {
+			unix.Close(listenerFd)
+		}
 		return nil, fmt.Errorf("spawn: instance init: %s", rep.Error)
+	}
+	if (listenerFd >= 0) != is.Supervise || rep.Isolation.ExecSupervisor != is.Supervise {
+		if listenerFd >= 0 {
+			unix.Close(listenerFd)
+		}
+		return nil, fmt.Errorf("spawn: exec supervisor wanted: %v; init's listener: %v, reported: %v", is.Supervise, listenerFd >= 0, rep.Isolation.ExecSupervisor)
+	}
+	if listenerFd >= 0 {
+		// The init's exec of the bootstrap waits for this supervisor.
+		l, err := seccomp.NewListener(listenerFd)
+		if err != nil {
+			return nil, fmt.Errorf("spawn: %w", err)
+		}
+		inst.super = startExecSupervisor(l, spec.Enforce, filepath.Join(codeMountPoint, spec.Bootstrap), cmd.Process.Pid,
+			m.log.With("instance", spec.ID))
 	}
 	rep.Isolation.MemoryLimit = cg.mem != ""
 	rep.Isolation.PidsLimit = cg.pids != ""
@@ -533,6 +586,9 @@ func (i *Instance) Kill() {
 func (i *Instance) Close() error {
 	i.close.Do(func() {
 		i.Kill()
+		if i.super != nil {
+			i.closeErr = i.super.stop()
+		}
 		if i.cmd != nil {
 			select {
 			case <-i.done:

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func newManager(t *testing.T, ns bool) *Manager {
+func newManager(t testing.TB, ns bool) *Manager {
 	t.Helper()
 	fixture.RequireRoot(t)
 	m, err := NewManager(Options{CgroupParent: "moat-test-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), Namespaces: ns, Landlock: ns, Seccomp: ns})
@@ -139,9 +139,11 @@ func TestProbeReportsEveryWall(t *testing.T) {
 }
 
 // TestEnforceExecAllowList runs a shell bootstrap in enforce mode: the
-// shell (the bootstrap's interpreter, found from its #! line) and the
+// shell (the bootstrap's interpreter, found from its #! line, which the
+// kernel opens without an exec call the supervisor would see) and the
 // allowed /usr/bin/true run; anything else, and a copy of an allowed
-// binary in /tmp, fails with EACCES from Landlock.
+// binary in /tmp, is refused (see TestEnforceExecSupervisor for which
+// wall refuses what).
 func TestEnforceExecAllowList(t *testing.T) {
 	m := newManager(t, true)
 	dir := shellCode(t, `
@@ -155,7 +157,7 @@ cp /usr/bin/true /tmp/t && chmod +x /tmp/t && { /tmp/t && echo tmp=ok || echo tm
 		t.Fatal(err)
 	}
 	defer inst.Close()
-	if !inst.Isolation.ExecAllowList {
+	if !inst.Isolation.LandlockExecAllowList {
 		t.Error("isolation does not report the exec allow-list")
 	}
 	out, err := io.ReadAll(inst.Output)

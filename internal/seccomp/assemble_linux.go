@@ -22,6 +22,7 @@ const (
 	retKillProcess = unix.SECCOMP_RET_KILL_PROCESS
 	retErrno       = unix.SECCOMP_RET_ERRNO
 	retAllow       = unix.SECCOMP_RET_ALLOW
+	retUserNotif   = unix.SECCOMP_RET_USER_NOTIF
 
 	// x32SyscallBit marks an x32 call on x86_64, which reports the same
 	// audit arch as a native one (__X32_SYSCALL_BIT).
@@ -46,6 +47,9 @@ func (p *Policy) Assemble() ([]bpf.Instruction, error) {
 
 	var a asm
 	emitABICheck(&a, target)
+	for _, n := range p.Notify {
+		emitNotify(&a, target, n)
+	}
 	for _, r := range p.Args {
 		emitArgRule(&a, target, r)
 	}
@@ -95,6 +99,20 @@ func emitABICheck(a *asm, target *arch.Info) {
 	a.bind(native)
 }
 
+// emitNotify hands every call of the named syscall to the supervisor. It
+// is entered, and leaves other calls, with the syscall number in A.
+func emitNotify(a *asm, target *arch.Info, name string) {
+	nr, ok := target.SyscallNames[name]
+	if !ok {
+		return
+	}
+	body, next := a.label(), a.label()
+	a.jumpIf(bpf.JumpEqual, uint32(nr|target.SeccompMask), body, next)
+	a.bind(body)
+	a.emit(bpf.RetConstant{Val: retUserNotif})
+	a.bind(next)
+}
+
 // emitArgRule emits one argument rule, entered with the syscall number in
 // A. A call to another syscall skips the rule with A unchanged; a call to
 // this one always ends in a verdict inside the rule, since the conditions
@@ -137,8 +155,11 @@ func emitArgRule(a *asm, target *arch.Info, r ArgRule) {
 }
 
 func (a Action) ret() bpf.RetConstant {
-	if a.allow {
+	switch {
+	case a.allow:
 		return bpf.RetConstant{Val: retAllow}
+	case a.notify:
+		return bpf.RetConstant{Val: retUserNotif}
 	}
 	return bpf.RetConstant{Val: retErrno | uint32(a.errno)}
 }

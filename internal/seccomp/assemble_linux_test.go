@@ -101,6 +101,9 @@ func reference(p *Policy, target *arch.Info, c call) uint32 {
 	if !ok {
 		return eperm
 	}
+	if slices.Contains(p.Notify, name) {
+		return retUserNotif
+	}
 	for _, r := range p.Args {
 		if r.Name != name {
 			continue
@@ -138,6 +141,8 @@ func verdictString(v uint32) string {
 		return "allow"
 	case v == retKillProcess:
 		return "kill"
+	case v == retUserNotif:
+		return "notify"
 	case v&unix.SECCOMP_RET_ACTION_FULL == retErrno:
 		return "errno " + errnoName(syscall.Errno(v&unix.SECCOMP_RET_DATA))
 	default:
@@ -156,6 +161,7 @@ var (
 	eperm  = retErrno | uint32(syscall.EPERM)
 	enosys = retErrno | uint32(syscall.ENOSYS)
 	kill   = uint32(retKillProcess)
+	notify = uint32(retUserNotif)
 )
 
 // TestDefaultEveryNumber checks the program against the reference for
@@ -406,4 +412,88 @@ func TestArgRuleFallsThrough(t *testing.T) {
 			t.Errorf("%s: filter says %s, want %s", tt.name, verdictString(got), verdictString(tt.want))
 		}
 	}
+}
+
+// supervisedExec is the policy enforce-mode instances run under: Default
+// with execve and execveat handed to the supervisor.
+func supervisedExec() *Policy {
+	p := Default()
+	p.Supervise("execve", "execveat")
+	return p
+}
+
+// TestNotifyVerdicts checks a policy that hands calls to a supervisor:
+// the named syscalls notify whatever their arguments, everything else
+// keeps its verdict, and foreign ABIs are still killed first.
+func TestNotifyVerdicts(t *testing.T) {
+	p := supervisedExec()
+	sim := newSimulator(t, p)
+	tgt := target(t)
+	for nr := range uint32(1024) {
+		c := call{arch: uint32(tgt.ID), nr: nr, args: [6]uint64{1, 2, 3}}
+		if got, want := sim.run(t, c), reference(p, tgt, c); got != want {
+			t.Errorf("nr %d (%s): filter says %s, policy says %s", nr, tgt.SyscallNumbers[int(nr)], verdictString(got), verdictString(want))
+		}
+	}
+	tests := []verdictCase{
+		{"execve", native(t, "execve"), notify},
+		{"execveat", native(t, "execveat", 3, 0, 0, 0, unix.AT_EMPTY_PATH), notify},
+		{"read", native(t, "read"), allow},
+		{"ptrace", native(t, "ptrace"), eperm},
+		{"socket AF_PACKET", native(t, "socket", unix.AF_PACKET, unix.SOCK_RAW), eperm},
+		{"foreign arch", call{arch: uint32(arch.I386.ID), nr: 11}, kill},
+	}
+	if tgt == arch.X86_64 {
+		tests = append(tests, verdictCase{"x32 execve", call{arch: uint32(tgt.ID), nr: x32SyscallBit | 59}, kill})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sim.run(t, tt.call); got != tt.want {
+				t.Errorf("filter says %s, want %s", verdictString(got), verdictString(tt.want))
+			}
+		})
+	}
+}
+
+// TestNotifyInArgRule checks the Notify action inside an argument rule:
+// only the matching calls go to the supervisor.
+func TestNotifyInArgRule(t *testing.T) {
+	p := &Policy{
+		Allow: []string{"getpid"},
+		Args:  []ArgRule{{Name: "socket", Cases: []Case{{When: []Cond{ArgIn(0, unix.AF_INET)}, Then: Notify()}}, Else: Allow()}},
+	}
+	sim := newSimulator(t, p)
+	for _, tt := range []verdictCase{
+		{"socket AF_INET", native(t, "socket", unix.AF_INET, unix.SOCK_STREAM), notify},
+		{"socket AF_UNIX", native(t, "socket", unix.AF_UNIX, unix.SOCK_STREAM), allow},
+		{"getpid", native(t, "getpid"), allow},
+	} {
+		if got := sim.run(t, tt.call); got != tt.want {
+			t.Errorf("%s: filter says %s, want %s", tt.name, verdictString(got), verdictString(tt.want))
+		}
+	}
+}
+
+// FuzzSupervisedFilter is FuzzDefaultFilter for the policy with execve
+// and execveat handed to the supervisor.
+func FuzzSupervisedFilter(f *testing.F) {
+	tgt, err := arch.GetInfo("")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range []string{"execve", "execveat", "socket", "clone"} {
+		f.Add(uint64(tgt.ID), uint64(tgt.SyscallNames[name]), uint64(0), uint64(0))
+	}
+	p := supervisedExec()
+	sim := newSimulator(f, p)
+	f.Fuzz(func(t *testing.T, archID, nr, a0, a1 uint64) {
+		c := call{arch: uint32(archID), nr: uint32(nr), args: [6]uint64{a0, a1}}
+		if archID&1 == 0 {
+			c.arch = uint32(tgt.ID)
+			c.nr %= 512
+		}
+		if got, want := sim.run(t, c), reference(p, tgt, c); got != want {
+			t.Errorf("%+v: filter says %s, policy says %s", c, verdictString(got), verdictString(want))
+		}
+	})
 }

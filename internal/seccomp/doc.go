@@ -39,11 +39,29 @@
 // truncated to 32 bits by the kernel too), and libcs that sign-extend ints
 // cannot slip past a 64-bit comparison.
 //
+// # Handing calls to a supervisor
+//
+// A policy may hand calls to a supervisor instead of deciding them:
+// [Policy.Notify] lists syscalls whose every call is handed on, and the
+// [Notify] action hands on the calls an argument rule picks. Such calls are
+// decided right after the ABI check, before the argument rules, with
+// SECCOMP_RET_USER_NOTIF: the calling thread waits in the kernel until the
+// process holding the filter's listener answers. [InstallListener] loads
+// such a policy and returns the listener; [Listener] is the supervisor's
+// end, which receives each call ([Listener.Receive]), checks that it still
+// waits ([Listener.Valid]) and lets it continue ([Listener.Continue]) or
+// fails it ([Listener.Fail]). Enforce-mode instances hand execve and
+// execveat to moat this way. Continuing a call is no security decision on
+// the memory its arguments point to: the kernel reads it again, after the
+// supervisor looked.
+//
 // # What it must never do
 //
 // It must never allow by default: a syscall the policy does not name is
-// refused. It must never turn an ordinary refusal into a kill; only a
-// foreign ABI kills. And [Install] must only ever run in an instance init,
-// never in the moat host process: a filter cannot be removed, and it binds
-// every thread of the process that loads it.
+// refused, and a call handed to a supervisor fails (ENOSYS) when no
+// supervisor is left to answer. It must never turn an ordinary refusal into
+// a kill; only a foreign ABI kills. And [Install] and [InstallListener] must
+// only ever run in an instance init, never in the moat host process: a
+// filter cannot be removed, and it binds every thread of the process that
+// loads it. (A [Listener] lives in the host process; it loads nothing.)
 package seccomp

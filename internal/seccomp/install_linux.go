@@ -3,6 +3,7 @@ package seccomp
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"unsafe"
 
@@ -28,16 +29,54 @@ var ErrThreadSync = errors.New("filter could not be synchronised to every thread
 // it on its locked OS thread and calls Install from that same thread, as
 // its last step before executing the bootstrap. Install returns
 // [ErrNoNewPrivs] otherwise, [ErrInvalidPolicy] (wrapped) for a bad
-// policy, and [ErrThreadSync] (wrapped) if another thread already runs
-// under an unrelated filter. Never call it in the moat host process.
+// policy or one that hands calls to a supervisor (load that one with
+// [InstallListener]), and [ErrThreadSync] (wrapped) if another thread
+// already runs under an unrelated filter. Never call it in the moat host
+// process.
 func Install(p *Policy) error {
+	if p != nil && p.notifies() {
+		return fmt.Errorf("%w: it hands calls to a supervisor; load it with InstallListener", ErrInvalidPolicy)
+	}
+	_, err := load(p, unix.SECCOMP_FILTER_FLAG_TSYNC)
+	return err
+}
+
+// InstallListener is [Install] for a policy that hands calls to a
+// supervisor ([Policy.Notify], [Notify]): it also returns the filter's
+// listener, a close-on-exec descriptor to pass to the supervising process
+// (over a UNIX socket, SCM_RIGHTS), which wraps it with [NewListener].
+// Until the supervisor answers, a notified call waits; once the
+// supervisor has received it, only a fatal signal interrupts the wait
+// where the kernel offers that (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+// Linux 5.19). When every copy of the listener is closed, notified calls
+// fail with ENOSYS: the filter never lets a call through by default.
+//
+// The caller should close its own copy once the supervisor has one: a
+// process waiting on a listener only it holds would wait until killed.
+// Errors are those of Install.
+func InstallListener(p *Policy) (*os.File, error) {
+	flags := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH | unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+	fd, err := load(p, flags|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+	if errors.Is(err, unix.EINVAL) {
+		// A kernel older than 5.19 lacks the killable wait.
+		fd, err = load(p, flags)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(fd, "seccomp-listener"), nil
+}
+
+// load compiles p and loads it with flags, returning what the kernel
+// returned: a listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER.
+func load(p *Policy, flags uintptr) (uintptr, error) {
 	prog, err := p.Assemble()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	raw, err := bpf.Assemble(prog)
 	if err != nil {
-		return fmt.Errorf("encode filter: %w", err)
+		return 0, fmt.Errorf("encode filter: %w", err)
 	}
 	filter := make([]unix.SockFilter, len(raw))
 	for i, in := range raw {
@@ -51,21 +90,24 @@ func Install(p *Policy) error {
 	defer runtime.UnlockOSThread()
 	nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
 	if err != nil {
-		return fmt.Errorf("read no_new_privs: %w", err)
+		return 0, fmt.Errorf("read no_new_privs: %w", err)
 	}
 	if nnp != 1 {
-		return ErrNoNewPrivs
+		return 0, ErrNoNewPrivs
 	}
-	// With TSYNC the call returns 0, an error, or the id of a thread it
-	// could not synchronise.
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	// With TSYNC alone the call returns 0, an error, or the id of a
+	// thread it could not synchronise; with TSYNC_ESRCH (required with
+	// NEW_LISTENER) that thread is an ESRCH, and success returns the
+	// listener.
+	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
 	runtime.KeepAlive(filter)
 	switch {
+	case errno == unix.ESRCH && flags&unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH != 0:
+		return 0, fmt.Errorf("load filter: %w", ErrThreadSync)
 	case errno != 0:
-		return fmt.Errorf("load filter: %w", errno)
-	case r != 0:
-		return fmt.Errorf("load filter: thread %d: %w", r, ErrThreadSync)
+		return 0, fmt.Errorf("load filter: %w", errno)
+	case r != 0 && flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0:
+		return 0, fmt.Errorf("load filter: thread %d: %w", r, ErrThreadSync)
 	}
-	return nil
+	return r, nil
 }

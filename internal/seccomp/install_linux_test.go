@@ -70,6 +70,7 @@ var childProbes = map[string]func(rep *report, arg string){
 	"i386":     probeI386,
 	"install":  func(*report, string) {},
 	"bench":    probeBench,
+	"listener": probeListener,
 }
 
 func childMain(probe, mode, arg string) int {
@@ -876,13 +877,108 @@ func TestInstallNeedsNoNewPrivs(t *testing.T) {
 func TestInstallInvalidPolicy(t *testing.T) {
 	// Install validates before it touches the process, so this is safe
 	// in the test process itself.
-	for _, p := range []*Policy{nil, {}, {Allow: []string{"frobnicate"}}} {
+	for _, p := range []*Policy{nil, {}, {Allow: []string{"frobnicate"}}, supervisedExec()} {
 		if err := Install(p); !errors.Is(err, ErrInvalidPolicy) {
 			t.Fatalf("Install(%+v) = %v, want ErrInvalidPolicy", p, err)
 		}
 	}
 	if s := seccompStatus("/proc/self/status"); !strings.Contains(s, "Seccomp: 0") {
 		t.Fatalf("test process: %s", s)
+	}
+}
+
+// probeListener loads Default with uname handed to a supervisor and
+// supervises itself from another goroutine: the first uname is let
+// through, the second failed with EACCES; after the listener is closed, a
+// third fails with ENOSYS. The errnos are reported under "continue",
+// "fail" and "closed"; anything unexpected under Failures.
+func probeListener(rep *report, _ string) {
+	rep.Errnos = map[string]int{}
+	rep.Failures = map[string]string{}
+	p := Default()
+	p.Supervise("uname")
+	f, err := InstallListener(p)
+	if err != nil {
+		rep.InstallError = err.Error()
+		return
+	}
+	// The listener owns its own descriptor.
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	f.Close()
+	if err != nil {
+		rep.Failures["dup"] = err.Error()
+		return
+	}
+	l, err := NewListener(fd)
+	if err != nil {
+		rep.Failures["listener"] = err.Error()
+		return
+	}
+	tid := unix.Gettid()
+	type seen struct {
+		n     Notification
+		valid bool
+		err   error
+	}
+	got := make(chan seen)
+	ended := make(chan error, 1)
+	go func() {
+		answers := []func(uint64) error{l.Continue, func(id uint64) error { return l.Fail(id, unix.EACCES) }}
+		for _, answer := range answers {
+			n, err := l.Receive()
+			if err != nil {
+				got <- seen{err: err}
+				return
+			}
+			s := seen{n: n, valid: l.Valid(n.ID)}
+			s.err = answer(n.ID)
+			if s.err == nil && l.Valid(n.ID) {
+				s.err = errors.New("still valid after the answer")
+			}
+			got <- s
+		}
+		_, err := l.Receive()
+		ended <- err
+	}()
+	var uts unix.Utsname
+	uname := func() syscall.Errno { return raw(unix.SYS_UNAME, uintptr(unsafe.Pointer(&uts))) }
+	for _, name := range []string{"continue", "fail"} {
+		// This thread waits in the kernel until the goroutine answers.
+		rep.Errnos[name] = int(uname())
+		s := <-got
+		switch {
+		case s.err != nil:
+			rep.Failures[name] = s.err.Error()
+		case s.n.Nr != unix.SYS_UNAME:
+			rep.Failures[name] = fmt.Sprintf("notification for syscall %d", s.n.Nr)
+		case s.n.Pid != tid:
+			rep.Failures[name] = fmt.Sprintf("notification pid %d, the caller is %d", s.n.Pid, tid)
+		case !s.valid:
+			rep.Failures[name] = "notification not valid before the answer"
+		}
+	}
+	if err := l.Close(); err != nil {
+		rep.Failures["close"] = err.Error()
+	}
+	if err := <-ended; !errors.Is(err, ErrListenerClosed) {
+		rep.Failures["receive after close"] = fmt.Sprint(err)
+	}
+	rep.Errnos["closed"] = int(uname())
+}
+
+// TestListener supervises a call from the process that loaded the filter:
+// Continue lets it run, Fail fails it, and without a listener it fails
+// with ENOSYS instead of running.
+func TestListener(t *testing.T) {
+	c := runChild(t, "listener", modeNoFilter, "")
+	c.mustSucceed(t)
+	for name, f := range c.Failures {
+		t.Errorf("%s: %s", name, f)
+	}
+	for name, want := range map[string]syscall.Errno{"continue": 0, "fail": unix.EACCES, "closed": unix.ENOSYS} {
+		if got := syscall.Errno(c.Errnos[name]); got != want {
+			t.Errorf("%s: uname errno %v, want %v", name, errnoText(int(got)), errnoText(int(want)))
+		}
 	}
 }
 

@@ -24,6 +24,11 @@ const maxErrno = 4095
 type Policy struct {
 	// Allow lists the syscalls permitted with any arguments.
 	Allow []string
+	// Notify lists the syscalls whose every call is handed to a
+	// supervisor (SECCOMP_RET_USER_NOTIF): the calling thread waits
+	// until the process holding the filter's [Listener] answers. A
+	// policy that notifies must be loaded with [InstallListener].
+	Notify []string
 	// Args lists the syscalls whose verdict depends on their arguments,
 	// one rule per syscall.
 	Args []ArgRule
@@ -78,8 +83,9 @@ func ArgMaskedIn(arg int, mask uint32, values ...uint32) Cond {
 // Action is invalid, so a rule that forgets to say what it does is
 // rejected instead of allowing anything.
 type Action struct {
-	allow bool
-	errno syscall.Errno
+	allow  bool
+	notify bool
+	errno  syscall.Errno
 }
 
 // Allow is the action that lets the call through.
@@ -88,20 +94,65 @@ func Allow() Action { return Action{allow: true} }
 // Fail is the action that fails the call with errno.
 func Fail(errno syscall.Errno) Action { return Action{errno: errno} }
 
-// String reports the action as "allow" or "errno NAME".
+// Notify is the action that hands the call to the supervisor holding the
+// filter's [Listener], which lets it continue or fails it. A policy with
+// this action must be loaded with [InstallListener].
+func Notify() Action { return Action{notify: true} }
+
+// String reports the action as "allow", "notify" or "errno NAME".
 func (a Action) String() string {
 	switch {
+	case !a.valid():
+		return "invalid"
 	case a.allow:
 		return "allow"
-	case a.errno == 0:
-		return "invalid"
+	case a.notify:
+		return "notify"
 	default:
 		return "errno " + errnoName(a.errno)
 	}
 }
 
 func (a Action) valid() bool {
-	return a.allow != (a.errno != 0) && a.errno <= maxErrno
+	n := 0
+	for _, set := range []bool{a.allow, a.notify, a.errno != 0} {
+		if set {
+			n++
+		}
+	}
+	return n == 1 && a.errno <= maxErrno
+}
+
+// Supervise moves the named syscalls to Notify: from Allow when they are
+// there, and whatever their other rules say, every call of theirs then
+// goes to the supervisor. Names are validated by [Policy.Validate].
+func (p *Policy) Supervise(names ...string) {
+	for _, n := range names {
+		p.Allow = slices.DeleteFunc(p.Allow, func(a string) bool { return a == n })
+		p.Args = slices.DeleteFunc(p.Args, func(r ArgRule) bool { return r.Name == n })
+		p.Refuse = slices.DeleteFunc(p.Refuse, func(r Refusal) bool { return r.Name == n })
+		if !slices.Contains(p.Notify, n) {
+			p.Notify = append(p.Notify, n)
+		}
+	}
+}
+
+// notifies reports whether the program can hand a call to a supervisor.
+func (p *Policy) notifies() bool {
+	if len(p.Notify) > 0 {
+		return true
+	}
+	for _, r := range p.Args {
+		if r.Else.notify {
+			return true
+		}
+		for _, c := range r.Cases {
+			if c.Then.notify {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // supportedArches are the architectures moat is built for; a syscall name
@@ -145,6 +196,9 @@ func (p *Policy) Validate() error {
 	}
 	for _, n := range p.Allow {
 		name("allow", n)
+	}
+	for _, n := range p.Notify {
+		name("notify", n)
 	}
 	for _, r := range p.Args {
 		name("args", r.Name)
@@ -202,6 +256,7 @@ func (c Cond) validate() error {
 func (p *Policy) clone() *Policy {
 	c := &Policy{
 		Allow:  slices.Clone(p.Allow),
+		Notify: slices.Clone(p.Notify),
 		Refuse: slices.Clone(p.Refuse),
 		Args:   make([]ArgRule, len(p.Args)),
 	}

@@ -133,6 +133,12 @@ func TestValidate(t *testing.T) {
 		{"no values", Policy{Allow: []string{"read"}, Args: []ArgRule{{Name: "socket", Cases: []Case{{When: []Cond{ArgIn(0)}, Then: Allow()}}, Else: Allow()}}}, "no values"},
 		{"value outside mask", Policy{Allow: []string{"read"}, Args: []ArgRule{{Name: "socket", Cases: []Case{{When: []Cond{ArgMaskedIn(1, 0xf, 0x10)}, Then: Allow()}}, Else: Allow()}}}, "outside mask"},
 		{"errno out of range in action", Policy{Allow: []string{"read"}, Args: []ArgRule{{Name: "socket", Cases: []Case{ok}, Else: Fail(5000)}}}, "invalid else action"},
+		{"notify", Policy{Allow: []string{"read"}, Notify: []string{"execve"}}, ""},
+		{"notify in a rule", Policy{Allow: []string{"read"}, Args: []ArgRule{{Name: "socket", Cases: []Case{{When: ok.When, Then: Notify()}}, Else: Allow()}}}, ""},
+		{"notify unknown", Policy{Allow: []string{"read"}, Notify: []string{"frobnicate"}}, `notify: unknown syscall "frobnicate"`},
+		{"allowed and notified", Policy{Allow: []string{"read", "execve"}, Notify: []string{"execve"}}, `"execve" is already in allow`},
+		{"notified twice", Policy{Allow: []string{"read"}, Notify: []string{"execve", "execve"}}, `"execve" is already in notify`},
+		{"two actions", Policy{Allow: []string{"read"}, Args: []ArgRule{{Name: "socket", Cases: []Case{ok}, Else: Action{allow: true, notify: true}}}}, "invalid else action"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,10 +173,35 @@ func TestActionString(t *testing.T) {
 		{Allow(), "allow"},
 		{Fail(syscall.EPERM), "errno EPERM"},
 		{Fail(syscall.ENOSYS), "errno ENOSYS"},
+		{Notify(), "notify"},
 		{Action{}, "invalid"},
+		{Action{allow: true, errno: syscall.EPERM}, "invalid"},
 	} {
 		if got := tt.a.String(); got != tt.want {
 			t.Errorf("%#v.String() = %q, want %q", tt.a, got, tt.want)
 		}
+	}
+}
+
+// TestSupervise checks that Supervise moves syscalls to Notify from every
+// other list, once, and leaves a valid policy.
+func TestSupervise(t *testing.T) {
+	p := Default()
+	p.Supervise("execve", "execveat", "socket", "ptrace", "execve")
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"execve", "execveat", "socket", "ptrace"}; !slices.Equal(p.Notify, want) {
+		t.Errorf("Notify = %v, want %v", p.Notify, want)
+	}
+	for _, n := range p.Notify {
+		if slices.Contains(p.Allow, n) ||
+			slices.ContainsFunc(p.Args, func(r ArgRule) bool { return r.Name == n }) ||
+			slices.ContainsFunc(p.Refuse, func(r Refusal) bool { return r.Name == n }) {
+			t.Errorf("%s is still in another list", n)
+		}
+	}
+	if d := Default(); len(d.Notify) != 0 || !slices.Contains(d.Allow, "execve") {
+		t.Error("Supervise changed the default policy")
 	}
 }
