@@ -48,6 +48,9 @@ type Monitor interface {
 	// Begin and End bracket one invocation on an instance.
 	Begin(instanceID, requestID string)
 	End(instanceID, requestID string)
+	// ExecRefused reports an exec the instance's exec supervisor refused
+	// in enforce mode: the path it named and the caller's host pid.
+	ExecRefused(instanceID, path string, pid int)
 }
 
 // Profiles gives the approved behaviour profile of a function version for

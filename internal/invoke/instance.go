@@ -85,6 +85,10 @@ func (d *Dispatcher) enforceSpec(ctx context.Context, cfg *registry.Config, spec
 		return nil
 	}
 	spec.Enforce = &sandbox.Enforcement{Exec: exec}
+	if m := d.opts.Monitor; m != nil {
+		id := spec.ID
+		spec.Enforce.Denied = func(path string, pid int) { m.ExecRefused(id, path, pid) }
+	}
 	spec.Egress = narrowGrants(spec.Egress, connect)
 	return nil
 }

@@ -519,3 +519,33 @@ func runtimeIsShell(path string) bool {
 	}
 	return shells[interp]
 }
+
+// ExecRefused records an exec that the instance's exec supervisor refused
+// in enforce mode (the caller got EPERM): path is the file the call named
+// (empty if it could not be read), pid the host pid of the caller. It is
+// judged like a failed exec the sensor saw, so the record shows the path
+// and the approved profile raises its profile.exec alert. The sensor
+// reports the refusal too, as a system call the sandbox denied.
+func (m *Monitor) ExecRefused(id, path string, pid int) {
+	if m.src == nil {
+		return
+	}
+	m.mu.Lock()
+	in := m.instances[id]
+	m.mu.Unlock()
+	if in == nil || in.cgroup == 0 {
+		return
+	}
+	m.handle(&sensor.Event{
+		Kind:     sensor.KindExec,
+		Time:     m.now(),
+		CgroupID: in.cgroup,
+		PID:      pid,
+		TID:      pid,
+		Syscall:  unix.SYS_EXECVE,
+		Result:   -int(unix.EPERM),
+		Errno:    int(unix.EPERM),
+		Path:     path,
+		Dirfd:    unix.AT_FDCWD, // the supervisor made the path absolute
+	})
+}

@@ -327,7 +327,8 @@ func newHTTPTestHost(t *testing.T) *httpTestHost {
 
 // TestMonitorEnforce learns a profile, approves it and switches the
 // function to enforce mode: an executable outside the profile then fails
-// to run (the kernel refuses it), and the attempt is still alerted on.
+// to run with EPERM (moat's exec supervisor refuses it), and the attempt
+// is still recorded and alerted on, with its path.
 func TestMonitorEnforce(t *testing.T) {
 	n := startNode(t, func(o *Options) { o.Sensor.LearnInvocations = 2 })
 	n.requireMonitoring(t)
@@ -357,18 +358,19 @@ func TestMonitorEnforce(t *testing.T) {
 		t.Fatalf("list under enforcement: %s", out)
 	}
 	out, id := n.invokeID(t, "guarded", map[string]any{"action": "shell"})
-	if !strings.Contains(string(out), "permission denied") || strings.Contains(string(out), "uid=993") {
+	if !strings.Contains(string(out), `"err":"fork/exec /bin/sh: operation not permitted"`) || strings.Contains(string(out), "uid=993") {
 		t.Fatalf("shell under enforcement ran or failed otherwise: %s", out)
 	}
 	out, _ = n.invokeID(t, "guarded", map[string]any{"action": "tmp-write-exec"})
-	if !strings.Contains(string(out), `"what":"exec /tmp/.cache-x/payload []: \"\"","err":"fork/exec /tmp/.cache-x/payload: permission denied"`) {
+	if !strings.Contains(string(out), `"what":"exec /tmp/.cache-x/payload []: \"\"","err":"fork/exec /tmp/.cache-x/payload: operation not permitted"`) {
 		t.Errorf("payload under enforcement: %s", out)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var found bool
 		for _, a := range n.alerts(t, "guarded") {
-			if a.RequestID == id && a.Rule == "profile.exec" && a.Evidence[len(a.Evidence)-1].Errno == "EACCES" {
+			if a.RequestID == id && a.Rule == "profile.exec" && a.Evidence[len(a.Evidence)-1].Errno == "EPERM" &&
+				a.Evidence[len(a.Evidence)-1].Path == "/bin/sh" {
 				found = true
 			}
 		}
