@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -88,6 +90,13 @@ type cgroup struct {
 	v1dirs []string
 	isV2   bool // memory accounting lives in v2
 	cpu    bool // a CPU quota is set
+
+	// peak is the open peak-memory file, read again at offset 0 for each
+	// invocation's report (a path lookup per read cost more than the
+	// read itself).
+	peakMu sync.Mutex
+	peak   *os.File
+	closed bool
 }
 
 // prepare makes sure the parent directories exist and, on v2, that the
@@ -235,18 +244,32 @@ func (cg *cgroup) addV1(pid int) error {
 	return nil
 }
 
-// maxMemory is the peak memory use of the instance in bytes.
+// maxMemory is the peak memory use of the instance in bytes, 0 if it
+// cannot be read.
 func (cg *cgroup) maxMemory() int64 {
-	name := "memory.max_usage_in_bytes"
-	if cg.isV2 {
-		name = "memory.peak"
-	}
-	b, err := os.ReadFile(filepath.Join(cg.mem, name))
-	if err != nil {
+	cg.peakMu.Lock()
+	defer cg.peakMu.Unlock()
+	if cg.closed || cg.mem == "" {
 		return 0
 	}
-	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n
+	if cg.peak == nil {
+		name := "memory.max_usage_in_bytes"
+		if cg.isV2 {
+			name = "memory.peak"
+		}
+		f, err := os.Open(filepath.Join(cg.mem, name))
+		if err != nil {
+			return 0
+		}
+		cg.peak = f
+	}
+	var buf [32]byte
+	n, err := cg.peak.ReadAt(buf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0
+	}
+	v, _ := strconv.ParseInt(strings.TrimSpace(string(buf[:n])), 10, 64)
+	return v
 }
 
 // oomKills is how many processes the kernel killed for lack of memory.
@@ -298,6 +321,13 @@ func killProcs(procs string) {
 // destroy removes the cgroup directories, waiting briefly for the kernel to
 // let go of killed processes.
 func (cg *cgroup) destroy() error {
+	cg.peakMu.Lock()
+	cg.closed = true
+	if cg.peak != nil {
+		cg.peak.Close()
+		cg.peak = nil
+	}
+	cg.peakMu.Unlock()
 	var errs []error
 	for _, d := range append(append([]string{}, cg.v1dirs...), cg.v2) {
 		if d == "" {
