@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"moat.dev/moat/internal/codepkg"
+	"moat.dev/moat/internal/sensor"
 )
 
 // runSensor measures what the runtime sensor costs and how fast it
@@ -63,7 +64,7 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 			return nil, nil, err
 		}
 		extra := []string{"--learn-invocations", "20"}
-		if name == "sensor off" {
+		if name == "sensor off" || name == "host only" {
 			extra = append(extra, "--no-sensor")
 		}
 		s, err := start(moatBin, dir, extra...)
@@ -103,7 +104,11 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 		return s, stop, nil
 	}
 
-	names := []string{"sensor off", "monitor", "enforce"}
+	// "host only": the node runs without its sensor while this process
+	// holds one loaded and attached, watching nothing: the cost every
+	// process on the host pays for a loaded sensor, apart from the
+	// monitor's own work.
+	names := []string{"sensor off", "host only", "monitor", "enforce"}
 	fmt.Printf("moat sensor bench: %s, %d CPUs, %d rounds of %s per configuration and concurrency, one node at a time, interleaved\n",
 		time.Now().UTC().Format(time.RFC3339), numCPU(), rounds, dur)
 	rates := map[string][]float64{}
@@ -111,6 +116,12 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 	rss := map[string][]int{}
 	for r := 0; r < rounds; r++ {
 		for _, name := range names {
+			var held *sensor.Sensor
+			if name == "host only" {
+				if held, err = sensor.Load(sensor.Options{}); err != nil {
+					return fmt.Errorf("host only: %w", err)
+				}
+			}
 			s, stop, err := node(name)
 			if err != nil {
 				return err
@@ -127,6 +138,9 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 			}
 			rss[name] = append(rss[name], s.rssKB())
 			stop()
+			if held != nil {
+				held.Close()
+			}
 		}
 	}
 	for _, conc := range []int{1, 8} {

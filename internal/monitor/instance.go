@@ -194,7 +194,14 @@ func (m *Monitor) finishSpan(in *instance, sp *span) {
 	sp.written = true
 	for i, s := range in.spans {
 		if s == sp {
-			in.spans = append(in.spans[:i], in.spans[i+1:]...)
+			if i == 0 {
+				// The oldest, as a rule: drop it without moving the
+				// rest.
+				in.spans[0] = nil
+				in.spans = in.spans[1:]
+			} else {
+				in.spans = slices.Delete(in.spans, i, i+1)
+			}
 			break
 		}
 	}
@@ -203,7 +210,7 @@ func (m *Monitor) finishSpan(in *instance, sp *span) {
 	// Events of the phase before an invocation may reach the monitor
 	// after it began: keep the record in kernel time order.
 	slices.SortStableFunc(rec.Events, func(a, b detect.Event) int { return a.Time.Compare(b.Time) })
-	if d := m.droppedSince(in); d > 0 {
+	if d := m.droppedSince(in, rec.End); d > 0 {
 		rec.SensorDropped = d
 	}
 	m.mu.Unlock()
@@ -259,9 +266,22 @@ func (m *Monitor) finishInstance(in *instance) {
 }
 
 // droppedSince returns how many events the sensor dropped for the
-// instance since its last record. Called with mu held.
-func (m *Monitor) droppedSince(in *instance) uint64 {
+// instance since its last record, whose invocation ended at end. Called
+// with mu held.
+//
+// Drops are rare, and a lookup of the instance's counter is a system call
+// per record: while the sensor's node-wide counter, read after end, is
+// still zero, nothing of this record can have been dropped, and one read
+// of that counter answers for every record that ended before it.
+func (m *Monitor) droppedSince(in *instance, end time.Time) uint64 {
 	if in.cgroup == 0 || m.src == nil {
+		return 0
+	}
+	if !end.IsZero() && end.UnixNano() < m.noDropsAt.Load() {
+		return 0
+	}
+	if at := m.now(); m.src.Dropped() == 0 {
+		m.noDropsAt.Store(at.UnixNano())
 		return 0
 	}
 	n, err := m.src.DroppedFor(in.cgroup)

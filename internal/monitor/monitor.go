@@ -108,6 +108,10 @@ type Monitor struct {
 
 	quiet quietRing
 
+	// noDropsAt is when (on the sensor's clock, Unix ns) the sensor's
+	// node-wide drop counter was last read as zero (see droppedSince).
+	noDropsAt atomic.Int64
+
 	events, unknown, records, recordErrs, omitted, quietCount atomic.Uint64
 	alerts, alertErrs, profileErrs                            atomic.Uint64
 
@@ -373,9 +377,13 @@ func (m *Monitor) End(id, requestID string) {
 	in := m.instances[id]
 	var sp *span
 	if in != nil {
-		for _, s := range in.spans {
-			if s.requestID == requestID && s.end.IsZero() {
+		// The newest span is the one ending (an instance runs one
+		// invocation at a time); ended ones wait behind it for their
+		// last events.
+		for i := len(in.spans) - 1; i >= 0; i-- {
+			if s := in.spans[i]; s.requestID == requestID && s.end.IsZero() {
 				sp = s
+				break
 			}
 		}
 	}

@@ -54,7 +54,17 @@ func (f *fakeSource) Unwatch(id uint64) error {
 	delete(f.watched, id)
 	return nil
 }
-func (f *fakeSource) Dropped() uint64 { return 0 }
+// Dropped is the node-wide count, as the sensor's: every drop of a
+// cgroup is counted there too.
+func (f *fakeSource) Dropped() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n uint64
+	for _, d := range f.dropped {
+		n += d
+	}
+	return n
+}
 func (f *fakeSource) DroppedFor(id uint64) (uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -67,7 +77,7 @@ func (f *fakeSource) isWatched(id uint64) bool {
 	return ok
 }
 
-func newTestMonitor(t *testing.T, mutate func(*Options)) (*Monitor, *fakeSource) {
+func newTestMonitor(t testing.TB, mutate func(*Options)) (*Monitor, *fakeSource) {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), IdleCollect: -1})
 	if err != nil {
