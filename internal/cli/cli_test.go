@@ -111,6 +111,8 @@ func TestUsageErrors(t *testing.T) {
 		{"up log level", []string{"up", "--log-level", "loud"}, "--log-level"},
 		{"bad endpoint", []string{"ls", "--endpoint", "ftp://x"}, "not an http or https URL"},
 		{"bad ephemeral", []string{"deploy", "f", ".", "--ephemeral", "always"}, `--ephemeral must be per-invocation or reuse, not "always"`},
+		{"bad mode", []string{"deploy", "f", ".", "--mode", "audit"}, `--mode must be monitor or enforce, not "audit"`},
+		{"bad on-denial", []string{"deploy", "f", ".", "--on-denial", "kill"}, `--on-denial must be report or recycle, not "kill"`},
 		{"egress none and a grant", []string{"deploy", "f", ".", "--egress", "none", "--egress", "10.0.0.1:443"}, "none cannot be combined with grants"},
 		{"empty egress", []string{"deploy", "f", ".", "--egress", " "}, "empty grant"},
 		{"get without name", []string{"get"}, "missing arguments"},

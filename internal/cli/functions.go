@@ -70,11 +70,12 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 	c.fs.Var(&egress, "egress", "let instances reach `GRANT` (CIDR:PORTS[/PROTO] or HOST:PORTS[/PROTO]); repeat for more, or none")
 	ephemeralMode := c.fs.String("ephemeral", "", "`per-invocation|reuse`: a fresh instance for every invocation, or warm instances reused (the default)")
 	mode := c.fs.String("mode", "", "`monitor|enforce`: alert on behaviour outside the approved profile (the default), or also refuse it in the kernel")
+	onDenial := c.fs.String("on-denial", "", "`report|recycle`: report what the sandbox refuses (the default), or also kill escape attempts on the spot and destroy the instance after the invocation")
 	pos, err := c.parseN(2, 2)
 	if err != nil {
 		return err
 	}
-	sandbox, err := sandboxFlags(c, *ephemeralMode, *mode, egress)
+	sandbox, err := sandboxFlags(c, *ephemeralMode, *mode, *onDenial, egress)
 	if err != nil {
 		return err
 	}
@@ -159,10 +160,18 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 	return c.printDeployed("updated", view, sandbox != nil)
 }
 
-// sandboxFlags returns what --ephemeral, --mode and --egress ask for, or
+// sandboxFlags returns what --ephemeral, --mode, --on-denial and --egress ask for, or
 // nil when none was given.
-func sandboxFlags(c *cmdCtx, ephemeral, mode string, egress egressFlag) (*sandboxChange, error) {
+func sandboxFlags(c *cmdCtx, ephemeral, mode, onDenial string, egress egressFlag) (*sandboxChange, error) {
 	var ch sandboxChange
+	if c.isSet("on-denial") {
+		switch onDenial {
+		case onDenialReport, onDenialRecycle:
+		default:
+			return nil, usagef("--on-denial must be %s or %s, not %q", onDenialReport, onDenialRecycle, onDenial)
+		}
+		ch.onDenial = &onDenial
+	}
 	if c.isSet("mode") {
 		switch mode {
 		case modeMonitor, modeEnforce:
@@ -184,7 +193,7 @@ func sandboxFlags(c *cmdCtx, ephemeral, mode string, egress egressFlag) (*sandbo
 	if egress.set {
 		ch.egress = append([]string{}, egress.grants...)
 	}
-	if ch.ephemeral == nil && ch.egress == nil && ch.mode == nil {
+	if ch.ephemeral == nil && ch.egress == nil && ch.mode == nil && ch.onDenial == nil {
 		return nil, nil
 	}
 	return &ch, nil

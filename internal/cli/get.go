@@ -155,6 +155,7 @@ func renderFunction(body []byte) (string, error) {
 	sb := fc.Sandbox
 	row("  Ephemeral", ephemeralText(sb))
 	row("  Mode", modeText(sb))
+	row("  OnDenial", onDenialText(sb))
 	row("  Egress", egressText(sb)...)
 	if sb != nil && len(sb.Resolved) > 0 {
 		row("  Resolved", sb.Resolved...)

@@ -36,6 +36,7 @@ type functionView struct {
 type sandboxView struct {
 	Ephemeral string   `json:"Ephemeral,omitempty"` // "per-invocation" or "" (instances are reused)
 	Mode      string   `json:"Mode,omitempty"`      // "enforce" or "" (monitor)
+	OnDenial  string   `json:"OnDenial,omitempty"`  // "recycle" or "" (report)
 	Egress    []string `json:"Egress,omitempty"`    // the grants as given
 	// Resolved is the grants with host names pinned to addresses: what
 	// instances are actually allowed to reach.

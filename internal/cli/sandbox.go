@@ -20,12 +20,19 @@ const (
 	modeEnforce = "enforce"
 )
 
-// sandboxChange is what deploy's --ephemeral, --mode and --egress ask for. A nil
+// Values of --on-denial; report is sent as "".
+const (
+	onDenialReport  = "report"
+	onDenialRecycle = "recycle"
+)
+
+// sandboxChange is what deploy's --ephemeral, --mode, --on-denial and --egress ask for. A nil
 // field was not given: a new function gets the default for it, an existing
 // one keeps its current value.
 type sandboxChange struct {
 	ephemeral *string  // Sandbox.Ephemeral to send: "per-invocation" or ""
 	mode      *string  // --mode: "monitor" or "enforce"
+	onDenial  *string  // --on-denial: "report" or "recycle"
 	egress    []string // nil: not given; empty: none
 }
 
@@ -36,6 +43,7 @@ type sandboxBody struct {
 	Sandbox struct {
 		Ephemeral string   `json:"Ephemeral"`
 		Mode      string   `json:"Mode"`
+		OnDenial  string   `json:"OnDenial"`
 		Egress    []string `json:"Egress"`
 	} `json:"Sandbox"`
 	// RevisionId is set when the body carries current values read back
@@ -59,8 +67,11 @@ func (c *cmdCtx) applySandbox(ctx context.Context, cfg clientConfig, name string
 	if change.mode != nil && *change.mode == modeEnforce {
 		body.Sandbox.Mode = modeEnforce
 	}
+	if change.onDenial != nil && *change.onDenial == onDenialRecycle {
+		body.Sandbox.OnDenial = onDenialRecycle
+	}
 	path := "/2015-03-31/functions/" + url.PathEscape(name) + "/configuration"
-	if existing && (change.ephemeral == nil || change.egress == nil || change.mode == nil) {
+	if existing && (change.ephemeral == nil || change.egress == nil || change.mode == nil || change.onDenial == nil) {
 		const op = "GetFunctionConfiguration"
 		b, err := c.moatCall(ctx, cfg, op, http.MethodGet, path, nil, nil)
 		if err != nil {
@@ -79,6 +90,9 @@ func (c *cmdCtx) applySandbox(ctx context.Context, cfg clientConfig, name string
 			}
 			if change.mode == nil {
 				body.Sandbox.Mode = cur.Sandbox.Mode
+			}
+			if change.onDenial == nil {
+				body.Sandbox.OnDenial = cur.Sandbox.OnDenial
 			}
 		}
 		body.RevisionId = cur.RevisionId
@@ -121,6 +135,14 @@ func modeText(sb *sandboxView) string {
 	return sb.Mode
 }
 
+// onDenialText is Sandbox.OnDenial as --on-denial spells it.
+func onDenialText(sb *sandboxView) string {
+	if sb == nil || sb.OnDenial == "" {
+		return onDenialReport
+	}
+	return sb.OnDenial
+}
+
 // egressText renders each grant, a host name's grant followed by the
 // addresses moat pinned it to; "none" for no grants.
 func egressText(sb *sandboxView) []string {
@@ -141,5 +163,5 @@ func egressText(sb *sandboxView) []string {
 
 // sandboxLine is deploy's one-line account of a function's sandbox.
 func sandboxLine(sb *sandboxView) string {
-	return fmt.Sprintf("sandbox: ephemeral %s; mode %s; egress %s", ephemeralText(sb), modeText(sb), strings.Join(egressText(sb), "; "))
+	return fmt.Sprintf("sandbox: ephemeral %s; mode %s; on denial %s; egress %s", ephemeralText(sb), modeText(sb), onDenialText(sb), strings.Join(egressText(sb), "; "))
 }

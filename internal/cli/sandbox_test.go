@@ -53,52 +53,59 @@ func TestDeploySandbox(t *testing.T) {
 		{name: "new with grants and per-invocation",
 			args:     []string{"--egress", "198.51.100.0/24:443", "--egress", "api.example.com:443", "--ephemeral", "per-invocation"},
 			calls:    []string{getConfig, create, putConfig},
-			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","Egress":["198.51.100.0/24:443","api.example.com:443"]}}`,
+			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","OnDenial":"","Egress":["198.51.100.0/24:443","api.example.com:443"]}}`,
 			wantOut: "created hello (42 bytes, sha256 c29tZQ==)\n" +
-				"sandbox: ephemeral per-invocation; mode monitor; egress 198.51.100.0/24:443; api.example.com:443\n"},
+				"sandbox: ephemeral per-invocation; mode monitor; on denial report; egress 198.51.100.0/24:443; api.example.com:443\n"},
 		{name: "new with egress none",
 			args:     []string{"--egress", "none"},
 			calls:    []string{getConfig, create, putConfig},
-			wantBody: `{"Sandbox":{"Ephemeral":"","Mode":"","Egress":[]}}`,
-			wantOut:  "created hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral reuse; mode monitor; egress none\n"},
+			wantBody: `{"Sandbox":{"Ephemeral":"","Mode":"","OnDenial":"","Egress":[]}}`,
+			wantOut:  "created hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral reuse; mode monitor; on denial report; egress none\n"},
 		{name: "new with only ephemeral",
 			args:     []string{"--ephemeral", "per-invocation"},
 			calls:    []string{getConfig, create, putConfig},
-			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","Egress":[]}}`,
-			wantOut:  "created hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral per-invocation; mode monitor; egress none\n"},
+			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","OnDenial":"","Egress":[]}}`,
+			wantOut:  "created hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral per-invocation; mode monitor; on denial report; egress none\n"},
 		{name: "existing with both and another flag",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--memory", "512", "--ephemeral", "reuse", "--egress", "none"},
 			calls:    []string{getConfig, putCode, putConfig, getConfig, putConfig},
-			wantBody: `{"Sandbox":{"Ephemeral":"","Mode":"","Egress":[]},"RevisionId":"rev-7"}`,
-			wantOut:  "updated hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral reuse; mode monitor; egress none\n"},
+			wantBody: `{"Sandbox":{"Ephemeral":"","Mode":"","OnDenial":"","Egress":[]},"RevisionId":"rev-7"}`,
+			wantOut:  "updated hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral reuse; mode monitor; on denial report; egress none\n"},
 		{name: "existing keeps its grants",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--ephemeral", "reuse"},
 			calls:    []string{getConfig, putCode, getConfig, putConfig},
-			wantBody: `{"Sandbox":{"Ephemeral":"","Mode":"","Egress":["198.51.100.0/24:443","api.example.com:443"]},"RevisionId":"rev-7"}`,
+			wantBody: `{"Sandbox":{"Ephemeral":"","Mode":"","OnDenial":"","Egress":["198.51.100.0/24:443","api.example.com:443"]},"RevisionId":"rev-7"}`,
 			wantOut: "updated hello (42 bytes, sha256 c29tZQ==)\n" +
-				"sandbox: ephemeral reuse; mode monitor; egress 198.51.100.0/24:443; api.example.com:443\n"},
+				"sandbox: ephemeral reuse; mode monitor; on denial report; egress 198.51.100.0/24:443; api.example.com:443\n"},
 		{name: "existing keeps per-invocation",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--egress", "[2001:db8::1]:8000-8100/udp"},
 			calls:    []string{getConfig, putCode, getConfig, putConfig},
-			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","Egress":["[2001:db8::1]:8000-8100/udp"]},"RevisionId":"rev-7"}`,
+			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","OnDenial":"","Egress":["[2001:db8::1]:8000-8100/udp"]},"RevisionId":"rev-7"}`,
 			wantOut: "updated hello (42 bytes, sha256 c29tZQ==)\n" +
-				"sandbox: ephemeral per-invocation; mode monitor; egress [2001:db8::1]:8000-8100/udp\n"},
+				"sandbox: ephemeral per-invocation; mode monitor; on denial report; egress [2001:db8::1]:8000-8100/udp\n"},
 		{name: "existing turns on enforce mode",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--mode", "enforce"},
 			calls:    []string{getConfig, putCode, getConfig, putConfig},
-			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"enforce","Egress":["198.51.100.0/24:443","api.example.com:443"]},"RevisionId":"rev-7"}`,
+			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"enforce","OnDenial":"","Egress":["198.51.100.0/24:443","api.example.com:443"]},"RevisionId":"rev-7"}`,
 			wantOut: "updated hello (42 bytes, sha256 c29tZQ==)\n" +
-				"sandbox: ephemeral per-invocation; mode enforce; egress 198.51.100.0/24:443; api.example.com:443\n"},
+				"sandbox: ephemeral per-invocation; mode enforce; on denial report; egress 198.51.100.0/24:443; api.example.com:443\n"},
+		{name: "existing turns on recycle and keeps the rest",
+			exists:   withSandbox("hello", pinnedSandbox),
+			args:     []string{"--on-denial", "recycle"},
+			calls:    []string{getConfig, putCode, getConfig, putConfig},
+			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","OnDenial":"recycle","Egress":["198.51.100.0/24:443","api.example.com:443"]},"RevisionId":"rev-7"}`,
+			wantOut: "updated hello (42 bytes, sha256 c29tZQ==)\n" +
+				"sandbox: ephemeral per-invocation; mode monitor; on denial recycle; egress 198.51.100.0/24:443; api.example.com:443\n"},
 		{name: "existing without a sandbox",
 			exists:   fmt.Sprintf(fnConfig, "hello", 128),
 			args:     []string{"--ephemeral", "per-invocation"},
 			calls:    []string{getConfig, putCode, getConfig, putConfig},
-			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","Egress":[]}}`,
-			wantOut:  "updated hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral per-invocation; mode monitor; egress none\n"},
+			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","OnDenial":"","Egress":[]}}`,
+			wantOut:  "updated hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral per-invocation; mode monitor; on denial report; egress none\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,6 +238,7 @@ ReservedConcurrency: 5
 Sandbox:
   Ephemeral: per-invocation
   Mode:      monitor
+  OnDenial:  report
   Egress:    198.51.100.0/24:443
              api.example.com:443 -> 203.0.113.7, 2001:db8::5
   Resolved:  198.51.100.0/24:443
@@ -244,7 +252,7 @@ Isolation:
 `},
 		{name: "text defaults, qualifier", args: []string{"--qualifier", "live"},
 			body: getResponse("", `,"Isolation":{"applied":{"seccomp":true},"missing":{}}`), wantQ: "Qualifier=live",
-			wantOut: "Sandbox:\n  Ephemeral: reuse\n  Mode:      monitor\n  Egress:    none\nIsolation:\n  applied.seccomp: true\n  missing: none\n"},
+			wantOut: "Sandbox:\n  Ephemeral: reuse\n  Mode:      monitor\n  OnDenial:  report\n  Egress:    none\nIsolation:\n  applied.seccomp: true\n  missing: none\n"},
 		{name: "no isolation report", body: getResponse("", ""),
 			wantOut: "Isolation:\n  not reported\n"},
 		{name: "json", args: []string{"--output", "json"}, body: full},

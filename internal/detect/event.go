@@ -50,6 +50,7 @@ type Event struct {
 	Result  int    `json:"result"`            // >= 0 success, -errno failure; exit status for exit
 	Errno   string `json:"errno,omitempty"`   // "EPERM" when Result < 0
 	Signal  int    `json:"signal,omitempty"`  // exit: the signal that ended it
+	Killed  bool   `json:"killed,omitempty"`  // denied: the kernel killed the caller (an escape attempt, Sandbox.OnDenial recycle)
 
 	Path    string   `json:"path,omitempty"`     // as given to the call; exec: the executable
 	NewPath string   `json:"new_path,omitempty"` // rename: the new name
@@ -133,6 +134,7 @@ func FromSensor(ev *sensor.Event, a Attribution) Event {
 		Flags:     ev.Flags,
 		Mode:      ev.Mode,
 		Truncated: ev.Truncated,
+		Killed:    ev.Killed,
 	}
 	if ev.Syscall >= 0 && ev.Kind != sensor.KindExec && ev.Kind != sensor.KindExit {
 		e.Syscall = SyscallName(ev.Syscall)
@@ -272,4 +274,7 @@ type InstanceInfo struct {
 	// Bootstrap is the host path of the bootstrap executable, read (its
 	// first line only) to tell a shell runtime.
 	Bootstrap string
+	// Recycle: the function's Sandbox.OnDenial is recycle (escape
+	// attempts are killed, the instance is retired after any denial).
+	Recycle bool
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,9 @@ type Monitor interface {
 	// ExecRefused reports an exec the instance's exec supervisor refused
 	// in enforce mode: the path it named and the caller's host pid.
 	ExecRefused(instanceID, path string, pid int)
+	// Refused reports whether a wall of the sandbox refused the instance
+	// anything so far (exact at the end of an invocation).
+	Refused(instanceID string) bool
 }
 
 // Profiles gives the approved behaviour profile of a function version for
@@ -149,7 +153,11 @@ type Dispatcher struct {
 	stopReaper chan struct{}
 	reaperDone chan struct{}
 
-	denied atomic.Uint64 // invocations during which a connection was refused
+	denied  atomic.Uint64 // invocations during which a connection was refused
+	retired atomic.Uint64 // instances retired after a refusal
+
+	liveMu sync.Mutex
+	live   map[string]*instance // every instance not yet closed, by id (for Retire)
 }
 
 type poolKey struct {
@@ -269,11 +277,67 @@ func (p *pool) get() *instance {
 	return nil
 }
 
-func (p *pool) put(i *instance) {
+// put returns an instance to the pool, unless it was retired; false
+// means the caller must close it.
+func (p *pool) put(i *instance) bool {
 	i.lastUsed = time.Now()
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Retire sets retired before it looks in the pool under mu: either
+	// it finds the instance here, or put sees the mark.
+	if i.retired.Load() {
+		return false
+	}
 	p.idle = append(p.idle, i)
-	p.mu.Unlock()
+	return true
+}
+
+// remove takes an idle instance out of the pool; false if it was not
+// there (it is running an invocation, or already gone).
+func (p *pool) remove(i *instance) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, x := range p.idle {
+		if x == i {
+			p.idle = slices.Delete(p.idle, k, k+1)
+			return true
+		}
+	}
+	return false
+}
+
+// Retire destroys an instance instead of reusing it: at once if it is
+// idle, when its invocation in progress ends otherwise. The monitor calls
+// it for functions whose Sandbox.OnDenial is recycle, after the sandbox
+// refused the instance something.
+func (d *Dispatcher) Retire(instanceID string) {
+	d.liveMu.Lock()
+	inst := d.live[instanceID]
+	d.liveMu.Unlock()
+	if inst == nil || !inst.retired.CompareAndSwap(false, true) {
+		return
+	}
+	d.log.Warn("instance retired: the sandbox refused it something", "function", inst.cfg.FunctionName,
+		"version", inst.cfg.Version, "instance", instanceID)
+	d.retired.Add(1)
+	if p := inst.pool; p != nil && p.remove(inst) {
+		go inst.close()
+	}
+}
+
+// track records a spawned instance until it is closed.
+func (d *Dispatcher) track(inst *instance) {
+	d.liveMu.Lock()
+	if d.live == nil {
+		d.live = map[string]*instance{}
+	}
+	d.live[inst.id] = inst
+	d.liveMu.Unlock()
+	inst.untrack = func() {
+		d.liveMu.Lock()
+		delete(d.live, inst.id)
+		d.liveMu.Unlock()
+	}
 }
 
 // NewRequestID returns a random UUID (version 4), the form Lambda uses.
@@ -339,6 +403,9 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 		cancel()
 		if d.opts.Monitor != nil {
 			d.opts.Monitor.End(inst.id, reqID)
+			if inst.recycle && d.opts.Monitor.Refused(inst.id) {
+				d.Retire(inst.id)
+			}
 		}
 		if errors.Is(err, runtimeapi.ErrNotDelivered) && attempt < 3 {
 			if stray := inst.out.take(); stray != "" {
@@ -408,9 +475,7 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 		resp.LogTail = logs.Tail(logText, 4096)
 	}
 
-	if healthy && !cfg.PerInvocation() {
-		p.put(inst)
-	} else {
+	if !healthy || cfg.PerInvocation() || !p.put(inst) {
 		go inst.close()
 	}
 	return resp, nil
@@ -515,13 +580,16 @@ type Stats struct {
 	// InvocationsWithRefusedConnections counts invocations during which
 	// the kernel refused a connection to a destination not granted.
 	InvocationsWithRefusedConnections uint64 `json:"invocationsWithRefusedConnections"`
+	// InstancesRetired counts instances destroyed instead of reused
+	// because the sandbox refused them something (Sandbox.OnDenial).
+	InstancesRetired uint64 `json:"instancesRetired"`
 }
 
 // Stats returns the current load.
 func (d *Dispatcher) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := Stats{Active: d.active, InvocationsWithRefusedConnections: d.denied.Load()}
+	s := Stats{Active: d.active, InvocationsWithRefusedConnections: d.denied.Load(), InstancesRetired: d.retired.Load()}
 	for _, p := range d.pools {
 		p.mu.Lock()
 		s.IdleInstances += len(p.idle)

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"moat.dev/moat/internal/detect"
@@ -36,6 +38,12 @@ type instance struct {
 	invoked  int
 	lastUsed time.Time
 	denied   uint64 // refused connection attempts already reported
+
+	pool      *pool       // the pool it returns to between invocations
+	recycle   bool        // Sandbox.OnDenial is recycle
+	retired   atomic.Bool // destroy instead of reusing (Dispatcher.Retire)
+	untrack   func()      // forget it in Dispatcher.live
+	closeOnce sync.Once
 }
 
 // networkSpec adds the function's pinned egress grants and host names.
@@ -208,6 +216,7 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 			Version:   cfg.Version,
 			Runtime:   cfg.Runtime,
 			Bootstrap: filepath.Join(codeDir, spec.Bootstrap),
+			Recycle:   cfg.Sandbox != nil && cfg.Sandbox.OnDenial == registry.OnDenialRecycle,
 		})
 	}
 	sb, err := d.opts.Spawner.Spawn(ctx, spec)
@@ -218,6 +227,9 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 		return nil, fmt.Errorf("spawn instance: %w", err)
 	}
 	inst.sb = sb
+	inst.pool = d.poolFor(cfg)
+	inst.recycle = cfg.Sandbox != nil && cfg.Sandbox.OnDenial == registry.OnDenialRecycle
+	d.track(inst)
 	inst.out = newCapture(sb.Output)
 	inst.srv = &http.Server{Handler: inst.api, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inst.srv.Serve(sb.Listener) }()
@@ -306,13 +318,18 @@ func (d *Dispatcher) environment(cfg *registry.Config, vars map[string]string, c
 
 // close destroys the instance and everything it held.
 func (i *instance) close() {
-	i.api.Close()
-	if i.srv != nil {
-		_ = i.srv.Close()
-	}
-	if i.sb != nil {
-		_ = i.sb.Close()
-	}
+	i.closeOnce.Do(func() {
+		i.api.Close()
+		if i.srv != nil {
+			_ = i.srv.Close()
+		}
+		if i.sb != nil {
+			_ = i.sb.Close()
+		}
+		if i.untrack != nil {
+			i.untrack()
+		}
+	})
 }
 
 // reportLine builds the REPORT line of an invocation.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/rules"
@@ -16,12 +17,14 @@ import (
 
 // instance is the monitor's view of one sandbox instance.
 type instance struct {
-	id        string
-	info      detect.InstanceInfo
-	cgroup    uint64
-	bootstrap string // the exec that starts the function; events before it are the init's
-	started   bool   // the bootstrap has been exec'd
-	invoked   bool   // an invocation has begun
+	id          string
+	info        detect.InstanceInfo
+	cgroup      uint64
+	bootstrap   string // the exec that starts the function; events before it are the init's
+	started     bool   // the bootstrap has been exec'd
+	retired     bool   // Retire was called for it
+	execRefused bool   // its exec supervisor refused an exec
+	invoked     bool   // an invocation has begun
 
 	pids  map[int]string // host pid → executable, from exec events
 	spans []*span        // invocations whose records are not written yet, oldest first
@@ -64,7 +67,12 @@ func (m *Monitor) run() {
 
 // handle attributes one event and passes it to records, rules and
 // profiles.
-func (m *Monitor) handle(sev *sensor.Event) {
+func (m *Monitor) handle(sev *sensor.Event) { m.handleEvent(sev, false) }
+
+// handleEvent is handle; supervised marks an event of the exec supervisor,
+// which comes after the instance's start even when the sensor has not yet
+// delivered the bootstrap's exec.
+func (m *Monitor) handleEvent(sev *sensor.Event, supervised bool) {
 	m.events.Add(1)
 	m.metrics.event(sev.Kind.String())
 	m.mu.Lock()
@@ -74,7 +82,7 @@ func (m *Monitor) handle(sev *sensor.Event) {
 		m.unknown.Add(1)
 		return
 	}
-	if !in.started {
+	if !in.started && !supervised {
 		// The instance's init runs before the function; its own exec of
 		// the bootstrap is the first event of the function.
 		if sev.Kind != sensor.KindExec || sev.Path != in.bootstrap || sev.Result < 0 {
@@ -127,6 +135,10 @@ func (m *Monitor) handle(sev *sensor.Event) {
 	case sensor.KindExit:
 		delete(in.pids, sev.PID)
 	}
+	retire := in.info.Recycle && !in.retired && refusal(sev)
+	if retire {
+		in.retired = true
+	}
 	if sp != nil {
 		sp.rec.add1(ev, m.opts.MaxRecordEvents)
 	} else if before != nil {
@@ -143,6 +155,9 @@ func (m *Monitor) handle(sev *sensor.Event) {
 	found := eng.Eval(in.rules, &ev)
 	m.mu.Unlock()
 
+	if retire && m.opts.Retire != nil {
+		go m.opts.Retire(in.id)
+	}
 	found = append(found, m.profiles.judge(m, &ev)...)
 	if sp == nil {
 		sp = before
@@ -369,4 +384,21 @@ func (m *Monitor) acker() {
 			return
 		}
 	}
+}
+
+// refusal reports whether an event is a wall refusing the instance
+// something: a syscall the seccomp filter refused, an exec the exec
+// supervisor refused (EPERM; an EACCES exec may be a plain file without
+// execute permission), a connection or datagram the egress hooks (EPERM)
+// or Landlock's port rules (EACCES) refused.
+func refusal(ev *sensor.Event) bool {
+	switch ev.Kind {
+	case sensor.KindDenied:
+		return true
+	case sensor.KindExec:
+		return ev.Errno == int(unix.EPERM)
+	case sensor.KindConnect, sensor.KindSendto:
+		return ev.Errno == int(unix.EPERM) || ev.Errno == int(unix.EACCES)
+	}
+	return false
 }

@@ -30,6 +30,7 @@ type Source interface {
 	Unwatch(cgroupID uint64) error
 	Dropped() uint64
 	DroppedFor(cgroupID uint64) (uint64, error)
+	RefusalsFor(cgroupID uint64) (uint64, error)
 }
 
 // Options configure a Monitor.
@@ -57,6 +58,11 @@ type Options struct {
 	// MaxRecordEvents bounds the events kept in one record (default
 	// 4096); the rest are counted by kind.
 	MaxRecordEvents int
+	// Retire, when set, is called (once, off the event path) for an
+	// instance of a function with Recycle set where the sandbox refused
+	// something: a syscall, an exec, a connection. The dispatcher then
+	// destroys the instance instead of reusing it.
+	Retire func(instanceID string)
 	// Webhook, when set, receives every alert as a JSON POST.
 	Webhook WebhookOptions
 	Logger  *slog.Logger
@@ -303,7 +309,7 @@ func (m *Monitor) Observe(id string, cgroupID uint64, bootstrap string) error {
 	in.bootstrap = bootstrap
 	m.byCgroup[cgroupID] = in
 	m.mu.Unlock()
-	key := sensor.InstanceKey{Function: in.info.Function, Version: in.info.Version, Instance: id}
+	key := sensor.InstanceKey{Function: in.info.Function, Version: in.info.Version, Instance: id, KillEscapes: in.info.Recycle}
 	if err := m.src.Watch(cgroupID, key); err != nil {
 		m.mu.Lock()
 		delete(m.byCgroup, cgroupID)
@@ -544,7 +550,10 @@ func (m *Monitor) ExecRefused(id, path string, pid int) {
 	if in == nil || in.cgroup == 0 {
 		return
 	}
-	m.handle(&sensor.Event{
+	m.mu.Lock()
+	in.execRefused = true
+	m.mu.Unlock()
+	m.handleEvent(&sensor.Event{
 		Kind:     sensor.KindExec,
 		Time:     m.now(),
 		CgroupID: in.cgroup,
@@ -555,5 +564,28 @@ func (m *Monitor) ExecRefused(id, path string, pid int) {
 		Errno:    int(unix.EPERM),
 		Path:     path,
 		Dirfd:    unix.AT_FDCWD, // the supervisor made the path absolute
-	})
+	}, true)
+}
+
+// Refused reports whether a wall of the sandbox refused the instance
+// anything so far: a syscall, an exec, a connection (counted by the kernel
+// at the call, so exact when an invocation has just ended), or an exec
+// its supervisor refused.
+func (m *Monitor) Refused(id string) bool {
+	if m.src == nil {
+		return false
+	}
+	m.mu.Lock()
+	in := m.instances[id]
+	var cg uint64
+	var refused bool
+	if in != nil {
+		cg, refused = in.cgroup, in.execRefused
+	}
+	m.mu.Unlock()
+	if in == nil || refused {
+		return refused
+	}
+	n, err := m.src.RefusalsFor(cg)
+	return err == nil && n > 0
 }

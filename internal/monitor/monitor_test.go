@@ -29,13 +29,14 @@ import (
 type fakeSource struct {
 	ch chan sensor.Event
 
-	mu      sync.Mutex
-	watched map[uint64]sensor.InstanceKey
-	dropped map[uint64]uint64
+	mu       sync.Mutex
+	watched  map[uint64]sensor.InstanceKey
+	dropped  map[uint64]uint64
+	refusals map[uint64]uint64
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{ch: make(chan sensor.Event, 1024), watched: map[uint64]sensor.InstanceKey{}, dropped: map[uint64]uint64{}}
+	return &fakeSource{ch: make(chan sensor.Event, 1024), watched: map[uint64]sensor.InstanceKey{}, dropped: map[uint64]uint64{}, refusals: map[uint64]uint64{}}
 }
 
 func (f *fakeSource) Events() <-chan sensor.Event { return f.ch }
@@ -54,6 +55,13 @@ func (f *fakeSource) Unwatch(id uint64) error {
 	delete(f.watched, id)
 	return nil
 }
+
+func (f *fakeSource) RefusalsFor(id uint64) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refusals[id], nil
+}
+
 // Dropped is the node-wide count, as the sensor's: every drop of a
 // cgroup is counted there too.
 func (f *fakeSource) Dropped() uint64 {
@@ -506,4 +514,56 @@ func TestProfileChangeFromAnotherNode(t *testing.T) {
 		defer e.mu.Unlock()
 		return e.p.State == profile.StateApproved
 	})
+}
+
+// TestRetireOnRefusal: an instance of a function with Recycle set is
+// watched with KillEscapes, retired once on its first refusal (not on an
+// ordinary failure), and Refused follows the kernel's count.
+func TestRetireOnRefusal(t *testing.T) {
+	retired := make(chan string, 4)
+	m, src := newTestMonitor(t, func(o *Options) { o.Retire = func(id string) { retired <- id } })
+	m.Prepare("r1", detect.InstanceInfo{Function: "fn", Version: "1", Bootstrap: "/var/task/bootstrap", Recycle: true})
+	if err := m.Observe("r1", 91, "/var/task/bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock()
+	kill := src.watched[91].KillEscapes
+	src.mu.Unlock()
+	if !kill {
+		t.Error("a Recycle instance is not watched with KillEscapes")
+	}
+	src.emit(m, 91, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap", Argv: []string{"/var/task/bootstrap"}})
+	m.Begin("r1", "req-1")
+	// A file the process may not open is no refusal by a wall.
+	src.emit(m, 91, sensor.Event{Kind: sensor.KindOpen, Path: "/etc/shadow", Result: -13, Errno: 13})
+	select {
+	case id := <-retired:
+		t.Fatalf("retired %q after a refused open", id)
+	case <-time.After(200 * time.Millisecond):
+	}
+	src.emit(m, 91, sensor.Event{Kind: sensor.KindConnect, Family: 2, Result: -1, Errno: 1})
+	src.emit(m, 91, sensor.Event{Kind: sensor.KindDenied, Result: -1, Errno: 1})
+	select {
+	case id := <-retired:
+		if id != "r1" {
+			t.Errorf("retired %q", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not retired after a refused connect")
+	}
+	select {
+	case id := <-retired:
+		t.Errorf("retired %q twice", id)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if m.Refused("r1") {
+		t.Error("Refused with a kernel count of 0")
+	}
+	src.mu.Lock()
+	src.refusals[91] = 2
+	src.mu.Unlock()
+	if !m.Refused("r1") {
+		t.Error("not Refused with a kernel count of 2")
+	}
+	m.End("r1", "req-1")
 }

@@ -378,7 +378,10 @@ func TestMonitorEnforce(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no profile.exec alert for the refused shell")
+			for _, a := range n.alerts(t, "guarded") {
+				t.Logf("alert %s %s %s %+v", a.RequestID, a.Rule, a.Summary, a.Evidence[len(a.Evidence)-1])
+			}
+			t.Fatalf("no profile.exec alert for the refused shell (request %s)", id)
 		}
 		pause(100 * time.Millisecond)
 	}
@@ -403,5 +406,72 @@ func TestMonitoringOffStillRuns(t *testing.T) {
 	}
 	if alerts := n.alerts(t, "plain"); len(alerts) != 0 {
 		t.Errorf("alerts without a sensor: %v", alerts)
+	}
+}
+
+// TestRecycleOnDenial: with Sandbox.OnDenial recycle, a refused escape
+// attempt kills the function's process on the spot (the invocation fails,
+// the alert's evidence says killed), and an instance that was refused
+// anything else (a connection to the metadata address) is not reused. A
+// function without it keeps its instance.
+func TestRecycleOnDenial(t *testing.T) {
+	n := startNode(t, nil)
+	n.requireMonitoring(t)
+	zip := fixture.GoZip(t, "testdata/functions/suspicious")
+	n.create(t, "recycled", zip, nil)
+	n.create(t, "kept", zip, nil)
+	resp := n.signed(t, "PUT", "/2015-03-31/functions/recycled/configuration", []byte(`{"Sandbox":{"OnDenial":"recycle"}}`))
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"OnDenial":"recycle"`) {
+		t.Fatalf("set OnDenial: %d %s", resp.StatusCode, b)
+	}
+	resp = n.signed(t, "PUT", "/2015-03-31/functions/kept/configuration", []byte(`{"Sandbox":{"OnDenial":"sometimes"}}`))
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "Sandbox.OnDenial must be") {
+		t.Fatalf("invalid OnDenial: %d %s", resp.StatusCode, b)
+	}
+
+	// alertOf waits for the alert of rule for request id.
+	alertOf := func(fn, id, rule string) detect.Alert {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			for _, a := range n.alerts(t, fn) {
+				if a.RequestID == id && a.Rule == rule {
+					return a
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no %s alert for %s", fn, rule, id)
+			}
+			pause(50 * time.Millisecond)
+		}
+	}
+
+	// An escape attempt: the kernel kills the process before ptrace
+	// returns to it.
+	out := n.invoke(t, "recycled", map[string]any{"action": "ptrace"}, nil)
+	id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+	if out.FunctionError == nil || !strings.Contains(string(out.Payload), "Runtime.ExitError") || !strings.Contains(string(out.Payload), "killed") {
+		t.Fatalf("ptrace under recycle: function error %v, payload %s", out.FunctionError, out.Payload)
+	}
+	a := alertOf("recycled", id, "denied-syscall")
+	if ev := a.Evidence[len(a.Evidence)-1]; ev.Syscall != "ptrace" || !ev.Killed {
+		t.Errorf("denied-syscall evidence: %+v, want ptrace, killed", ev)
+	}
+
+	// A refused connection: the invocation completes, but its instance
+	// is not the next one's.
+	for _, fn := range []string{"recycled", "kept"} {
+		_, id1 := n.invokeID(t, fn, map[string]any{"action": "metadata"})
+		_, id2 := n.invokeID(t, fn, map[string]any{"action": "environ-self"})
+		i1 := alertOf(fn, id1, "metadata-access").Instance
+		i2 := alertOf(fn, id2, "environ-read").Instance
+		if recycled := i1 != i2; recycled != (fn == "recycled") {
+			t.Logf("%+v", alertOf(fn, id1, "metadata-access").Evidence)
+			t.Errorf("%s: instance %s then %s; recycled = %v", fn, i1, i2, recycled)
+		}
 	}
 }

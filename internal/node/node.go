@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"moat.dev/moat/internal/api"
@@ -24,6 +25,7 @@ import (
 	"moat.dev/moat/internal/monitor"
 	"moat.dev/moat/internal/profile"
 	"moat.dev/moat/internal/registry"
+	"moat.dev/moat/internal/rules"
 	"moat.dev/moat/internal/sandbox"
 	"moat.dev/moat/internal/secrets"
 	"moat.dev/moat/internal/sensor"
@@ -152,7 +154,8 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	} else {
 		defer eg.Close()
 	}
-	mon, closeSensor, err := startMonitor(ctx, st, opts, log)
+	var retire atomic.Pointer[func(string)] // the dispatcher's, once it exists
+	mon, closeSensor, err := startMonitor(ctx, st, opts, &retire, log)
 	if err != nil {
 		return err
 	}
@@ -209,6 +212,9 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		IdleTimeout:    opts.IdleTimeout,
 		Logger:         log,
 	})
+	retireFn := disp.Retire
+	retire.Store(&retireFn)
+
 	queue := invoke.NewQueue(disp, invoke.QueueOptions{
 		JS: st.JS, Stream: st.Async, RetryDelays: opts.AsyncRetryDelays, Logger: log,
 	})
@@ -349,7 +355,10 @@ func lockDataDir(dir string) (func(), error) {
 // startMonitor loads the runtime sensor and starts the monitor. A host
 // that cannot run the sensor still runs functions: the node says so
 // loudly, and status shows monitoring off.
-func startMonitor(ctx context.Context, st *store.Store, opts Options, log *slog.Logger) (*monitor.Monitor, func(), error) {
+//
+// retire is told of instances to destroy after a refusal (functions whose
+// Sandbox.OnDenial is recycle); it may be set after startMonitor returns.
+func startMonitor(ctx context.Context, st *store.Store, opts Options, retire *atomic.Pointer[func(string)], log *slog.Logger) (*monitor.Monitor, func(), error) {
 	var (
 		src    monitor.Source
 		srcErr error
@@ -360,7 +369,7 @@ func startMonitor(ctx context.Context, st *store.Store, opts Options, log *slog.
 		srcErr = errors.New("disabled by the operator")
 		log.Warn("MONITORING OFF: the runtime sensor is disabled; function behaviour is not recorded")
 	} else {
-		s, err := sensor.Load(sensor.Options{PollInterval: poll, Logger: log})
+		s, err := sensor.Load(sensor.Options{PollInterval: poll, Escapes: rules.EscapeSyscalls(), Logger: log})
 		if err != nil {
 			srcErr = err
 			log.Error("MONITORING OFF: the runtime sensor cannot run on this host; functions run, but their behaviour is not recorded, judged or alerted on", "err", err)
@@ -388,7 +397,12 @@ func startMonitor(ctx context.Context, st *store.Store, opts Options, log *slog.
 		AlertStream:  store.StreamAlerts,
 		Learning:     profile.Window{Invocations: opts.Sensor.LearnInvocations, Duration: opts.Sensor.LearnDuration},
 		Webhook:      hook,
-		Logger:       log,
+		Retire: func(id string) {
+			if f := retire.Load(); f != nil {
+				(*f)(id)
+			}
+		},
+		Logger: log,
 	})
 	if err != nil {
 		closer()

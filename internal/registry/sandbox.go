@@ -18,7 +18,7 @@ const MaxEgressGrants = 64
 // checkSandbox validates moat's sandbox settings and pins host names of
 // egress grants to their addresses. It returns nil for an empty config.
 func (r *Registry) checkSandbox(ctx context.Context, in *SandboxConfig) (*SandboxConfig, error) {
-	if in == nil || (in.Ephemeral == "" && len(in.Egress) == 0 && in.Mode == "") {
+	if in == nil || (in.Ephemeral == "" && len(in.Egress) == 0 && in.Mode == "" && in.OnDenial == "") {
 		return nil, nil
 	}
 	switch in.Ephemeral {
@@ -33,10 +33,15 @@ func (r *Registry) checkSandbox(ctx context.Context, in *SandboxConfig) (*Sandbo
 	default:
 		return nil, invalid("Sandbox.Mode must be %q, %q or empty, not %q.", "monitor", ModeEnforce, in.Mode)
 	}
+	switch in.OnDenial {
+	case OnDenialNothing, OnDenialRecycle:
+	default:
+		return nil, invalid("Sandbox.OnDenial must be %q or empty, not %q.", OnDenialRecycle, in.OnDenial)
+	}
 	if len(in.Egress) > MaxEgressGrants {
 		return nil, invalid("Sandbox.Egress has %d entries; at most %d are allowed.", len(in.Egress), MaxEgressGrants)
 	}
-	out := &SandboxConfig{Ephemeral: in.Ephemeral, Mode: in.Mode}
+	out := &SandboxConfig{Ephemeral: in.Ephemeral, Mode: in.Mode, OnDenial: in.OnDenial}
 	for _, g := range in.Egress {
 		resolved, host, addrs, err := r.resolveGrant(ctx, g)
 		if err != nil {

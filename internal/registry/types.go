@@ -64,6 +64,13 @@ const (
 	ModeEnforce = "enforce" // the approved behaviour profile is also a kernel wall
 )
 
+// OnDenial values: what becomes of an instance where something was
+// refused.
+const (
+	OnDenialNothing = ""        // the refusal is reported; the instance lives on
+	OnDenialRecycle = "recycle" // escape attempts are killed; the instance is destroyed after the invocation
+)
+
 // SandboxConfig is moat's own part of a function's configuration.
 type SandboxConfig struct {
 	// Ephemeral is EphemeralNone or EphemeralPerInvocation.
@@ -73,6 +80,14 @@ type SandboxConfig struct {
 	// the kernel (executables, network destinations) instead of only
 	// reported.
 	Mode string `json:"Mode,omitempty"`
+	// OnDenial is OnDenialNothing or OnDenialRecycle. With recycle, a
+	// process whose escape attempt (ptrace, mount, bpf, module loading,
+	// ...) the sandbox refused is killed by the kernel on the spot, and
+	// an instance where anything was refused (such a syscall, an exec
+	// outside the approved profile, a connection outside the grants) is
+	// destroyed once its invocation in progress ends instead of being
+	// reused. Needs the runtime sensor on the node.
+	OnDenial string `json:"OnDenial,omitempty"`
 	// Egress lists the destinations instances may reach, as
 	// "CIDR:PORTS[/PROTO]" or "HOST:PORTS[/PROTO]"; empty means no network
 	// but the instance's own loopback.

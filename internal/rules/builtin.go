@@ -2,7 +2,9 @@ package rules
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"moat.dev/moat/internal/detect"
@@ -376,4 +378,12 @@ func reverseShellArgv(ev *detect.Event) bool {
 		return true
 	}
 	return false
+}
+
+// EscapeSyscalls names the syscalls whose refusal by the sandbox is an
+// escape attempt (the denied-syscall rule's), sorted: the sensor kills a
+// process that tries one in an instance of a function whose
+// Sandbox.OnDenial is recycle.
+func EscapeSyscalls() []string {
+	return slices.Sorted(maps.Keys(sensitiveSyscalls))
 }

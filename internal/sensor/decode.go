@@ -70,6 +70,7 @@ const (
 	flagTrunc2
 	flagFault1
 	flagFault2
+	flagKilled
 )
 
 // Address families (the same on every Linux architecture).
@@ -139,6 +140,7 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 		Syscall:   int(int32(ne.Uint32(rec[offNr:]))),
 		Truncated: flags&(flagTrunc1|flagTrunc2) != 0,
 		Faulted:   flags&(flagFault1|flagFault2) != 0,
+		Killed:    flags&flagKilled != 0,
 	}
 
 	if failedExec {

@@ -131,6 +131,11 @@ type InstanceKey struct {
 	Function string
 	Version  string
 	Instance string
+	// KillEscapes: a process of the cgroup whose escape attempt (a
+	// syscall of Options.Escapes) the seccomp filter refused is killed
+	// by the kernel on the spot (bpf_send_signal), before it runs
+	// another instruction.
+	KillEscapes bool
 }
 
 // Event is one decoded sensor record. Which fields are set depends on
@@ -175,6 +180,10 @@ type Event struct {
 	// read (a bad pointer, or memory not paged in); the field is empty (a
 	// failed exec's Argv: cut before the argument that could not be read).
 	Faulted bool
+	// Killed reports, for KindDenied, that the sensor sent the caller
+	// SIGKILL: the refused syscall was an escape attempt in a cgroup
+	// watched with KillEscapes.
+	Killed bool
 
 	Flags  uint32 // open flags; AT_REMOVEDIR for unlink; RENAME_* for rename; AT_* for fchmodat2 and for a failed execveat; SOCK_* for accept4
 	Mode   uint32 // open and chmod mode

@@ -213,6 +213,8 @@ func runChild(mode string) int {
 		err = childMixLoop()
 	case "openloop":
 		err = childOpenLoop()
+	case "escape":
+		err = childEscape()
 	case "unprivileged-load":
 		err = childUnprivilegedLoad()
 	default:
@@ -615,4 +617,21 @@ func listenLoopback(t testing.TB) int {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// childEscape installs moat's seccomp filter, tries ptrace (refused: an
+// escape attempt) and, if it is still alive, says so.
+func childEscape() error {
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	if err := seccomp.Install(seccomp.Default()); err != nil {
+		return fmt.Errorf("install seccomp: %w", err)
+	}
+	if err := unix.PtraceAttach(1); !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("ptrace under seccomp: %v, want EPERM", err)
+	}
+	fmt.Println("survived")
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,6 +52,11 @@ type Options struct {
 	// one per record; the reader also looks at this interval. Default
 	// 25 ms.
 	PollInterval time.Duration
+	// Escapes names the syscalls whose refusal by an instance's seccomp
+	// filter is an escape attempt (ptrace, mount, bpf...): in a cgroup
+	// watched with InstanceKey.KillEscapes, the caller is killed. Names
+	// this architecture lacks are ignored; an unknown name is an error.
+	Escapes []string
 	// Logger receives the sensor's own warnings (malformed records,
 	// ring buffer read errors), never an event. Default: discarded.
 	Logger *slog.Logger
@@ -114,13 +120,14 @@ type objects struct {
 	Events  *ebpf.Map `ebpf:"events"`
 	Watched *ebpf.Map `ebpf:"watched"`
 	Drops   *ebpf.Map `ebpf:"drops"`
+	Escapes *ebpf.Map `ebpf:"escapes"`
 	Tasks   *ebpf.Map `ebpf:"tasks"`
 }
 
 func (o *objects) close() {
 	for _, c := range []interface{ Close() error }{
 		o.SchedProcessExec, o.SchedProcessExit, o.SysEnter, o.SysExit,
-		o.Events, o.Watched, o.Drops, o.Tasks,
+		o.Events, o.Watched, o.Drops, o.Escapes, o.Tasks,
 	} {
 		if c != nil {
 			c.Close()
@@ -219,6 +226,10 @@ func Load(opts Options) (*Sensor, error) {
 			return nil, fmt.Errorf("%w: attach %s: %w", ErrUnavailable, a.tp, err)
 		}
 		s.links = append(s.links, l)
+	}
+	if err := s.setEscapes(opts.Escapes); err != nil {
+		s.closeKernel()
+		return nil, err
 	}
 	s.rd, err = ringbuf.NewReader(s.objs.Events)
 	if err != nil {
@@ -361,7 +372,11 @@ func (s *Sensor) Watch(cgroupID uint64, key InstanceKey) error {
 	s.keys[cgroupID] = keyEntry{key: key, watched: true}
 	s.mu.Unlock()
 
-	err := s.objs.Watched.Update(cgroupID, sensorWatch{}, ebpf.UpdateNoExist)
+	var w sensorWatch
+	if key.KillEscapes {
+		w.Flags = watchKillEscapes
+	}
+	err := s.objs.Watched.Update(cgroupID, w, ebpf.UpdateNoExist)
 	switch {
 	case err == nil, errors.Is(err, ebpf.ErrKeyExist):
 		return nil
@@ -453,6 +468,29 @@ func (s *Sensor) DroppedFor(cgroupID uint64) (uint64, error) {
 	return v.Dropped, nil
 }
 
+// RefusalsFor returns the number of calls of a watched cgroup's processes
+// that a wall of the sandbox refused: syscalls the seccomp filter refused,
+// execs refused with EPERM (the exec supervisor), connects and sends
+// refused with EPERM or EACCES (egress hooks, Landlock). The kernel counts
+// them at the call, so the count is exact the moment the call returns,
+// before the events are read. It returns ErrNotWatched (wrapped) for a
+// cgroup not watched.
+func (s *Sensor) RefusalsFor(cgroupID uint64) (uint64, error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	var v sensorWatch
+	if err := s.objs.Watched.Lookup(cgroupID, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			err = ErrNotWatched
+		}
+		return 0, fmt.Errorf("refusals of cgroup %d: %w", cgroupID, err)
+	}
+	return uint64(v.Refusals), nil
+}
+
 // Malformed returns the number of records that could not be decoded (a
 // mismatch between the BPF object and the decoder; never expected).
 func (s *Sensor) Malformed() uint64 { return s.malformed.Load() }
@@ -475,4 +513,45 @@ func (s *Sensor) Close() error {
 	<-s.done
 	s.objs.close()
 	return nil
+}
+
+// watch.flags (bpf/sensor.c)
+const watchKillEscapes = 1
+
+// setEscapes marks the named syscalls in the escapes map.
+func (s *Sensor) setEscapes(names []string) error {
+	info, err := arch.GetInfo("")
+	if err != nil {
+		return fmt.Errorf("sensor: %w", err)
+	}
+	for _, n := range names {
+		nr, ok := info.SyscallNames[n]
+		if !ok {
+			if knownSyscall(n) {
+				continue // not on this architecture
+			}
+			return fmt.Errorf("sensor options: Escapes: unknown syscall %q", n)
+		}
+		if nr < 0 || nr >= maxSyscallNr {
+			return fmt.Errorf("sensor options: Escapes: syscall %q number %d out of range", n, nr)
+		}
+		if err := s.objs.Escapes.Update(uint32(nr), uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("%w: mark escape syscall %s: %w", ErrUnavailable, n, err)
+		}
+	}
+	return nil
+}
+
+// maxSyscallNr bounds the escapes map (MAX_SYSCALL_NR in bpf/sensor.c).
+const maxSyscallNr = 1024
+
+// knownSyscall reports whether any architecture moat is built for has a
+// syscall of that name.
+func knownSyscall(name string) bool {
+	for _, a := range []*arch.Info{arch.X86_64, arch.AARCH64} {
+		if _, ok := a.SyscallNames[name]; ok {
+			return true
+		}
+	}
+	return false
 }

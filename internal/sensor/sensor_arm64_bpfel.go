@@ -118,8 +118,10 @@ type sensorTaskState struct {
 }
 
 type sensorWatch struct {
-	_       structs.HostLayout
-	Dropped uint64
+	_        structs.HostLayout
+	Dropped  uint64
+	Flags    uint32
+	Refusals uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -127,6 +129,7 @@ type sensorWatch struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sensorMapDrops                 = "drops"
+	sensorMapEscapes               = "escapes"
 	sensorMapEvents                = "events"
 	sensorMapTasks                 = "tasks"
 	sensorMapWatched               = "watched"
@@ -199,6 +202,7 @@ type sensorProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
 	Drops   *ebpf.MapSpec `ebpf:"drops"`
+	Escapes *ebpf.MapSpec `ebpf:"escapes"`
 	Events  *ebpf.MapSpec `ebpf:"events"`
 	Tasks   *ebpf.MapSpec `ebpf:"tasks"`
 	Watched *ebpf.MapSpec `ebpf:"watched"`
@@ -239,6 +243,7 @@ func (o *sensorObjects) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
 	Drops   *ebpf.Map `ebpf:"drops"`
+	Escapes *ebpf.Map `ebpf:"escapes"`
 	Events  *ebpf.Map `ebpf:"events"`
 	Tasks   *ebpf.Map `ebpf:"tasks"`
 	Watched *ebpf.Map `ebpf:"watched"`
@@ -247,6 +252,7 @@ type sensorMaps struct {
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.Drops,
+		m.Escapes,
 		m.Events,
 		m.Tasks,
 		m.Watched,

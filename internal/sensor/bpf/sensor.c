@@ -78,6 +78,7 @@ enum {
 	EF_TRUNC2 = 2, // argv / buf2 was cut at its bound
 	EF_FAULT1 = 4, // filename / buf1 could not be read
 	EF_FAULT2 = 8, // argv / buf2 could not be read
+	EF_KILLED = 16, // denied: the caller was sent SIGKILL (an escape attempt)
 };
 
 struct event_hdr {
@@ -169,7 +170,19 @@ struct task_state {
 // Value of the watched map.
 struct watch {
 	__u64 dropped; // records of this cgroup lost to a full ring
+	__u32 flags;    // WATCH_*
+	__u32 refusals; // calls a wall refused (see count_refusal)
 };
+
+// watch.flags
+enum {
+	// A process of the cgroup whose escape attempt (a syscall marked in
+	// the escapes map) the seccomp filter refused is killed on the spot.
+	WATCH_KILL_ESCAPES = 1,
+};
+
+#define MAX_SYSCALL_NR 1024
+#define SIGKILL 9
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -189,6 +202,15 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
+
+// escapes[nr] is 1 for the syscalls whose refusal by the seccomp filter is
+// an escape attempt (ptrace, mount, bpf, ...); set by the loader.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALL_NR);
+	__type(key, __u32);
+	__type(value, __u8);
+} escapes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -841,14 +863,38 @@ static __always_inline int in_seccomp_filter(void)
 	return mode == SECCOMP_MODE_FILTER;
 }
 
+// count_refusal counts, in the cgroup's own entry, a call a wall of the
+// sandbox refused: an exec with EPERM (the exec supervisor), a connect or
+// send with EPERM (the egress hooks) or EACCES (Landlock's port rules).
+// Counted here, at the call, so that the dispatcher can read it the
+// moment an invocation ends, before the event reaches user space.
+static __always_inline void count_refusal(struct watch *w, __u8 kind, long ret)
+{
+	if ((kind == EV_EXEC_FAILED && ret == -EPERM) ||
+	    ((kind == EV_CONNECT || kind == EV_SENDTO) && (ret == -EPERM || ret == -EACCES)))
+		__sync_fetch_and_add(&w->refusals, 1);
+}
+
+// emit_denied reports a syscall the seccomp filter refused. In a cgroup
+// that kills escapes, a refused escape attempt first gets its caller
+// SIGKILL (bpf_send_signal: delivered to the whole process as it returns
+// to user space, before it runs another instruction).
 static __always_inline void emit_denied(struct watch *w, __u64 cg, long nr, long ret)
 {
+	__u8 flags = 0;
+	__sync_fetch_and_add(&w->refusals, 1);
+	if (w->flags & WATCH_KILL_ESCAPES) {
+		__u32 k = nr;
+		__u8 *esc = bpf_map_lookup_elem(&escapes, &k);
+		if (esc && *esc && bpf_send_signal(SIGKILL) == 0)
+			flags = EF_KILLED;
+	}
 	struct denied_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_drop(w);
 		return;
 	}
-	fill_hdr(&e->hdr, EV_DENIED, 0, cg, nr);
+	fill_hdr(&e->hdr, EV_DENIED, flags, cg, nr);
 	e->ret = ret;
 	bpf_ringbuf_submit(e, wakeup_flag());
 }
@@ -908,6 +954,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	// A successful exec was reported by sched_process_exec.
 	if (kind == EV_EXEC_FAILED && ret >= 0)
 		return 0;
+	count_refusal(w, kind, ret);
 	// accept fills the peer's address on the way out: the kernel wrote
 	// the address's full length, of which the buffer holds what fits.
 	if (kind == EV_ACCEPT) {

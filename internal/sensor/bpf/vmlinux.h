@@ -88,6 +88,7 @@ struct bpf_raw_tracepoint_args {
 /* UAPI values (include/uapi/linux/bpf.h); stable ABI, no relocation. */
 enum {
 	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_RINGBUF = 27,
 	BPF_MAP_TYPE_TASK_STORAGE = 29,
