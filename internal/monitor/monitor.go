@@ -39,6 +39,9 @@ type Options struct {
 	// node, and SensorError says why.
 	Sensor      Source
 	SensorError error
+	// LSMError is what probing for BPF LSM found (sensor.ProbeLSM): nil
+	// when the host allows it. Reported in Status only.
+	LSMError error
 	// PollInterval is the sensor's: the longest an event waits in the
 	// kernel before it is read. Records are written a few intervals after
 	// their invocation ends. Default 25 ms.
@@ -72,6 +75,10 @@ type Options struct {
 type Status struct {
 	Monitoring string `json:"monitoring"` // "on" or "off"
 	Reason     string `json:"reason,omitempty"`
+	// BPFLSM says whether the host lets moat load BPF LSM programs:
+	// "unavailable: REASON", or "available (unused)": moat's walls do not
+	// depend on it, and no LSM backend is built yet.
+	BPFLSM string `json:"bpfLSM,omitempty"`
 	Counters
 }
 
@@ -207,6 +214,12 @@ func (m *Monitor) Enabled() bool { return m.src != nil }
 // Status reports whether monitoring is on and the running totals.
 func (m *Monitor) Status() Status {
 	st := Status{Monitoring: "on", Counters: m.counters()}
+	if m.src != nil {
+		st.BPFLSM = "available (unused)"
+		if m.opts.LSMError != nil {
+			st.BPFLSM = "unavailable: " + m.opts.LSMError.Error()
+		}
+	}
 	if m.src == nil {
 		st.Monitoring = "off"
 		if m.opts.SensorError != nil {

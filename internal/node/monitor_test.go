@@ -38,6 +38,10 @@ func (n *testNode) requireMonitoring(t *testing.T) {
 		}
 		t.Skipf("monitoring is off on this host: %s", st.Monitor.Reason)
 	}
+	// The BPF LSM probe ran, and says what it found.
+	if b := st.Monitor.BPFLSM; b != "available (unused)" && !strings.HasPrefix(b, "unavailable: ") {
+		t.Errorf("status monitor.bpfLSM = %q", b)
+	}
 }
 
 // waitLearned waits until a function's $LATEST profile has learned: the

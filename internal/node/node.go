@@ -377,6 +377,16 @@ func startMonitor(ctx context.Context, st *store.Store, opts Options, retire *at
 			src, closer = s, func() { _ = s.Close() }
 		}
 	}
+	var lsmErr error
+	if src != nil {
+		// BPF LSM would be an extra wall where a host allows it; moat's
+		// walls (seccomp, Landlock, cgroup hooks) do not depend on it.
+		if lsmErr = sensor.ProbeLSM(); lsmErr != nil {
+			log.Info("BPF LSM unavailable on this host; enforcement uses seccomp, Landlock and cgroup hooks", "reason", lsmErr)
+		} else {
+			log.Info("BPF LSM available on this host (not used: moat's walls do not depend on it)")
+		}
+	}
 	var hook monitor.WebhookOptions
 	if opts.Sensor.Webhook != "" {
 		if err := monitor.ValidateWebhookURL(opts.Sensor.Webhook); err != nil {
@@ -388,6 +398,7 @@ func startMonitor(ctx context.Context, st *store.Store, opts Options, retire *at
 	mon, err := monitor.New(ctx, monitor.Options{
 		Sensor:       src,
 		SensorError:  srcErr,
+		LSMError:     lsmErr,
 		PollInterval: poll,
 		JS:           st.JS,
 		KV:           st.Monitor,
