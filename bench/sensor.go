@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"moat.dev/moat/internal/codepkg"
+	"moat.dev/moat/internal/seccomp"
 	"moat.dev/moat/internal/sensor"
 )
 
@@ -118,7 +119,7 @@ func runSensor(moatBin, zipPath string, rounds int, dur time.Duration) error {
 		for _, name := range names {
 			var held *sensor.Sensor
 			if name == "host only" {
-				if held, err = sensor.Load(sensor.Options{}); err != nil {
+				if held, err = sensor.Load(sensor.Options{SeccompAllowed: seccomp.Default().Allow}); err != nil {
 					return fmt.Errorf("host only: %w", err)
 				}
 			}

@@ -27,6 +27,7 @@ import (
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/rules"
 	"moat.dev/moat/internal/sandbox"
+	"moat.dev/moat/internal/seccomp"
 	"moat.dev/moat/internal/secrets"
 	"moat.dev/moat/internal/sensor"
 	"moat.dev/moat/internal/sigv4"
@@ -369,7 +370,7 @@ func startMonitor(ctx context.Context, st *store.Store, opts Options, retire *at
 		srcErr = errors.New("disabled by the operator")
 		log.Warn("MONITORING OFF: the runtime sensor is disabled; function behaviour is not recorded")
 	} else {
-		s, err := sensor.Load(sensor.Options{PollInterval: poll, Escapes: rules.EscapeSyscalls(), Logger: log})
+		s, err := sensor.Load(sensor.Options{PollInterval: poll, SeccompAllowed: seccomp.Default().Allow, Escapes: rules.EscapeSyscalls(), Logger: log})
 		if err != nil {
 			srcErr = err
 			log.Error("MONITORING OFF: the runtime sensor cannot run on this host; functions run, but their behaviour is not recorded, judged or alerted on", "err", err)

@@ -12,6 +12,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+
+	"moat.dev/moat/internal/seccomp"
 )
 
 // loopChild is an openloop child started in the background.
@@ -174,7 +176,7 @@ func BenchmarkSensorOverhead(b *testing.B) {
 		l.Close()
 	}
 
-	s, err := Load(Options{})
+	s, err := Load(nodeOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func BenchmarkMixedWorkload(b *testing.B) {
 	b.ResetTimer()
 	off := startLoopMode(b, &cg, "mixloop", b.N).loopNs(b, b.N)
 
-	s, err := Load(Options{})
+	s, err := Load(nodeOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -242,4 +244,10 @@ func BenchmarkMixedWorkload(b *testing.B) {
 	b.ReportMetric(float64(events)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(events)/float64(b.N), "events/op")
 	b.ReportMetric(float64(s.Dropped()-drops0), "drops")
+}
+
+// nodeOptions are the options a moat node loads the sensor with: told the
+// sandbox's seccomp filter.
+func nodeOptions() Options {
+	return Options{SeccompAllowed: seccomp.Default().Allow}
 }

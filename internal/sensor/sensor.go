@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,14 @@ type Options struct {
 	// one per record; the reader also looks at this interval. Default
 	// 25 ms.
 	PollInterval time.Duration
+	// SeccompAllowed lists the syscalls the instances' seccomp filter
+	// allows with any arguments. The filter can refuse none of them, so
+	// those the sensor does not report (read, write, futex...) are not
+	// traced at all: their calls, by any process on the host, leave the
+	// sensor's programs at the first test. Nil: every syscall is traced,
+	// so that a refusal of any of them is seen. Names this architecture
+	// lacks are ignored; an unknown name is an error.
+	SeccompAllowed []string
 	// Escapes names the syscalls whose refusal by an instance's seccomp
 	// filter is an escape attempt (ptrace, mount, bpf...): in a cgroup
 	// watched with InstanceKey.KillEscapes, the caller is killed. Names
@@ -117,17 +126,18 @@ type objects struct {
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 
-	Events  *ebpf.Map `ebpf:"events"`
-	Watched *ebpf.Map `ebpf:"watched"`
-	Drops   *ebpf.Map `ebpf:"drops"`
-	Escapes *ebpf.Map `ebpf:"escapes"`
-	Tasks   *ebpf.Map `ebpf:"tasks"`
+	Events   *ebpf.Map `ebpf:"events"`
+	Watched  *ebpf.Map `ebpf:"watched"`
+	Drops    *ebpf.Map `ebpf:"drops"`
+	Escapes  *ebpf.Map `ebpf:"escapes"`
+	Untraced *ebpf.Map `ebpf:"untraced_nr"`
+	Tasks    *ebpf.Map `ebpf:"tasks"`
 }
 
 func (o *objects) close() {
 	for _, c := range []interface{ Close() error }{
 		o.SchedProcessExec, o.SchedProcessExit, o.SysEnter, o.SysExit,
-		o.Events, o.Watched, o.Drops, o.Escapes, o.Tasks,
+		o.Events, o.Watched, o.Drops, o.Escapes, o.Untraced, o.Tasks,
 	} {
 		if c != nil {
 			c.Close()
@@ -228,6 +238,10 @@ func Load(opts Options) (*Sensor, error) {
 		s.links = append(s.links, l)
 	}
 	if err := s.setEscapes(opts.Escapes); err != nil {
+		s.closeKernel()
+		return nil, err
+	}
+	if err := s.setUntraced(opts.SeccompAllowed); err != nil {
 		s.closeKernel()
 		return nil, err
 	}
@@ -520,6 +534,24 @@ const watchKillEscapes = 1
 
 // setEscapes marks the named syscalls in the escapes map.
 func (s *Sensor) setEscapes(names []string) error {
+	return markSyscalls(s.objs.Escapes, "Escapes", names)
+}
+
+// setUntraced marks in the untraced map the syscalls of allowed that the
+// sensor does not report.
+func (s *Sensor) setUntraced(allowed []string) error {
+	var names []string
+	for _, n := range allowed {
+		if !slices.Contains(reportedSyscalls, n) {
+			names = append(names, n)
+		}
+	}
+	return markSyscalls(s.objs.Untraced, "SeccompAllowed", names)
+}
+
+// markSyscalls sets m[nr] to 1 for each named syscall of this
+// architecture; option names the Options field, for errors.
+func markSyscalls(m *ebpf.Map, option string, names []string) error {
 	info, err := arch.GetInfo("")
 	if err != nil {
 		return fmt.Errorf("sensor: %w", err)
@@ -530,16 +562,28 @@ func (s *Sensor) setEscapes(names []string) error {
 			if knownSyscall(n) {
 				continue // not on this architecture
 			}
-			return fmt.Errorf("sensor options: Escapes: unknown syscall %q", n)
+			return fmt.Errorf("sensor options: %s: unknown syscall %q", option, n)
 		}
 		if nr < 0 || nr >= maxSyscallNr {
-			return fmt.Errorf("sensor options: Escapes: syscall %q number %d out of range", n, nr)
+			return fmt.Errorf("sensor options: %s: syscall %q number %d out of range", option, n, nr)
 		}
-		if err := s.objs.Escapes.Update(uint32(nr), uint8(1), ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("%w: mark escape syscall %s: %w", ErrUnavailable, n, err)
+		if err := m.Update(uint32(nr), uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("%w: %s: mark syscall %s: %w", ErrUnavailable, option, n, err)
 		}
 	}
 	return nil
+}
+
+// reportedSyscalls are the syscalls whose calls the sensor reports: the
+// cases of stash in bpf/sensor.c (a test checks the two agree). They are
+// traced whatever the seccomp filter allows.
+var reportedSyscalls = []string{
+	"open", "creat", "openat", "openat2",
+	"unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2",
+	"chmod", "fchmodat", "fchmodat2",
+	"execve", "execveat",
+	"connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg", "sendmmsg",
+	"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset",
 }
 
 // maxSyscallNr bounds the escapes map (MAX_SYSCALL_NR in bpf/sensor.c).

@@ -132,6 +132,7 @@ const (
 	sensorMapEscapes               = "escapes"
 	sensorMapEvents                = "events"
 	sensorMapTasks                 = "tasks"
+	sensorMapUntracedNr            = "untraced_nr"
 	sensorMapWatched               = "watched"
 	sensorProgSchedProcessExec     = "sched_process_exec"
 	sensorProgSchedProcessExit     = "sched_process_exit"
@@ -201,11 +202,12 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
-	Drops   *ebpf.MapSpec `ebpf:"drops"`
-	Escapes *ebpf.MapSpec `ebpf:"escapes"`
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	Tasks   *ebpf.MapSpec `ebpf:"tasks"`
-	Watched *ebpf.MapSpec `ebpf:"watched"`
+	Drops      *ebpf.MapSpec `ebpf:"drops"`
+	Escapes    *ebpf.MapSpec `ebpf:"escapes"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Tasks      *ebpf.MapSpec `ebpf:"tasks"`
+	UntracedNr *ebpf.MapSpec `ebpf:"untraced_nr"`
+	Watched    *ebpf.MapSpec `ebpf:"watched"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -242,11 +244,12 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
-	Drops   *ebpf.Map `ebpf:"drops"`
-	Escapes *ebpf.Map `ebpf:"escapes"`
-	Events  *ebpf.Map `ebpf:"events"`
-	Tasks   *ebpf.Map `ebpf:"tasks"`
-	Watched *ebpf.Map `ebpf:"watched"`
+	Drops      *ebpf.Map `ebpf:"drops"`
+	Escapes    *ebpf.Map `ebpf:"escapes"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Tasks      *ebpf.Map `ebpf:"tasks"`
+	UntracedNr *ebpf.Map `ebpf:"untraced_nr"`
+	Watched    *ebpf.Map `ebpf:"watched"`
 }
 
 func (m *sensorMaps) Close() error {
@@ -255,6 +258,7 @@ func (m *sensorMaps) Close() error {
 		m.Escapes,
 		m.Events,
 		m.Tasks,
+		m.UntracedNr,
 		m.Watched,
 	)
 }

@@ -203,6 +203,28 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+// untraced[nr] is 1 for the syscalls the sensor neither reports nor can
+// see refused: those the instances' seccomp filter allows with any
+// arguments (read, write, futex, epoll, mmap: most of what any process
+// does). Their calls, by any process on the host, return at the first
+// test, before the cgroup lookup. Set by the loader; all 0 (every
+// syscall traced) unless it was told the filter.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALL_NR);
+	__type(key, __u32);
+	__type(value, __u8);
+} untraced_nr SEC(".maps");
+
+static __always_inline int untraced(long nr)
+{
+	if (nr < 0 || nr >= MAX_SYSCALL_NR)
+		return 0;
+	__u32 k = nr;
+	__u8 *u = bpf_map_lookup_elem(&untraced_nr, &k);
+	return u && *u;
+}
+
 // escapes[nr] is 1 for the syscalls whose refusal by the seccomp filter is
 // an escape attempt (ptrace, mount, bpf, ...); set by the loader.
 struct {
@@ -837,13 +859,15 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 SEC("raw_tp/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 cg;
-	if (!watched_current(&cg))
-		return 0;
-
 	// TP_PROTO(struct pt_regs *regs, long id)
 	struct pt_regs *regs = (void *)ctx->args[0];
 	long nr = ctx->args[1];
+	if (untraced(nr))
+		return 0;
+
+	__u64 cg;
+	if (!watched_current(&cg))
+		return 0;
 
 	struct task_state *st = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
 						     BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -915,11 +939,6 @@ static __always_inline void fill_sys(struct sys_event *e, struct task_state *st,
 SEC("raw_tp/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 cg;
-	struct watch *w = watched_current(&cg);
-	if (!w)
-		return 0;
-
 	// TP_PROTO(struct pt_regs *regs, long ret)
 	struct pt_regs *regs = (void *)ctx->args[0];
 	long ret = ctx->args[1];
@@ -931,6 +950,13 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	READ(&nr32, SC_NR(regs));
 	nr = nr32;
 #endif
+	if (untraced(nr))
+		return 0;
+
+	__u64 cg;
+	struct watch *w = watched_current(&cg);
+	if (!w)
+		return 0;
 
 	struct task_state *st = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
 						     BPF_LOCAL_STORAGE_GET_F_CREATE);
