@@ -430,41 +430,54 @@ type pendingWork struct {
 // after queues fn to run after d. Every delay is the same (flushDelay), so
 // the queue stays in time order and one goroutine (flusher) serves it,
 // whatever the invocation rate; what is still queued when the monitor
-// closes is written by Close itself.
+// closes is written by Close itself. The flusher is woken only when the
+// queue was empty: otherwise it already sleeps until the head is due,
+// which is no later than this item.
 func (m *Monitor) after(d time.Duration, fn func()) {
 	m.qmu.Lock()
+	wake := len(m.queue) == 0
 	m.queue = append(m.queue, pendingWork{due: time.Now().Add(d), fn: fn})
 	m.qmu.Unlock()
-	select {
-	case m.qwake <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case m.qwake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// flusher runs queued work when it is due. Events still queued in the
-// sensor's channel may belong to a record: it waits for the reader to
+// flusher runs queued work when it is due, in batches: after a batch it
+// sleeps at least one poll interval, so that a steady stream of
+// invocations costs one wakeup per interval instead of one per record
+// (records are written up to an interval later). Events still queued in
+// the sensor's channel may belong to a record: it waits for the reader to
 // catch up first, a bounded number of poll intervals.
 func (m *Monitor) flusher() {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	var rested time.Time // the earliest the next batch may run
 	for {
 		m.qmu.Lock()
-		var next *pendingWork
+		var next time.Time
 		if len(m.queue) > 0 {
-			next = &m.queue[0]
+			next = m.queue[0].due
 		}
 		m.qmu.Unlock()
 		wait := time.Hour
-		if next != nil {
-			wait = time.Until(next.due)
+		if !next.IsZero() {
+			if next.Before(rested) {
+				next = rested
+			}
+			wait = time.Until(next)
 		}
 		if wait > 0 {
-			t := time.NewTimer(wait)
+			t.Reset(wait)
 			select {
 			case <-t.C:
 			case <-m.qwake:
-				t.Stop()
+				t.Stop() // no stale tick after Stop or Reset (Go 1.23 timers)
 				continue
 			case <-m.ctx.Done():
-				t.Stop()
 				return
 			}
 		}
@@ -480,12 +493,14 @@ func (m *Monitor) flusher() {
 		now := time.Now()
 		for len(m.queue) > 0 && !m.queue[0].due.After(now) {
 			due = append(due, m.queue[0])
+			m.queue[0] = pendingWork{}
 			m.queue = m.queue[1:]
 		}
 		m.qmu.Unlock()
 		for _, w := range due {
 			w.fn()
 		}
+		rested = time.Now().Add(m.opts.PollInterval)
 	}
 }
 

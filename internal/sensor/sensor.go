@@ -467,19 +467,26 @@ func (s *Sensor) Dropped() uint64 {
 // this is not zero. It returns ErrNotWatched (wrapped) for a cgroup not
 // watched.
 func (s *Sensor) DroppedFor(cgroupID uint64) (uint64, error) {
+	v, err := s.entry(cgroupID, "drops")
+	return v.Dropped, err
+}
+
+// entry reads the watched map's entry of a cgroup; what names the
+// counter asked for, in errors.
+func (s *Sensor) entry(cgroupID uint64, what string) (sensorWatch, error) {
 	s.life.RLock()
 	defer s.life.RUnlock()
 	if s.closed {
-		return 0, ErrClosed
+		return sensorWatch{}, ErrClosed
 	}
 	var v sensorWatch
 	if err := s.objs.Watched.Lookup(cgroupID, &v); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			err = ErrNotWatched
 		}
-		return 0, fmt.Errorf("drops of cgroup %d: %w", cgroupID, err)
+		return sensorWatch{}, fmt.Errorf("%s of cgroup %d: %w", what, cgroupID, err)
 	}
-	return v.Dropped, nil
+	return v, nil
 }
 
 // RefusalsFor returns the number of calls of a watched cgroup's processes
@@ -490,19 +497,8 @@ func (s *Sensor) DroppedFor(cgroupID uint64) (uint64, error) {
 // before the events are read. It returns ErrNotWatched (wrapped) for a
 // cgroup not watched.
 func (s *Sensor) RefusalsFor(cgroupID uint64) (uint64, error) {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.closed {
-		return 0, ErrClosed
-	}
-	var v sensorWatch
-	if err := s.objs.Watched.Lookup(cgroupID, &v); err != nil {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			err = ErrNotWatched
-		}
-		return 0, fmt.Errorf("refusals of cgroup %d: %w", cgroupID, err)
-	}
-	return uint64(v.Refusals), nil
+	v, err := s.entry(cgroupID, "refusals")
+	return uint64(v.Refusals), err
 }
 
 // Malformed returns the number of records that could not be decoded (a
