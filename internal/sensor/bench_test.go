@@ -121,7 +121,7 @@ func runBarrier(b testing.TB, cg testCgroup) int {
 // counts records the kernel could not put in the ring; lost is the share
 // of the loop's opens that never arrived.
 func BenchmarkEventsThroughput(b *testing.B) {
-	s := loadOrSkip(b, Options{})
+	s := loadOrSkip(b, nodeOptions())
 	cg := newCgroup(b)
 	if err := s.Watch(cg.id, InstanceKey{Instance: "bench"}); err != nil {
 		b.Fatal(err)
