@@ -121,6 +121,8 @@ type Monitor struct {
 
 	quiet quietRing
 
+	bootSync atomic.Pointer[clockSync] // see now
+
 	// noDropsAt is when (on the sensor's clock, Unix ns) the sensor's
 	// node-wide drop counter was last read as zero (see droppedSince).
 	noDropsAt atomic.Int64
@@ -511,13 +513,33 @@ func (m *Monitor) backlog() int {
 	return len(m.src.Events())
 }
 
-// now is the current time on the clock the sensor stamps events with.
+// now is the current time on the clock the sensor stamps events with
+// (CLOCK_BOOTTIME, as a wall time from m.boot). Reading that clock is a
+// system call (no vDSO for it in golang.org/x/sys), twice per invocation;
+// so it is read at most once a second, and in between the time is carried
+// forward on Go's monotonic clock, which runs at the same rate (the two
+// differ only by time spent suspended, caught up at the next read).
 func (m *Monitor) now() time.Time {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return time.Now()
+	if b := m.bootSync.Load(); b != nil {
+		if d := time.Since(b.mono); d < time.Second {
+			return b.boot.Add(d)
+		}
 	}
-	return m.boot.Add(time.Duration(ts.Nano()))
+	var ts unix.Timespec
+	mono := time.Now()
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return mono
+	}
+	t := m.boot.Add(time.Duration(ts.Nano()))
+	m.bootSync.Store(&clockSync{mono: mono, boot: t})
+	return t
+}
+
+// clockSync pairs a reading of the monotonic clock with one of the boot
+// clock taken together.
+type clockSync struct {
+	mono time.Time // carries Go's monotonic reading
+	boot time.Time
 }
 
 func bootTime() (time.Time, error) {

@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"golang.org/x/sys/unix"
+
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -566,4 +568,23 @@ func TestRetireOnRefusal(t *testing.T) {
 		t.Error("not Refused with a kernel count of 2")
 	}
 	m.End("r1", "req-1")
+}
+
+// TestNowFollowsBootClock: now, carried forward on the monotonic clock
+// between reads of the boot clock, stays with the boot clock the sensor
+// stamps events with.
+func TestNowFollowsBootClock(t *testing.T) {
+	m, _ := newTestMonitor(t, nil)
+	for i := 0; i < 50; i++ {
+		got := m.now()
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+			t.Fatal(err)
+		}
+		want := m.boot.Add(time.Duration(ts.Nano()))
+		if d := want.Sub(got); d < -50*time.Microsecond || d > 5*time.Millisecond {
+			t.Fatalf("now %v, boot clock %v right after: off by %v", got, want, d)
+		}
+		time.Sleep(30 * time.Millisecond) // crosses a resync
+	}
 }
