@@ -229,6 +229,12 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 	inst.sb = sb
 	inst.pool = d.poolFor(cfg)
 	inst.recycle = cfg.Sandbox != nil && cfg.Sandbox.OnDenial == registry.OnDenialRecycle
+	if inst.recycle && d.opts.Monitor == nil {
+		// The walls still refuse; only the reaction (kill, retire) needs
+		// the sensor.
+		d.log.Warn("Sandbox.OnDenial recycle needs the runtime sensor, which is off on this node: refusals are not acted on",
+			"function", cfg.FunctionName, "instance", id)
+	}
 	d.track(inst)
 	inst.out = newCapture(sb.Output)
 	inst.srv = &http.Server{Handler: inst.api, ReadHeaderTimeout: 10 * time.Second}
