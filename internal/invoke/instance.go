@@ -249,6 +249,12 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 	select {
 	case <-inst.api.Ready():
 		inst.initDur = time.Since(start)
+		// The handler runs on the function's CPU share, the init phase
+		// had more.
+		if err := sb.InitDone(); err != nil {
+			inst.close()
+			return nil, fmt.Errorf("spawn instance: %w", err)
+		}
 		return inst, nil
 	case ie := <-inst.api.InitErrors():
 		inst.out.sync(50 * time.Millisecond)

@@ -91,10 +91,15 @@ type cgroup struct {
 	isV2   bool // memory accounting lives in v2
 	cpu    bool // a CPU quota is set
 
+	// cpuFile is the open quota file (cpu.max on v2, cpu.cfs_quota_us
+	// on v1), written at each phase of the instance (setCPU).
+	cpuFile *os.File
+	cpuV2   bool
+
 	// peak is the open peak-memory file, read again at offset 0 for each
 	// invocation's report (a path lookup per read cost more than the
-	// read itself).
-	peakMu sync.Mutex
+	// read itself). mu guards it, cpuFile and closed.
+	mu     sync.Mutex
 	peak   *os.File
 	closed bool
 }
@@ -138,16 +143,37 @@ func (l *cgroupLayout) prepare() error {
 	return nil
 }
 
-// create makes the cgroups of instance id with its limits.
-// cpuPeriod is the CFS period; an instance's quota is its share of it.
-const cpuPeriod = 100000 // µs
+// CPU. An instance's processes are in its CPU cgroup from the start, but
+// the quota changes with the instance's phase (Instance.SetCPU):
+//
+//   - while moat's init builds the walls, none: moat's own work is not
+//     charged to the function;
+//   - from the exec of the bootstrap to the runtime's first
+//     invocation/next (the function's init phase), at least one full CPU
+//     (cpuInitQuota), as Lambda is widely observed to let the init phase
+//     run faster than its steady share;
+//   - from then on, the function's share: CPU in proportion to memory,
+//     1,769 MB = one CPU (cpuQuota).
+//
+// cpuPeriod is the CFS period. A shorter period spreads a small
+// function's share over shorter slices, so a burst that outruns its quota
+// waits at most one period instead of ~100 ms (the kernel's default); the
+// kernel's smallest quota is 1 ms, and 20 ms keeps 128 MB's share (1.45 ms)
+// above it. docs/BENCHMARKS.md has the measurement that chose it.
+const cpuPeriod = 20_000 // µs
 
-// cpuQuota gives CPU in proportion to memory, as Lambda does: 1,769 MB is
-// one full CPU.
+// minQuota is the kernel's smallest CFS quota (1 ms).
+const minQuota = 1000 // µs
+
+// cpuQuota is the function's steady CPU share per period.
 func cpuQuota(memBytes int64) int64 {
 	q := memBytes >> 20 * cpuPeriod / 1769
-	return max(q, 1000)
+	return max(q, minQuota)
 }
+
+// cpuInitQuota is the CPU of the function's init phase: its share, and
+// never less than one CPU.
+func cpuInitQuota(memBytes int64) int64 { return max(cpuQuota(memBytes), cpuPeriod) }
 
 func (l *cgroupLayout) create(id string, memBytes int64, maxPids int) (*cgroup, error) {
 	cg := &cgroup{isV2: l.v2Memory}
@@ -168,8 +194,7 @@ func (l *cgroupLayout) create(id string, memBytes int64, maxPids int) (*cgroup, 
 			return nil, fmt.Errorf("create cgroup: %w", err)
 		}
 		if l.v2CPU {
-			cg.cpu = true
-			if err := writeFile(filepath.Join(cg.v2, "cpu.max"), fmt.Sprintf("%d %d", cpuQuota(memBytes), cpuPeriod)); err != nil {
+			if err := cg.openCPU(filepath.Join(cg.v2, "cpu.max"), true); err != nil {
 				cg.destroy()
 				return nil, fmt.Errorf("create cgroup: cpu limit: %w", err)
 			}
@@ -214,16 +239,51 @@ func (l *cgroupLayout) create(id string, memBytes int64, maxPids int) (*cgroup, 
 			return nil, fmt.Errorf("create cgroup: %w", err)
 		}
 		cg.v1dirs = append(cg.v1dirs, d)
-		if err := firstErr(
-			writeFile(filepath.Join(d, "cpu.cfs_period_us"), strconv.Itoa(cpuPeriod)),
-			writeFile(filepath.Join(d, "cpu.cfs_quota_us"), strconv.FormatInt(cpuQuota(memBytes), 10)),
-		); err != nil {
+		err := writeFile(filepath.Join(d, "cpu.cfs_period_us"), strconv.Itoa(cpuPeriod))
+		if err == nil {
+			err = cg.openCPU(filepath.Join(d, "cpu.cfs_quota_us"), false)
+		}
+		if err != nil {
 			cg.destroy()
 			return nil, fmt.Errorf("create cgroup: cpu limit: %w", err)
 		}
-		cg.cpu = true
 	}
 	return cg, nil
+}
+
+// openCPU keeps the instance's quota file open (it is written at every
+// phase change, on the cold path) and lifts the quota: moat's init runs
+// unthrottled.
+func (cg *cgroup) openCPU(path string, v2 bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	cg.cpuFile, cg.cpuV2, cg.cpu = f, v2, true
+	return cg.setCPU(-1)
+}
+
+// setCPU sets the CPU quota per cpuPeriod in µs; a negative quota lifts
+// it. Without a cpu controller it does nothing.
+func (cg *cgroup) setCPU(quota int64) error {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	if cg.cpuFile == nil {
+		return nil
+	}
+	var b []byte
+	switch {
+	case cg.cpuV2 && quota < 0:
+		b = fmt.Appendf(nil, "max %d", cpuPeriod)
+	case cg.cpuV2:
+		b = fmt.Appendf(nil, "%d %d", quota, cpuPeriod)
+	default:
+		b = strconv.AppendInt(nil, max(quota, -1), 10)
+	}
+	if _, err := cg.cpuFile.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("set cpu quota: %w", err)
+	}
+	return nil
 }
 
 // v2fd opens the v2 directory for clone-into-cgroup; -1 when there is none.
@@ -247,8 +307,8 @@ func (cg *cgroup) addV1(pid int) error {
 // maxMemory is the peak memory use of the instance in bytes, 0 if it
 // cannot be read.
 func (cg *cgroup) maxMemory() int64 {
-	cg.peakMu.Lock()
-	defer cg.peakMu.Unlock()
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
 	if cg.closed || cg.mem == "" {
 		return 0
 	}
@@ -321,13 +381,17 @@ func killProcs(procs string) {
 // destroy removes the cgroup directories, waiting briefly for the kernel to
 // let go of killed processes.
 func (cg *cgroup) destroy() error {
-	cg.peakMu.Lock()
+	cg.mu.Lock()
 	cg.closed = true
 	if cg.peak != nil {
 		cg.peak.Close()
 		cg.peak = nil
 	}
-	cg.peakMu.Unlock()
+	if cg.cpuFile != nil {
+		cg.cpuFile.Close()
+		cg.cpuFile = nil
+	}
+	cg.mu.Unlock()
 	var errs []error
 	for _, d := range append(append([]string{}, cg.v1dirs...), cg.v2) {
 		if d == "" {

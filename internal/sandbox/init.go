@@ -114,6 +114,9 @@ func setupInit() error {
 	if spec.Probe {
 		os.Exit(0)
 	}
+	if err := waitGo(); err != nil {
+		return fmt.Errorf("wait for the parent: %w", err)
+	}
 	// Under a supervising filter this execve waits in the kernel until
 	// the parent's exec supervisor, started when it got the report,
 	// lets it continue.

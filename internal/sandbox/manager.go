@@ -215,6 +215,7 @@ type Instance struct {
 	m        *Manager
 	cmd      *exec.Cmd
 	cg       *cgroup
+	memBytes int64
 	done     chan struct{}
 	waitErr  error
 	close    sync.Once
@@ -286,7 +287,7 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	if err != nil {
 		return nil, err
 	}
-	inst := &Instance{ID: spec.ID, m: m, cg: cg, done: make(chan struct{})}
+	inst := &Instance{ID: spec.ID, m: m, cg: cg, done: make(chan struct{}), memBytes: int64(spec.MemoryMB) << 20}
 	defer func() {
 		if err != nil {
 			inst.Close()
@@ -467,6 +468,16 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	rep.Isolation.PidsLimit = cg.pids != ""
 	rep.Isolation.CPULimit = cg.cpu
 	inst.Isolation = rep.Isolation
+	if !probe {
+		// The walls are up: from the exec on, the function's init phase
+		// runs on its own CPU allowance. The init waits for this go.
+		if err := cg.setCPU(cpuInitQuota(inst.memBytes)); err != nil {
+			return nil, fmt.Errorf("spawn: %w", err)
+		}
+		if err := sendGo(repR); err != nil {
+			return nil, fmt.Errorf("spawn: instance init died before its exec: %w", err)
+		}
+	}
 	m.mu.Lock()
 	m.live[spec.ID] = inst
 	m.mu.Unlock()
@@ -568,6 +579,12 @@ func (i *Instance) MaxMemoryMB() int {
 	b := i.cg.maxMemory()
 	return int((b + (1 << 20) - 1) >> 20)
 }
+
+// InitDone ends the function's init phase (call it when the runtime first
+// asks for an invocation): from now on the instance's processes get the
+// function's steady CPU share, in proportion to its memory. Until then they
+// run with at least one full CPU.
+func (i *Instance) InitDone() error { return i.cg.setCPU(cpuQuota(i.memBytes)) }
 
 // OOMKilled reports whether the kernel killed a process of the instance for
 // exceeding its memory limit.

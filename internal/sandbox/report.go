@@ -57,6 +57,46 @@ func sendReport(rep initReport, listener *os.File) error {
 	}
 }
 
+// The parent answers the report with one byte, "go", once it has set the
+// instance's CPU for the function's init phase: until then the init runs
+// unthrottled, and nothing of the function runs before its allowance is in
+// place.
+
+// sendGo lets the init exec the bootstrap.
+func sendGo(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		werr = unix.Send(int(fd), []byte{'g'}, 0)
+		return werr != unix.EAGAIN && werr != unix.EINTR
+	})
+	if err == nil {
+		err = werr
+	}
+	return err
+}
+
+// waitGo blocks the init until the parent's go arrives on its report
+// socket.
+func waitGo() error {
+	var b [1]byte
+	for {
+		n, _, err := unix.Recvfrom(fdReport, b[:], 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return err
+		case n != 1 || b[0] != 'g':
+			return errors.New("the parent closed the report socket")
+		}
+		return nil
+	}
+}
+
 // readReport waits for the init's report. It returns the descriptor the
 // init passed with it, or -1; the caller owns it. io.ErrUnexpectedEOF
 // means the init ended without reporting.
