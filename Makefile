@@ -22,9 +22,12 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 # Tests that need root, cgroups or namespaces run for real; under CI=true a
-# missing capability fails them instead of skipping.
+# missing capability fails them instead of skipping. gotestsum (pinned in
+# go.mod) runs go test and ends with a summary: every skipped test with its
+# reason, every failure, and one DONE line with the counts.
 test: vet
-	$(GO) test -race -count=1 -timeout 20m ./... ./testdata/functions/...
+	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- \
+		-race -count=1 -timeout 20m ./... ./testdata/functions/...
 
 bench:
 	$(GO) run ./bench -duration 10s
