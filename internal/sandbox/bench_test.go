@@ -17,12 +17,24 @@ import (
 
 // BenchmarkSpawn measures a hardened instance from Spawn to its runtime's
 // first invocation/next (aws-lambda-go's echo example, a static binary),
-// with every wall the host offers, and then its teardown.
+// with every wall the host offers, and then its teardown: built on demand,
+// and taken from a pool of pre-built shells (the pool refills between
+// iterations, as it does between cold starts that are not a burst). Each
+// phase's median is reported (SpawnTimes); runtime-init is the
+// bootstrap's own start, from the exec to its first invocation/next.
 //
 //	go test -run '^$' -bench Spawn -benchtime 200x ./internal/sandbox/
 func BenchmarkSpawn(b *testing.B) {
+	for _, mem := range []int{128, 1769} {
+		for _, pool := range []int{0, 2} {
+			b.Run(fmt.Sprintf("mem=%d/pool=%d", mem, pool), func(b *testing.B) { benchSpawn(b, mem, pool) })
+		}
+	}
+}
+
+func benchSpawn(b *testing.B, mem, poolSize int) {
 	fixture.RequireRoot(b)
-	m, err := NewManager(Options{CgroupParent: "moat-bench", Namespaces: true, Landlock: true, Seccomp: true})
+	m, err := NewManager(Options{CgroupParent: "moat-bench", Namespaces: true, Landlock: true, Seccomp: true, Pool: poolSize})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,10 +48,16 @@ func BenchmarkSpawn(b *testing.B) {
 	}
 	env := []string{"PATH=/usr/bin:/bin", "_HANDLER=bootstrap", "AWS_LAMBDA_FUNCTION_NAME=echo"}
 	var ready, teardown []time.Duration
+	phases := map[string][]time.Duration{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if poolSize > 0 {
+			b.StopTimer()
+			waitPool(b, m)
+			b.StartTimer()
+		}
 		t0 := time.Now()
-		inst, err := m.Spawn(context.Background(), Spec{ID: fmt.Sprintf("bench-%d", i), CodeDir: dir, Env: env, MemoryMB: 128})
+		inst, err := m.Spawn(context.Background(), Spec{ID: fmt.Sprintf("bench-%d", i), CodeDir: dir, Env: env, MemoryMB: mem})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,7 +71,23 @@ func BenchmarkSpawn(b *testing.B) {
 		case <-time.After(10 * time.Second):
 			b.Fatal("no invocation/next within 10s")
 		}
-		ready = append(ready, time.Since(t0))
+		total := time.Since(t0)
+		ready = append(ready, total)
+		if err := inst.InitDone(); err != nil { // as the dispatcher does
+			b.Fatal(err)
+		}
+		ti := inst.Times
+		if ti.Pooled != (poolSize > 0) {
+			b.Fatalf("pooled %v with a pool of %d", ti.Pooled, poolSize)
+		}
+		spawned := ti.Prepare + ti.Clone + ti.Host + ti.Claim + ti.Walls
+		for name, d := range map[string]time.Duration{
+			"prepare": ti.Prepare, "clone": ti.Clone, "host": ti.Host, "claim": ti.Claim, "walls": ti.Walls,
+			"root": ti.Root, "privileges": ti.Privileges, "landlock": ti.Landlock, "seccomp": ti.Seccomp,
+			"runtime-init": total - spawned,
+		} {
+			phases[name] = append(phases[name], d)
+		}
 		t1 := time.Now()
 		api.Close()
 		srv.Close()
@@ -66,6 +100,20 @@ func BenchmarkSpawn(b *testing.B) {
 	b.ReportMetric(float64(pctl(ready, 50).Microseconds())/1000, "p50-ready-ms")
 	b.ReportMetric(float64(pctl(ready, 99).Microseconds())/1000, "p99-ready-ms")
 	b.ReportMetric(float64(pctl(teardown, 50).Microseconds())/1000, "p50-teardown-ms")
+	for name, d := range phases {
+		b.ReportMetric(float64(pctl(d, 50).Microseconds())/1000, "p50-"+name+"-ms")
+	}
+}
+
+// waitPool waits until the pool is full again.
+func waitPool(b *testing.B, m *Manager) {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(m.pool.ready) < cap(m.pool.ready) {
+		if time.Now().After(deadline) {
+			b.Fatal("the pool did not refill within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func pctl(d []time.Duration, p int) time.Duration {

@@ -286,6 +286,34 @@ func (cg *cgroup) setCPU(quota int64) error {
 	return nil
 }
 
+// setMemory changes the memory limit (and the swap limit with it, which
+// may never be below it).
+func (cg *cgroup) setMemory(memBytes int64) error {
+	v := strconv.FormatInt(memBytes, 10)
+	if cg.isV2 {
+		if err := writeFile(filepath.Join(cg.v2, "memory.max"), v); err != nil {
+			return fmt.Errorf("set memory limit: %w", err)
+		}
+		return nil
+	}
+	mem, memsw := filepath.Join(cg.mem, "memory.limit_in_bytes"), filepath.Join(cg.mem, "memory.memsw.limit_in_bytes")
+	files := []string{mem}
+	if _, err := os.Stat(memsw); err == nil {
+		files = []string{mem, memsw} // lowering: the memory limit first
+		if cur, err := os.ReadFile(mem); err == nil {
+			if n, _ := strconv.ParseInt(strings.TrimSpace(string(cur)), 10, 64); memBytes > n {
+				files = []string{memsw, mem}
+			}
+		}
+	}
+	for _, f := range files {
+		if err := writeFile(f, v); err != nil {
+			return fmt.Errorf("set memory limit: %w", err)
+		}
+	}
+	return nil
+}
+
 // v2fd opens the v2 directory for clone-into-cgroup; -1 when there is none.
 func (cg *cgroup) v2fd() (int, error) {
 	if cg.v2 == "" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,15 +25,15 @@ const (
 
 // Well-known fds of the init.
 const (
-	fdControl = 3 // the parent's spec arrives here
-	fdReport  = 4 // the init's report goes back here (a socket); closed by execve
-	fdCode    = 5 // detached read-only mount of the function's code
+	fdControl   = 3 // the parent's specs arrive here: initBase, then initSpec
+	fdReport    = 4 // a socket: the init's reports go back, the code mount and the go come in; closed by execve
+	fdFirstFree = 5
 )
 
-// initSpec is what the parent sends the init over its control pipe once the
-// init is in its cgroups and its Runtime API socket exists.
+// initSpec is what the parent sends the init over its control pipe when a
+// function claims the instance.
 type initSpec struct {
-	Hardened  bool     `json:"hardened"`  // build the sandbox root and drop privileges
+	Hardened  bool     `json:"-"`         // from initBase: build the sandbox root and drop privileges
 	Dir       string   `json:"dir"`       // working directory (unhardened: the code dir)
 	Path      string   `json:"path"`      // executable to run
 	Bootstrap string   `json:"bootstrap"` // the executable relative to the code (hardened)
@@ -82,27 +83,50 @@ func runInit() error {
 
 func setupInit() error {
 	ctl := os.NewFile(fdControl, "control")
+	dec := json.NewDecoder(ctl)
+	// First what every instance shares: a shell (see shell.go).
+	var base initBase
+	if err := dec.Decode(&base); err != nil {
+		return fmt.Errorf("read base spec: %w", err)
+	}
+	var steps initSteps
+	if base.Hardened {
+		t := time.Now()
+		if err := prepareRoot(); err != nil {
+			return fmt.Errorf("build root: %w", err)
+		}
+		steps.Root = time.Since(t).Microseconds()
+	}
+	if err := sendReport(initReport{Steps: steps}, nil); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	// Then, when a function claims the instance, its spec (blocks until
+	// the parent has set its limits, observer and network).
 	var spec initSpec
-	// Blocks until the parent has placed this process in its cgroups.
-	if err := json.NewDecoder(ctl).Decode(&spec); err != nil {
+	if err := dec.Decode(&spec); err != nil {
 		return fmt.Errorf("read spec: %w", err)
 	}
 	ctl.Close()
+	spec.Hardened = base.Hardened
 	if len(spec.Args) == 0 {
 		return errors.New("empty command")
 	}
 	var iso Isolation
+	steps = initSteps{}
 	var listener *os.File
 	if spec.Hardened {
-		var err error
-		if listener, err = harden(&spec, &iso); err != nil {
+		code, err := recvFd()
+		if err != nil {
+			return fmt.Errorf("receive code: %w", err)
+		}
+		if listener, err = harden(&spec, code, &iso, &steps); err != nil {
 			return err
 		}
 	}
 	if err := os.Chdir(spec.Dir); err != nil {
 		return fmt.Errorf("enter %s: %w", spec.Dir, err)
 	}
-	if err := sendReport(initReport{Isolation: iso}, listener); err != nil {
+	if err := sendReport(initReport{Isolation: iso, Steps: steps}, listener); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	if listener != nil {
@@ -131,15 +155,22 @@ func setupInit() error {
 // limits; no_new_privs; capabilities and ids; Landlock; seccomp (last, so
 // that nothing before it needs a syscall it refuses). With
 // spec.Supervise it returns the seccomp filter's listener.
-func harden(spec *initSpec, iso *Isolation) (*os.File, error) {
+func harden(spec *initSpec, code int, iso *Isolation, steps *initSteps) (*os.File, error) {
+	t := time.Now()
+	lap := func(d *int64) {
+		now := time.Now()
+		*d = now.Sub(t).Microseconds()
+		t = now
+	}
 	// The parent cloned us into every namespace; check that they differ
 	// from the host's as seen from /proc before anything else.
 	iso.UserNamespace, iso.PIDNamespace, iso.MountNamespace = true, os.Getpid() == 1, true
 	iso.NetworkNamespace, iso.IPCNamespace, iso.UTSNamespace, iso.CgroupNamespace = true, true, true, true
-	if err := buildRoot(spec); err != nil {
+	if err := finishRoot(spec, code); err != nil {
 		return nil, fmt.Errorf("build root: %w", err)
 	}
 	iso.PrivateRoot, iso.ReadOnlyCode = true, true
+	lap(&steps.Root)
 	if err := unix.Sethostname([]byte("moat")); err != nil {
 		return nil, fmt.Errorf("set hostname: %w", err)
 	}
@@ -147,7 +178,7 @@ func harden(spec *initSpec, iso *Isolation) (*os.File, error) {
 		return nil, fmt.Errorf("limit open files: %w", err)
 	}
 	iso.OpenFilesLimit = true
-	_ = unix.CloseRange(fdCode, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	_ = unix.CloseRange(fdFirstFree, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("no_new_privs: %w", err)
 	}
@@ -156,6 +187,7 @@ func harden(spec *initSpec, iso *Isolation) (*os.File, error) {
 		return nil, err
 	}
 	iso.NoCapabilities, iso.UnprivilegedUser = true, true
+	lap(&steps.Privileges)
 	if spec.Landlock {
 		if err := restrictLandlock(spec); err != nil {
 			return nil, fmt.Errorf("landlock: %w", err)
@@ -164,6 +196,7 @@ func harden(spec *initSpec, iso *Isolation) (*os.File, error) {
 		// Without Landlock in the kernel the rules above were no-ops.
 		iso.LandlockExecAllowList = spec.Enforce && iso.LandlockABI > 0
 	}
+	lap(&steps.Landlock)
 	var listener *os.File
 	if spec.Seccomp {
 		var err error
@@ -173,6 +206,7 @@ func harden(spec *initSpec, iso *Isolation) (*os.File, error) {
 		iso.Seccomp = true
 		iso.ExecSupervisor = listener != nil
 	}
+	lap(&steps.Seccomp)
 	return listener, nil
 }
 

@@ -1,5 +1,7 @@
 package sandbox
 
+import "time"
+
 // Isolation is what one instance actually got, as its init reports it just
 // before it execs the function: each wall on or off.
 type Isolation struct {
@@ -54,4 +56,27 @@ func (iso Isolation) Missing() map[string]string {
 type initReport struct {
 	Isolation Isolation `json:"isolation"`
 	Error     string    `json:"error,omitempty"`
+	// Steps is how long the init's own steps took, in µs (SpawnTimes).
+	Steps initSteps `json:"steps"`
+}
+
+type initSteps struct {
+	Root, Privileges, Landlock, Seccomp int64
+}
+
+// SpawnTimes is where one Spawn spent its time, for benchmarks and the
+// cold-start breakdown: the host's steps, then the init's. A pooled
+// instance (Pooled) was built ahead of its Spawn: Prepare, Clone and Host
+// are zero, and Walls and Root count only the claim's part.
+type SpawnTimes struct {
+	Pooled     bool
+	Prepare    time.Duration // cgroups, pipes
+	Clone      time.Duration // clone into the new namespaces (and the cgroup)
+	Host       time.Duration // v1 cgroups, Runtime API socket, the base spec sent
+	Claim      time.Duration // memory limit, observer, network, code mount, the spec sent
+	Walls      time.Duration // waiting for the init's reports: its start, its own steps below
+	Root       time.Duration // the init: mounts and pivot_root
+	Privileges time.Duration // the init: limits, no_new_privs, capabilities and ids
+	Landlock   time.Duration // the init: Landlock rules
+	Seccomp    time.Duration // the init: the seccomp filter
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,7 +59,12 @@ type Options struct {
 	// none of its events) and when the instance is gone. An instance it
 	// cannot observe is not started.
 	Observer Observer
-	Logger   *slog.Logger
+	// Pool is how many instances to keep built ahead of demand, in
+	// their namespaces and cgroups with the shared part of their root,
+	// waiting for a function (see shell.go); a Spawn that finds one
+	// skips most of its work. 0 builds every instance on demand.
+	Pool   int
+	Logger *slog.Logger
 }
 
 // Observer watches instances from their first process to their end;
@@ -139,6 +145,11 @@ type Manager struct {
 	log  *slog.Logger
 	cg   *cgroupLayout
 
+	pool *pool // nil without Options.Pool
+	// starting counts the instances between Spawn and the end of their
+	// init phase; the pool refills only while it is 0.
+	starting atomic.Int64
+
 	mu    sync.Mutex
 	live  map[string]*Instance
 	slots map[uint32]bool // uid ranges in use
@@ -197,7 +208,11 @@ func NewManager(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remove leftover instances: %w", err)
 	}
-	return &Manager{opts: opts, log: opts.Logger, cg: l, live: map[string]*Instance{}, slots: map[uint32]bool{}}, nil
+	m := &Manager{opts: opts, log: opts.Logger, cg: l, live: map[string]*Instance{}, slots: map[uint32]bool{}}
+	if opts.Pool > 0 {
+		m.startPool(opts.Pool)
+	}
+	return m, nil
 }
 
 // Instance is one live function instance. Close it when done.
@@ -211,20 +226,27 @@ type Instance struct {
 	Output *os.File
 	// Isolation is what the instance's init reported it applied.
 	Isolation Isolation
+	// Times is where its Spawn spent its time.
+	Times SpawnTimes
 
-	m        *Manager
-	cmd      *exec.Cmd
-	cg       *cgroup
-	memBytes int64
-	done     chan struct{}
-	waitErr  error
-	close    sync.Once
-	closeErr error
-	slot     uint32 // uid range, with Namespaces
-	hasSlot  bool
-	observed bool            // Options.Observer was told of it
-	link     *egress.Link    // with grants
-	super    *execSupervisor // in enforce mode
+	m         *Manager
+	cmd       *exec.Cmd
+	cg        *cgroup
+	memBytes  int64
+	pooled    bool // built by the pool's refiller (at idle priority)
+	starting  bool // counted in Manager.starting until InitDone or Close
+	startOnce sync.Once
+	ctl       *os.File // the init's control pipe, until the claim
+	rep       *os.File // the parent's end of the report socket, until the exec
+	done      chan struct{}
+	waitErr   error
+	close     sync.Once
+	closeErr  error
+	slot      uint32 // uid range, with Namespaces
+	hasSlot   bool
+	observed  bool            // Options.Observer was told of it
+	link      *egress.Link    // with grants
+	super     *execSupervisor // in enforce mode
 }
 
 // DeniedConnections is how many connect/sendmsg attempts of the instance to
@@ -283,136 +305,77 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	if spec.Enforce != nil && (!m.opts.Namespaces || !m.opts.Landlock || !m.opts.Seccomp) {
 		return nil, errors.New("spawn: enforce mode needs namespaces, Landlock and seccomp on this node")
 	}
-	cg, err := m.cg.create(spec.ID, int64(spec.MemoryMB)<<20, MaxPids)
-	if err != nil {
-		return nil, err
+	if len(spec.Egress) > 0 && (!m.opts.Namespaces || m.opts.Egress == nil) {
+		return nil, errors.New("spawn: the function has network grants, but egress is not available on this node")
 	}
-	inst := &Instance{ID: spec.ID, m: m, cg: cg, done: make(chan struct{}), memBytes: int64(spec.MemoryMB) << 20}
-	defer func() {
-		if err != nil {
-			inst.Close()
+	if m.opts.Observer != nil && m.cg.v2Root == "" {
+		return nil, errors.New("spawn: the runtime sensor needs a cgroup v2 hierarchy, and this host has none")
+	}
+	m.starting.Add(1)
+	var inst *Instance
+	if m.pool != nil && !probe {
+		inst = m.pool.take()
+	}
+	if inst != nil {
+		inst.Times = SpawnTimes{Pooled: true}
+		inst.pooled = true
+	} else if inst, err = m.build(); err != nil {
+		m.doneStarting()
+		return nil, fmt.Errorf("spawn: %w", err)
+	}
+	inst.starting = true
+	if err := m.claim(inst, spec, probe); err != nil {
+		inst.Close()
+		return nil, fmt.Errorf("spawn: %w", err)
+	}
+	return inst, nil
+}
+
+// claim makes a shell the instance spec describes: its id, memory limit,
+// observer, network and code, then the walls, then the exec.
+func (m *Manager) claim(inst *Instance, spec Spec, probe bool) error {
+	t0 := time.Now()
+	inst.ID = spec.ID
+	inst.memBytes = int64(spec.MemoryMB) << 20
+	cg := inst.cg
+	if inst.pooled {
+		if err := normalPriority(inst.cmd.Process.Pid); err != nil {
+			return err
 		}
-	}()
+	}
+	if err := cg.setMemory(inst.memBytes); err != nil {
+		return err
+	}
 	if m.opts.Observer != nil {
-		if cg.v2 == "" {
-			return nil, errors.New("spawn: the runtime sensor needs a cgroup v2 hierarchy, and this host has none")
-		}
 		id, err := cgroupID(cg.v2)
 		if err != nil {
-			return nil, fmt.Errorf("spawn: %w", err)
+			return err
 		}
 		exe := filepath.Join(spec.CodeDir, spec.Bootstrap)
 		if m.opts.Namespaces {
 			exe = filepath.Join(codeMountPoint, spec.Bootstrap)
 		}
+		// Before the exec: the function has run nothing yet, and the
+		// monitor skips the init's own events until it execs.
 		if err := m.opts.Observer.Observe(spec.ID, id, exe); err != nil {
-			return nil, fmt.Errorf("spawn: %w", err)
+			return err
 		}
 		inst.observed = true
 	}
-
-	ctlR, ctlW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("spawn: %w", err)
-	}
-	defer ctlR.Close()
-	defer ctlW.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("spawn: %w", err)
-	}
-	inst.Output = outR
-	defer outW.Close()
-
-	cmd := exec.Command(m.opts.Executable, initArg)
-	cmd.Args[0] = "moat-init"
-	cmd.Env = []string{}
-	cmd.Stdin = nil
-	cmd.Stdout = outW
-	cmd.Stderr = outW
-	repR, repW, err := reportPair()
-	if err != nil {
-		return nil, fmt.Errorf("spawn: %w", err)
-	}
-	defer repR.Close()
-	defer repW.Close()
-	cmd.ExtraFiles = []*os.File{ctlR, repW}
-	if m.opts.Namespaces {
-		codeFd, err := detachedReadOnly(spec.CodeDir)
-		if err != nil {
-			return nil, fmt.Errorf("spawn: code mount: %w", err)
-		}
-		defer codeFd.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, codeFd)
-	}
-	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
-	if m.opts.Namespaces {
-		slot, err := m.takeSlot()
-		if err != nil {
-			return nil, fmt.Errorf("spawn: %w", err)
-		}
-		inst.slot, inst.hasSlot = slot, true
-		host := m.opts.UIDBase + slot*1000
-		attr.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
-			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(host), Size: 1000}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(host), Size: 1000}}
-		attr.GidMappingsEnableSetgroups = true
-		// Start as root of the new user namespace with no supplementary
-		// groups: none of the host's groups may follow the instance in.
-		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
-	}
-	fd, err := cg.v2fd()
-	if err != nil {
-		return nil, fmt.Errorf("spawn: open cgroup: %w", err)
-	}
-	if fd >= 0 {
-		defer syscall.Close(fd)
-		attr.UseCgroupFD = true
-		attr.CgroupFD = fd
-	}
-	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("spawn: start init: %w", err)
-	}
-	inst.cmd = cmd
-	go func() {
-		inst.waitErr = cmd.Wait()
-		close(inst.done)
-	}()
-	if err := cg.addV1(cmd.Process.Pid); err != nil {
-		return nil, err
-	}
-
 	var ports []uint16
 	allPorts := false
 	if len(spec.Egress) > 0 {
-		if !m.opts.Namespaces || m.opts.Egress == nil {
-			return nil, errors.New("spawn: the function has network grants, but egress is not available on this node")
-		}
-		if inst.link, err = m.opts.Egress.Attach(cmd.Process.Pid, spec.ID, cg.v2, spec.Egress); err != nil {
-			return nil, fmt.Errorf("spawn: network: %w", err)
+		var err error
+		if inst.link, err = m.opts.Egress.Attach(inst.cmd.Process.Pid, spec.ID, cg.v2, spec.Egress); err != nil {
+			return fmt.Errorf("network: %w", err)
 		}
 		ports = inst.link.Ports()
 		allPorts = ports == nil
 	}
-
-	var apiAddr string
-	if m.opts.Namespaces {
-		inst.Listener, err = listenInNetns(cmd.Process.Pid, RuntimeAPIPort)
-	} else {
-		inst.Listener, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("spawn: runtime api listener: %w", err)
-	}
-	apiAddr = inst.Listener.Addr().String()
-
 	env := make([]string, 0, len(spec.Env)+1)
 	env = append(env, spec.Env...)
-	env = append(env, "AWS_LAMBDA_RUNTIME_API="+apiAddr)
+	env = append(env, "AWS_LAMBDA_RUNTIME_API="+inst.Listener.Addr().String())
 	is := initSpec{
-		Hardened:  m.opts.Namespaces,
 		Bootstrap: spec.Bootstrap,
 		Dir:       spec.CodeDir,
 		Path:      filepath.Join(spec.CodeDir, spec.Bootstrap),
@@ -432,36 +395,56 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 		is.ExecAllow = spec.Enforce.Exec
 		is.Supervise = true
 	}
-	if err := json.NewEncoder(ctlW).Encode(&is); err != nil {
-		return nil, fmt.Errorf("spawn: send spec: %w", err)
+	if m.opts.Namespaces {
+		// The code, as a detached read-only mount, goes to the init
+		// over its report socket; the data directory is never reachable
+		// by path from inside.
+		code, err := detachedReadOnly(spec.CodeDir)
+		if err != nil {
+			return fmt.Errorf("code mount: %w", err)
+		}
+		err = sendFd(inst.rep, code)
+		code.Close()
+		if err != nil {
+			return fmt.Errorf("send code: %w", err)
+		}
 	}
-	ctlW.Close()
-	repW.Close()
-	// The init reports the walls it built, or why it failed, then execs
-	// (which closes the report socket).
-	rep, listenerFd, err := readReport(repR)
+	if err := json.NewEncoder(inst.ctl).Encode(&is); err != nil {
+		return fmt.Errorf("send spec: %w", err)
+	}
+	inst.ctl.Close()
+	inst.ctl = nil
+	t1 := time.Now()
+	inst.Times.Claim = t1.Sub(t0)
+	// The init reports the walls it built, or why it failed, then waits
+	// for the go below and execs (which closes the report socket).
+	rep, listenerFd, err := readReport(inst.rep)
 	if err != nil {
-		return nil, fmt.Errorf("spawn: instance init died before reporting: %w", err)
+		return fmt.Errorf("instance init died before reporting: %w", err)
 	}
+	inst.Times.Walls += time.Since(t1)
+	us := func(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
+	inst.Times.Root += us(rep.Steps.Root)
+	inst.Times.Privileges, inst.Times.Landlock, inst.Times.Seccomp = us(rep.Steps.Privileges), us(rep.Steps.Landlock), us(rep.Steps.Seccomp)
 	if rep.Error != "" {
 		if listenerFd >= 0 {
 			unix.Close(listenerFd)
 		}
-		return nil, fmt.Errorf("spawn: instance init: %s", rep.Error)
+		return fmt.Errorf("instance init: %s", rep.Error)
 	}
 	if (listenerFd >= 0) != is.Supervise || rep.Isolation.ExecSupervisor != is.Supervise {
 		if listenerFd >= 0 {
 			unix.Close(listenerFd)
 		}
-		return nil, fmt.Errorf("spawn: exec supervisor wanted: %v; init's listener: %v, reported: %v", is.Supervise, listenerFd >= 0, rep.Isolation.ExecSupervisor)
+		return fmt.Errorf("exec supervisor wanted: %v; init's listener: %v, reported: %v", is.Supervise, listenerFd >= 0, rep.Isolation.ExecSupervisor)
 	}
 	if listenerFd >= 0 {
 		// The init's exec of the bootstrap waits for this supervisor.
 		l, err := seccomp.NewListener(listenerFd)
 		if err != nil {
-			return nil, fmt.Errorf("spawn: %w", err)
+			return err
 		}
-		inst.super = startExecSupervisor(l, spec.Enforce, filepath.Join(codeMountPoint, spec.Bootstrap), cmd.Process.Pid,
+		inst.super = startExecSupervisor(l, spec.Enforce, filepath.Join(codeMountPoint, spec.Bootstrap), inst.cmd.Process.Pid,
 			m.log.With("instance", spec.ID))
 	}
 	rep.Isolation.MemoryLimit = cg.mem != ""
@@ -472,16 +455,18 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 		// The walls are up: from the exec on, the function's init phase
 		// runs on its own CPU allowance. The init waits for this go.
 		if err := cg.setCPU(cpuInitQuota(inst.memBytes)); err != nil {
-			return nil, fmt.Errorf("spawn: %w", err)
+			return err
 		}
-		if err := sendGo(repR); err != nil {
-			return nil, fmt.Errorf("spawn: instance init died before its exec: %w", err)
+		if err := sendGo(inst.rep); err != nil {
+			return fmt.Errorf("instance init died before its exec: %w", err)
 		}
 	}
+	inst.rep.Close()
+	inst.rep = nil
 	m.mu.Lock()
 	m.live[spec.ID] = inst
 	m.mu.Unlock()
-	return inst, nil
+	return nil
 }
 
 // listenInNetns opens a TCP listener on 127.0.0.1:port inside the network
@@ -584,7 +569,27 @@ func (i *Instance) MaxMemoryMB() int {
 // asks for an invocation): from now on the instance's processes get the
 // function's steady CPU share, in proportion to its memory. Until then they
 // run with at least one full CPU.
-func (i *Instance) InitDone() error { return i.cg.setCPU(cpuQuota(i.memBytes)) }
+func (i *Instance) InitDone() error {
+	i.endStart()
+	return i.cg.setCPU(cpuQuota(i.memBytes))
+}
+
+// endStart counts the instance's start as over, once (InitDone or Close).
+func (i *Instance) endStart() {
+	i.startOnce.Do(func() {
+		if i.starting {
+			i.m.doneStarting()
+		}
+	})
+}
+
+// doneStarting notes that one instance's start is over; the last one lets
+// the pool refill.
+func (m *Manager) doneStarting() {
+	if m.starting.Add(-1) == 0 && m.pool != nil {
+		m.pool.kick()
+	}
+}
 
 // OOMKilled reports whether the kernel killed a process of the instance for
 // exceeding its memory limit.
@@ -602,6 +607,7 @@ func (i *Instance) Kill() {
 // held: processes, listener, pipe and cgroups.
 func (i *Instance) Close() error {
 	i.close.Do(func() {
+		i.endStart()
 		i.Kill()
 		if i.super != nil {
 			i.closeErr = i.super.stop()
@@ -619,6 +625,12 @@ func (i *Instance) Close() error {
 		if i.Output != nil {
 			i.Output.Close()
 		}
+		if i.ctl != nil {
+			i.ctl.Close()
+		}
+		if i.rep != nil {
+			i.rep.Close()
+		}
 		if i.link != nil {
 			if err := i.link.Close(); err != nil && i.closeErr == nil {
 				i.closeErr = err
@@ -630,9 +642,13 @@ func (i *Instance) Close() error {
 		if err := i.cg.destroy(); err != nil && i.closeErr == nil {
 			i.closeErr = err
 		}
-		i.m.mu.Lock()
-		delete(i.m.live, i.ID)
-		i.m.mu.Unlock()
+		if i.ID != "" {
+			i.m.mu.Lock()
+			if i.m.live[i.ID] == i {
+				delete(i.m.live, i.ID)
+			}
+			i.m.mu.Unlock()
+		}
 		if i.hasSlot {
 			i.m.freeSlot(i.slot)
 		}
@@ -640,8 +656,11 @@ func (i *Instance) Close() error {
 	return i.closeErr
 }
 
-// Close closes every live instance.
+// Close destroys the pooled shells and closes every live instance.
 func (m *Manager) Close() error {
+	if m.pool != nil {
+		m.pool.close()
+	}
 	m.mu.Lock()
 	all := make([]*Instance, 0, len(m.live))
 	for _, i := range m.live {

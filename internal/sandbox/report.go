@@ -57,6 +57,51 @@ func sendReport(rep initReport, listener *os.File) error {
 	}
 }
 
+// sendFd passes f to the init over the report socket (the parent's end),
+// alone in a one-byte message.
+func sendFd(sock, f *os.File) error {
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		werr = unix.Sendmsg(int(fd), []byte{'f'}, unix.UnixRights(int(f.Fd())), nil, 0)
+		return werr != unix.EAGAIN && werr != unix.EINTR
+	})
+	if err == nil {
+		err = werr
+	}
+	return err
+}
+
+// recvFd receives the descriptor sendFd passed, in the init (close on
+// exec).
+func recvFd() (int, error) {
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	for {
+		n, oobn, flags, _, err := unix.Recvmsg(fdReport, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		fds, err := receivedFds(oob[:oobn])
+		if err == nil && (n != 1 || buf[0] != 'f' || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || len(fds) != 1) {
+			err = fmt.Errorf("want one descriptor in a one-byte message, got %d bytes and %d descriptors", n, len(fds))
+		}
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return -1, err
+		}
+		return fds[0], nil
+	}
+}
+
 // The parent answers the report with one byte, "go", once it has set the
 // instance's CPU for the function's init phase: until then the init runs
 // unthrottled, and nothing of the function runs before its allowance is in

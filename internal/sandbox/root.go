@@ -35,7 +35,11 @@ const (
 	roFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV
 )
 
-func buildRoot(spec *initSpec) error {
+// prepareRoot mounts the part of the instance's root that every function
+// shares, at newRoot: the tmpfs root, the host's /usr and the /etc files a
+// runtime needs (read-only), /proc with its sensitive files masked, and
+// /dev. A shell does this before any function claims it.
+func prepareRoot() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
@@ -75,15 +79,6 @@ func buildRoot(spec *initSpec) error {
 			}
 		}
 	}
-	// The code, read-only, from the directory fd the parent opened (the
-	// data directory itself is not reachable from here).
-	if err := unix.MoveMount(fdCode, "", unix.AT_FDCWD, r("var/task"), unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach code: %w", err)
-	}
-	unix.Close(fdCode)
-	if err := writeEtc(r("etc"), spec); err != nil {
-		return err
-	}
 	for _, p := range hostEtc {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -101,10 +96,6 @@ func buildRoot(spec *initSpec) error {
 		if err := bindRO(p, dst); err != nil {
 			return err
 		}
-	}
-	tmpOpts := fmt.Sprintf("size=%dm,mode=0700,uid=%d,gid=%d", spec.TmpMB, FunctionUID, FunctionGID)
-	if err := unix.Mount("tmpfs", r("tmp"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpOpts); err != nil {
-		return fmt.Errorf("/tmp: %w", err)
 	}
 	if err := unix.Mount("proc", r("proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("/proc: %w", err)
@@ -126,6 +117,29 @@ func buildRoot(spec *initSpec) error {
 	}
 	if err := unix.Mount("", r("opt"), "", unix.MS_BIND|unix.MS_REC, ""); err == nil {
 		_ = unix.Mount("", r("opt"), "", unix.MS_REMOUNT|unix.MS_BIND|roFlags, "")
+	}
+	return nil
+}
+
+// finishRoot adds what belongs to the function claiming the instance to the
+// root prepareRoot made: the code at /var/task, read-only, from the
+// detached mount code (the data directory itself is never reachable from
+// here), /etc/hosts and the other generated files, and /tmp of its size;
+// then it pivots into the root, detaches the host's and makes the root
+// read-only.
+func finishRoot(spec *initSpec, code int) error {
+	r := func(p string) string { return filepath.Join(newRoot, p) }
+	err := unix.MoveMount(code, "", unix.AT_FDCWD, r("var/task"), unix.MOVE_MOUNT_F_EMPTY_PATH)
+	unix.Close(code)
+	if err != nil {
+		return fmt.Errorf("attach code: %w", err)
+	}
+	if err := writeEtc(r("etc"), spec); err != nil {
+		return err
+	}
+	tmpOpts := fmt.Sprintf("size=%dm,mode=0700,uid=%d,gid=%d", spec.TmpMB, FunctionUID, FunctionGID)
+	if err := unix.Mount("tmpfs", r("tmp"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpOpts); err != nil {
+		return fmt.Errorf("/tmp: %w", err)
 	}
 
 	// Enter the new root and drop the old one entirely.
