@@ -106,6 +106,7 @@ func TestUsageErrors(t *testing.T) {
 		{"async-config delete and set", []string{"async-config", "f", "--delete", "--max-retries", "1"}, "--delete takes no other settings"},
 		{"async-config retries", []string{"async-config", "f", "--max-retries", "5"}, "--max-retries must be"},
 		{"logs since", []string{"logs", "f", "--since", "yesterday"}, "--since"},
+		{"sandbox pool", []string{"up", "--sandbox-pool", "-1"}, "--sandbox-pool must be between 0 and 1000"},
 		{"deploy not a zip", []string{"deploy", "f", "cli.go"}, "neither a directory nor a zip"},
 		{"deploy missing path", []string{"deploy", "f", "does-not-exist"}, "does-not-exist"},
 		{"up log level", []string{"up", "--log-level", "loud"}, "--log-level"},

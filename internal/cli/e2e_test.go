@@ -663,11 +663,11 @@ func TestUp(t *testing.T) {
 	}
 	dataDir := f.env["MOAT_DATA_DIR"]
 	code := a.main(context.Background(), []string{"up", "--examples", "--listen", "127.0.0.1:0",
-		"--max-concurrency", "7", "--idle-timeout", "1m", "--log-format", "json", "--log-level", "debug"})
+		"--max-concurrency", "7", "--idle-timeout", "1m", "--log-format", "json", "--log-level", "debug", "--sandbox-pool", "3"})
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	if got.Listen != "127.0.0.1:0" || got.DataDir != dataDir || got.MaxConcurrency != 7 ||
+	if got.Listen != "127.0.0.1:0" || got.DataDir != dataDir || got.MaxConcurrency != 7 || got.SandboxPool != 3 ||
 		got.IdleTimeout != time.Minute || got.Region != "us-east-1" || got.Logger == nil || got.ShutdownGrace != 30*time.Second {
 		t.Errorf("node options %+v", got)
 	}

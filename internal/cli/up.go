@@ -42,6 +42,7 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 	accountID := c.fs.String("account-id", "000000000000", "account `id` in ARNs")
 	idle := c.fs.Duration("idle-timeout", 5*time.Minute, "stop instances idle for this `duration`")
 	maxConc := c.fs.Int("max-concurrency", 1000, "node-wide limit of `N` concurrent invocations")
+	poolN := c.fs.Int("sandbox-pool", 2, "keep `N` sandboxes built ahead of cold starts (0: build each on demand)")
 	grace := c.fs.Duration("shutdown-grace", 30*time.Second, "on shutdown, wait at most this `duration` for running invocations")
 	weaker := c.fs.Bool("insecure-allow-weaker-isolation", false, "start even if a sandbox wall (namespaces, Landlock, seccomp, cgroups) is unavailable on this host; logged loudly")
 	levelName := c.fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -65,6 +66,9 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 	}
 	if *maxConc < 1 {
 		return usagef("--max-concurrency must be at least 1")
+	}
+	if *poolN < 0 || *poolN > 1000 {
+		return usagef("--sandbox-pool must be between 0 and 1000")
 	}
 	if *idle <= 0 || *grace <= 0 {
 		return usagef("--idle-timeout and --shutdown-grace must be positive")
@@ -100,6 +104,7 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 		AccountID:            *accountID,
 		IdleTimeout:          *idle,
 		MaxConcurrency:       *maxConc,
+		SandboxPool:          *poolN,
 		AllowWeakerIsolation: *weaker,
 		ShutdownGrace:        *grace,
 		Sensor: node.SensorOptions{

@@ -45,6 +45,10 @@ type Options struct {
 	AccountID      string        // default 000000000000
 	IdleTimeout    time.Duration // reap idle instances after this long, default 5m
 	MaxConcurrency int           // node-wide concurrent invocations, default 1000
+	// SandboxPool is how many instances the node keeps built ahead of
+	// cold starts (namespaces, cgroups and the shared root, waiting for a
+	// function); 0 builds every instance on demand.
+	SandboxPool int
 	ShutdownGrace  time.Duration // drain in-flight invocations for at most this long, default 30s
 	MasterKeyFile  string        // default DataDir/master.key
 	// AsyncRetryDelays are the waits before the retries of a failed Event
@@ -178,6 +182,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		Namespaces:   true,
 		Landlock:     true,
 		Seccomp:      true,
+		Pool:         opts.SandboxPool,
 		Logger:       log,
 	})
 	if err != nil {

@@ -149,9 +149,11 @@ func (l *cgroupLayout) prepare() error {
 //   - while moat's init builds the walls, none: moat's own work is not
 //     charged to the function;
 //   - from the exec of the bootstrap to the runtime's first
-//     invocation/next (the function's init phase), at least one full CPU
+//     invocation/next (the function's init phase), at least two CPUs
 //     (cpuInitQuota), as Lambda is widely observed to let the init phase
-//     run faster than its steady share;
+//     run faster than its steady share (bounded by the init timeout; a
+//     runtime's start is multi-threaded, and one CPU made the echo
+//     example's start 1 ms slower than none);
 //   - from then on, the function's share: CPU in proportion to memory,
 //     1,769 MB = one CPU (cpuQuota).
 //
@@ -172,8 +174,8 @@ func cpuQuota(memBytes int64) int64 {
 }
 
 // cpuInitQuota is the CPU of the function's init phase: its share, and
-// never less than one CPU.
-func cpuInitQuota(memBytes int64) int64 { return max(cpuQuota(memBytes), cpuPeriod) }
+// never less than two CPUs.
+func cpuInitQuota(memBytes int64) int64 { return max(cpuQuota(memBytes), 2*cpuPeriod) }
 
 func (l *cgroupLayout) create(id string, memBytes int64, maxPids int) (*cgroup, error) {
 	cg := &cgroup{isV2: l.v2Memory}
