@@ -1,24 +1,28 @@
 // Command bench measures moat end to end with the AWS SDK for Go v2 Lambda
-// client on loopback: warm invoke latency and throughput, cold starts,
-// ListFunctions with many functions, and moat's memory. It starts the moat
-// binary it is given with a fresh data dir and stops it at the end.
+// client on loopback, always against a floor and, where given, a peer in
+// the same run: warm invoke latency and throughput (moat, a floor server
+// that answers Invoke at once, AWS's runtime interface emulator with -rie),
+// interleaved round by round; cold starts at 128 and 1,769 MB with and
+// without the sandbox pool, against the same bootstrap started bare on the
+// host; idle instances, ListFunctions with many functions, moat's memory;
+// with -scale, 1,000 idle instances and a throttled burst. It starts the
+// moat binary it is given with fresh data dirs and stops it at the end.
 //
-//	go run ./bench -moat bin/moat -zip internal/cli/examples/echo-go.zip
+//	go run ./bench -moat bin/moat -zip internal/cli/examples/echo-go.zip -rie /path/to/aws-lambda-rie
 package main
 
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,31 +41,63 @@ import (
 func main() {
 	moatBin := flag.String("moat", "bin/moat", "moat binary")
 	zipPath := flag.String("zip", "internal/cli/examples/echo-go.zip", "zip of the echo example")
-	duration := flag.Duration("duration", 10*time.Second, "length of each warm run")
-	colds := flag.Int("cold", 30, "cold starts to measure")
+	duration := flag.Duration("duration", 5*time.Second, "length of each warm run")
+	rounds := flag.Int("rounds", 3, "interleaved rounds per configuration (warm runs, and -sensor)")
+	colds := flag.Int("cold", 30, "cold starts to measure per memory size and configuration")
+	rie := flag.String("rie", "", "path of AWS's runtime interface emulator (aws-lambda-rie), measured as a peer")
 	functions := flag.Int("functions", 1000, "functions to deploy for the ListFunctions run")
 	warmInstances := flag.Int("instances", 100, "idle warm instances for the per-instance cost")
+	scale := flag.Bool("scale", false, "also run the scale checks: many idle instances, and a throttled burst at concurrency 64")
 	sensor := flag.Bool("sensor", false, "measure the runtime sensor instead: throughput with it off, in monitor and in enforce mode, alert latency, memory")
-	rounds := flag.Int("rounds", 5, "with -sensor: interleaved rounds per configuration")
 	flag.Parse()
+	fmt.Println(machine())
+	var err error
 	if *sensor {
-		if err := runSensor(*moatBin, *zipPath, *rounds, *duration); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		return
+		err = runSensor(*moatBin, *zipPath, *rounds, *duration)
+	} else {
+		err = run(config{moat: *moatBin, zip: *zipPath, dur: *duration, rounds: *rounds, colds: *colds, rie: *rie,
+			functions: *functions, instances: *warmInstances, scale: *scale})
 	}
-	if err := run(*moatBin, *zipPath, *duration, *colds, *functions, *warmInstances); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
+type config struct {
+	moat, zip, rie       string
+	dur                  time.Duration
+	rounds, colds        int
+	functions, instances int
+	scale                bool
+}
+
+// machine describes where the numbers come from.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	memKB := 0
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		fmt.Sscanf(string(b), "MemTotal: %d kB", &memKB)
+	}
+	return fmt.Sprintf("machine: %s, %d CPUs (%s), %.0f GiB, Linux %s, %s",
+		time.Now().UTC().Format(time.RFC3339), numCPU(), model, float64(memKB)/(1<<20), strings.TrimSpace(string(kernel)), runtime.Version())
+}
+
 type server struct {
-	cmd    *exec.Cmd
-	url    string
-	client *lambda.Client
-	key    credentials.Key
+	cmd      *exec.Cmd
+	url      string
+	client   *lambda.Client
+	key      credentials.Key
+	stopOnce sync.Once
 }
 
 func start(moatBin, dir string, extra ...string) (*server, error) {
@@ -101,16 +137,28 @@ func start(moatBin, dir string, extra ...string) (*server, error) {
 	}
 	k := keys[credentials.Profile]
 	s.key = k
+	s.client = newClient(s.url, k.AccessKeyID, k.SecretAccessKey)
+	return s, nil
+}
+
+// newClient is the SDK's Lambda client as every measured target gets it:
+// one shared transport, no retries.
+func newClient(url, keyID, secret string) *lambda.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
-	s.client = lambda.New(lambda.Options{
+	return lambda.New(lambda.Options{
 		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(s.url),
-		Credentials:      awscreds.NewStaticCredentialsProvider(k.AccessKeyID, k.SecretAccessKey, ""),
+		BaseEndpoint:     aws.String(url),
+		Credentials:      awscreds.NewStaticCredentialsProvider(keyID, secret, ""),
 		HTTPClient:       &http.Client{Transport: tr},
 		RetryMaxAttempts: 1,
 	})
-	return s, nil
+}
+
+// fds is how many descriptors the moat process holds.
+func (s *server) fds() int {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+	return len(ents)
 }
 
 func (s *server) rssKB() int {
@@ -127,8 +175,8 @@ func (s *server) rssKB() int {
 	return 0
 }
 
-func run(moatBin, zipPath string, dur time.Duration, colds, functions, warmInstances int) error {
-	zip, err := os.ReadFile(zipPath)
+func run(cfg config) error {
+	zip, err := os.ReadFile(cfg.zip)
 	if err != nil {
 		return fmt.Errorf("read echo zip (run make build first): %w", err)
 	}
@@ -137,96 +185,74 @@ func run(moatBin, zipPath string, dur time.Duration, colds, functions, warmInsta
 		return err
 	}
 	defer os.RemoveAll(dir)
-	s, err := start(moatBin, dir)
+	s, err := start(cfg.moat, filepath.Join(dir, "pool"))
 	if err != nil {
 		return err
 	}
-	defer func() {
-		s.cmd.Process.Signal(os.Interrupt)
-		s.cmd.Wait()
-	}()
-	ctx := context.Background()
-	create := func(name string, mem int32) error {
-		_, err := s.client.CreateFunction(ctx, &lambda.CreateFunctionInput{
-			FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
-			Role: aws.String("arn:aws:iam::000000000000:role/bench"), MemorySize: aws.Int32(mem),
-			Code: &types.FunctionCode{ZipFile: zip},
-		})
-		return err
-	}
-	if err := create("echo", 1769); err != nil {
+	defer s.stop()
+	fmt.Printf("moat pid %d (--sandbox-pool 2, the default)\n", s.cmd.Process.Pid)
+	if err := s.create("echo", 1769, zip); err != nil {
 		return fmt.Errorf("deploy echo: %w", err)
 	}
-	payload := []byte(`{"hello":"moat","n":12345}`)
-	invoke := func(name string) error {
-		out, err := s.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name), Payload: payload})
-		if err != nil {
-			return err
-		}
-		if out.FunctionError != nil || string(out.Payload) != string(payload) {
-			return fmt.Errorf("bad response %q", out.Payload)
-		}
-		return nil
+	if err := runWarm(cfg, s, zip, dir); err != nil {
+		return err
 	}
-	fmt.Printf("moat bench: %s, %d CPUs, moat pid %d\n", time.Now().UTC().Format(time.RFC3339), numCPU(), s.cmd.Process.Pid)
+	cold, err := start(cfg.moat, filepath.Join(dir, "nopool"), "--sandbox-pool", "0")
+	if err != nil {
+		return err
+	}
+	defer cold.stop()
+	if err := runCold(cfg, s, cold, zip, dir); err != nil {
+		return err
+	}
+	cold.stop()
+	if err := runMany(cfg, s, zip); err != nil {
+		return err
+	}
+	if cfg.scale {
+		return runScale(cfg, filepath.Join(dir, "scale"))
+	}
+	return nil
+}
 
-	// Warm runs.
-	for i := 0; i < 200; i++ { // warm up the instance and connections
-		if err := invoke("echo"); err != nil {
-			return err
-		}
-	}
-	for _, c := range []int{1, 8} {
-		lat, errs, elapsed := load(c, dur, func() error { return invoke("echo") })
-		fmt.Printf("warm invoke c=%d: %d invokes in %.1fs = %.0f/s, errors %d, p50 %s p99 %s\n",
-			c, len(lat), elapsed.Seconds(), float64(len(lat))/elapsed.Seconds(), errs, pct(lat, 50), pct(lat, 99))
-	}
+// create deploys the zip as a provided.al2023 function.
+func (s *server) create(name string, mem int32, zip []byte) error {
+	_, err := s.client.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String("arn:aws:iam::000000000000:role/bench"), MemorySize: aws.Int32(mem),
+		Code: &types.FunctionCode{ZipFile: zip},
+	})
+	return err
+}
 
-	// Cold starts: a new function each time, so no instance is warm.
-	var e2e, initD, invD []time.Duration
-	reInit := regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
-	reDur := regexp.MustCompile(`\tDuration: ([0-9.]+) ms`)
-	for i := 0; i < colds; i++ {
-		name := fmt.Sprintf("cold-%d", i)
-		if err := create(name, 128); err != nil {
-			return err
-		}
-		t0 := time.Now()
-		out, err := s.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name), Payload: payload, LogType: types.LogTypeTail})
-		if err != nil {
-			return err
-		}
-		e2e = append(e2e, time.Since(t0))
-		tail, _ := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
-		if m := reInit.FindSubmatch(tail); m != nil {
-			initD = append(initD, ms(string(m[1])))
-		}
-		if m := reDur.FindSubmatch(tail); m != nil {
-			invD = append(invD, ms(string(m[1])))
-		}
-	}
-	fmt.Printf("cold start (%d): end-to-end p50 %s p99 %s; spawn+runtime init p50 %s; first invoke p50 %s\n",
-		colds, pct(e2e, 50), pct(e2e, 99), pct(initD, 50), pct(invD, 50))
+// stop ends the moat process (once).
+func (s *server) stop() {
+	s.stopOnce.Do(func() {
+		s.cmd.Process.Signal(os.Interrupt)
+		s.cmd.Wait()
+	})
+}
 
-	// Per-instance host cost: many idle warm instances.
+// runMany measures the per-instance host cost with many idle warm
+// instances, then ListFunctions with many functions, and moat's RSS.
+func runMany(cfg config, s *server, zip []byte) error {
+	ctx := context.Background()
 	rss0 := s.rssKB()
-	for i := 0; i < warmInstances; i++ {
+	fds0 := s.fds()
+	for i := 0; i < cfg.instances; i++ {
 		name := fmt.Sprintf("warm-%d", i)
-		if err := create(name, 128); err != nil {
+		if err := s.create(name, 128, zip); err != nil {
 			return err
 		}
-		if err := invoke(name); err != nil {
+		if err := echo(s.client, name); err != nil {
 			return err
 		}
 	}
-	rss1 := s.rssKB()
-	fmt.Printf("idle warm instances: %d, moat RSS %d KB -> %d KB: %.0f KB per instance (host side, moat process)\n",
-		warmInstances, rss0, rss1, float64(rss1-rss0)/float64(warmInstances))
-
-	// Many functions.
-	have := colds + warmInstances + 1
-	for i := have; i < functions; i++ {
-		if err := create(fmt.Sprintf("fn-%04d", i), 128); err != nil {
+	rss1, fds1 := s.rssKB(), s.fds()
+	fmt.Printf("idle warm instances: %d, moat RSS %d KB -> %d KB: %.0f KB per instance; open fds %d -> %d: %.1f per instance (host side, moat process)\n",
+		cfg.instances, rss0, rss1, float64(rss1-rss0)/float64(cfg.instances), fds0, fds1, float64(fds1-fds0)/float64(cfg.instances))
+	for i := cfg.instances + 1; i < cfg.functions; i++ {
+		if err := s.create(fmt.Sprintf("fn-%04d", i), 128, zip); err != nil {
 			return err
 		}
 	}
@@ -250,23 +276,37 @@ func run(moatBin, zipPath string, dur time.Duration, colds, functions, warmInsta
 			}
 			n += len(out.Functions)
 		}
-		if n < functions {
-			return fmt.Errorf("listed %d functions, want %d", n, functions)
+		if n < cfg.functions {
+			return fmt.Errorf("listed %d functions, want %d", n, cfg.functions)
 		}
 		full = append(full, time.Since(t0))
 	}
 	fmt.Printf("ListFunctions with %d functions: one page (50) p50 %s p99 %s; all pages p50 %s\n",
-		functions, pct(list, 50), pct(list, 99), pct(full, 50))
-	fmt.Printf("moat RSS with %d functions and %d warm instances: %d KB\n", functions, warmInstances, s.rssKB())
+		cfg.functions, pct(list, 50), pct(list, 99), pct(full, 50))
+	fmt.Printf("moat RSS with %d functions and %d warm instances: %d KB\n", cfg.functions, cfg.instances, s.rssKB())
 	time.Sleep(idleWait)
 	fmt.Printf("moat RSS after %s idle: %d KB\n", idleWait, s.rssKB())
+	return nil
+}
+
+var benchPayload = []byte(`{"hello":"moat","n":12345}`)
+
+// echo invokes an echo function once and checks its answer.
+func echo(c *lambda.Client, name string) error {
+	out, err := c.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String(name), Payload: benchPayload})
+	if err != nil {
+		return err
+	}
+	if out.FunctionError != nil || string(out.Payload) != string(benchPayload) {
+		return fmt.Errorf("bad response %q", out.Payload)
+	}
 	return nil
 }
 
 // idleWait is how long moat sits idle before its idle RSS is read.
 const idleWait = 30 * time.Second
 
-func ms(s string) time.Duration {
+func msDur(s string) time.Duration {
 	f, _ := strconv.ParseFloat(s, 64)
 	return time.Duration(f * float64(time.Millisecond))
 }
@@ -305,15 +345,28 @@ func pct(d []time.Duration, p int) string {
 	if len(d) == 0 {
 		return "n/a"
 	}
+	return ms(pctD(d, p))
+}
+
+// pctD is the p-th percentile of d (0 for none).
+func pctD(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	s := slices.Clone(d)
 	slices.Sort(s)
-	v := s[min(len(s)-1, len(s)*p/100)]
-	return fmt.Sprintf("%.3fms", float64(v)/float64(time.Millisecond))
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func readZip(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read echo zip (run make build first): %w", err)
+	}
+	return b, nil
 }
 
 func numCPU() int {
 	b, _ := os.ReadFile("/proc/cpuinfo")
 	return strings.Count(string(b), "processor\t:")
 }
-
-var _ = io.Discard

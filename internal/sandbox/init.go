@@ -90,10 +90,15 @@ func setupInit() error {
 		return fmt.Errorf("read base spec: %w", err)
 	}
 	var steps initSteps
+	var filt filters
 	if base.Hardened {
 		t := time.Now()
 		if err := prepareRoot(); err != nil {
 			return fmt.Errorf("build root: %w", err)
+		}
+		var err error
+		if filt, err = compileFilters(); err != nil {
+			return err
 		}
 		steps.Root = time.Since(t).Microseconds()
 	}
@@ -119,7 +124,7 @@ func setupInit() error {
 		if err != nil {
 			return fmt.Errorf("receive code: %w", err)
 		}
-		if listener, err = harden(&spec, code, &iso, &steps); err != nil {
+		if listener, err = harden(&spec, code, filt, &iso, &steps); err != nil {
 			return err
 		}
 	}
@@ -155,7 +160,7 @@ func setupInit() error {
 // limits; no_new_privs; capabilities and ids; Landlock; seccomp (last, so
 // that nothing before it needs a syscall it refuses). With
 // spec.Supervise it returns the seccomp filter's listener.
-func harden(spec *initSpec, code int, iso *Isolation, steps *initSteps) (*os.File, error) {
+func harden(spec *initSpec, code int, filt filters, iso *Isolation, steps *initSteps) (*os.File, error) {
 	t := time.Now()
 	lap := func(d *int64) {
 		now := time.Now()
@@ -200,7 +205,7 @@ func harden(spec *initSpec, code int, iso *Isolation, steps *initSteps) (*os.Fil
 	var listener *os.File
 	if spec.Seccomp {
 		var err error
-		if listener, err = installSeccomp(spec.Supervise); err != nil {
+		if listener, err = filt.install(spec.Supervise); err != nil {
 			return nil, fmt.Errorf("seccomp: %w", err)
 		}
 		iso.Seccomp = true

@@ -189,7 +189,8 @@ func (p *pool) kick() {
 
 // refill builds shells while the pool has room and no instance is
 // starting: between a Spawn and the end of that instance's init phase
-// (Instance.InitDone, or its Close) the refiller waits, since building a
+// (Instance.InitDone, or its Close), and for refillDelay after, the
+// refiller waits, since building a
 // shell beside a starting instance slowed that instance's start by half on
 // 2 CPUs (mounts, cgroups and namespaces share kernel locks), even at idle
 // priority. It also builds at idle priority: its goroutine keeps an OS
@@ -209,6 +210,13 @@ func (m *Manager) refill(p *pool) {
 		case <-p.stop:
 			return
 		case <-p.wake:
+		}
+		// Let the instance whose start just ended serve its first
+		// invocation (the rest of its cold start) first.
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(refillDelay):
 		}
 		for len(p.ready) < cap(p.ready) && m.starting.Load() == 0 {
 			inst, err := m.build()
@@ -230,6 +238,10 @@ func (m *Manager) refill(p *pool) {
 		}
 	}
 }
+
+// refillDelay is how long the refiller waits after the last start ended
+// before it builds: about one first invocation.
+const refillDelay = 50 * time.Millisecond
 
 // normalPriority gives every thread of pid the normal scheduling policy
 // back (a shell's init inherited SCHED_IDLE from the refiller). It does

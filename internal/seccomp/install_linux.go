@@ -34,10 +34,45 @@ var ErrThreadSync = errors.New("filter could not be synchronised to every thread
 // already runs under an unrelated filter. Never call it in the moat host
 // process.
 func Install(p *Policy) error {
-	if p != nil && p.notifies() {
+	f, err := Compile(p)
+	if err != nil {
+		return err
+	}
+	return f.Install()
+}
+
+// Filter is a policy compiled for the kernel, ready to load: compile it
+// ahead (the instance init does, before a function claims it) and the load
+// is one system call.
+type Filter struct {
+	prog     []unix.SockFilter
+	notifies bool
+}
+
+// Compile assembles p for the architecture moat runs on. It returns
+// [ErrInvalidPolicy] (wrapped) for an invalid policy.
+func Compile(p *Policy) (*Filter, error) {
+	prog, err := p.Assemble()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return nil, fmt.Errorf("encode filter: %w", err)
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, in := range raw {
+		filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	return &Filter{prog: filter, notifies: p.notifies()}, nil
+}
+
+// Install loads the filter as [Install] does, with the same errors.
+func (f *Filter) Install() error {
+	if f.notifies {
 		return fmt.Errorf("%w: it hands calls to a supervisor; load it with InstallListener", ErrInvalidPolicy)
 	}
-	_, err := load(p, unix.SECCOMP_FILTER_FLAG_TSYNC)
+	_, err := f.load(unix.SECCOMP_FILTER_FLAG_TSYNC)
 	return err
 }
 
@@ -55,11 +90,21 @@ func Install(p *Policy) error {
 // process waiting on a listener only it holds would wait until killed.
 // Errors are those of Install.
 func InstallListener(p *Policy) (*os.File, error) {
+	f, err := Compile(p)
+	if err != nil {
+		return nil, err
+	}
+	return f.InstallListener()
+}
+
+// InstallListener loads the filter as [InstallListener] does, with the
+// same errors.
+func (f *Filter) InstallListener() (*os.File, error) {
 	flags := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH | unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
-	fd, err := load(p, flags|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+	fd, err := f.load(flags | unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
 	if errors.Is(err, unix.EINVAL) {
 		// A kernel older than 5.19 lacks the killable wait.
-		fd, err = load(p, flags)
+		fd, err = f.load(flags)
 	}
 	if err != nil {
 		return nil, err
@@ -67,21 +112,10 @@ func InstallListener(p *Policy) (*os.File, error) {
 	return os.NewFile(fd, "seccomp-listener"), nil
 }
 
-// load compiles p and loads it with flags, returning what the kernel
-// returned: a listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER.
-func load(p *Policy, flags uintptr) (uintptr, error) {
-	prog, err := p.Assemble()
-	if err != nil {
-		return 0, err
-	}
-	raw, err := bpf.Assemble(prog)
-	if err != nil {
-		return 0, fmt.Errorf("encode filter: %w", err)
-	}
-	filter := make([]unix.SockFilter, len(raw))
-	for i, in := range raw {
-		filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
-	}
+// load loads the filter with flags, returning what the kernel returned: a
+// listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER.
+func (f *Filter) load(flags uintptr) (uintptr, error) {
+	filter := f.prog
 	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 
 	// no_new_privs is per thread: check it on the thread that loads the
