@@ -48,9 +48,9 @@ type Options struct {
 	// SandboxPool is how many instances the node keeps built ahead of
 	// cold starts (namespaces, cgroups and the shared root, waiting for a
 	// function); 0 builds every instance on demand.
-	SandboxPool int
-	ShutdownGrace  time.Duration // drain in-flight invocations for at most this long, default 30s
-	MasterKeyFile  string        // default DataDir/master.key
+	SandboxPool   int
+	ShutdownGrace time.Duration // drain in-flight invocations for at most this long, default 30s
+	MasterKeyFile string        // default DataDir/master.key
 	// AsyncRetryDelays are the waits before the retries of a failed Event
 	// invocation; default 1 and 2 minutes, as Lambda.
 	AsyncRetryDelays []time.Duration
