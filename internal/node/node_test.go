@@ -52,6 +52,7 @@ func startNode(t testing.TB, mutate func(*Options)) *testNode {
 		DataDir:          dir,
 		AsyncRetryDelays: []time.Duration{50 * time.Millisecond, 50 * time.Millisecond},
 		ShutdownGrace:    10 * time.Second,
+		SandboxPool:      2, // as moat up: the suites run on pooled instances
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if mutate != nil {

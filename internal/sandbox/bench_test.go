@@ -106,13 +106,14 @@ func benchSpawn(b *testing.B, mem, poolSize int) {
 }
 
 // waitPool waits until the pool is full again.
-func waitPool(b *testing.B, m *Manager) {
-	deadline := time.Now().Add(10 * time.Second)
+func waitPool(b testing.TB, m *Manager) {
+	b.Helper()
 	for len(m.pool.ready) < cap(m.pool.ready) {
-		if time.Now().After(deadline) {
+		select {
+		case <-m.pool.filled:
+		case <-time.After(10 * time.Second):
 			b.Fatal("the pool did not refill within 10s")
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

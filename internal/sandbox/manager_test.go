@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,4 +184,166 @@ cp /usr/bin/true /tmp/t && chmod +x /tmp/t && { /tmp/t && echo tmp=ok || echo tm
 			t.Errorf("monitor mode output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// countingObserver records which instances it was told of.
+type countingObserver struct {
+	mu       sync.Mutex
+	observed []string
+	forgot   []string
+}
+
+func (o *countingObserver) Observe(id string, _ uint64, _ string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.observed = append(o.observed, id)
+	return nil
+}
+
+func (o *countingObserver) Forget(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.forgot = append(o.forgot, id)
+}
+
+func (o *countingObserver) counts() (int, int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.observed), len(o.forgot)
+}
+
+func newPoolManager(t *testing.T, size int, obs Observer) *Manager {
+	t.Helper()
+	fixture.RequireRoot(t)
+	m, err := NewManager(Options{CgroupParent: "moat-test-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
+		Namespaces: true, Landlock: true, Seccomp: true, Pool: size, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		m.removeParent()
+	})
+	return m
+}
+
+// TestPooledInstances: an instance claimed from the pool has every wall a
+// freshly built one has, runs with its own limits and environment, and the
+// pool refills once its start is over. Shells are nobody's until claimed:
+// the observer hears of an instance only at its claim.
+func TestPooledInstances(t *testing.T) {
+	obs := &countingObserver{}
+	m := newPoolManager(t, 2, obs)
+	waitPool(t, m)
+	if n, _ := obs.counts(); n != 0 {
+		t.Fatalf("the observer was told of %d shells before any claim", n)
+	}
+	probe, err := m.Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := obs.counts(); n != 1 {
+		t.Fatalf("observer told of %d instances after the probe, want 1", n)
+	}
+	dir := shellCode(t, `echo "foo=$FOO pid=$$ user=$(id -u) mem=$(cat /proc/self/cgroup | wc -l)"; sleep 1000`)
+	inst, err := m.Spawn(context.Background(), Spec{ID: "pooled", CodeDir: dir, Env: []string{"FOO=bar", "PATH=/usr/bin:/bin"}, MemoryMB: 48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if !inst.Times.Pooled {
+		t.Fatal("the instance was not taken from a full pool")
+	}
+	probe.ExecSupervisor, probe.LandlockExecAllowList = false, false
+	if inst.Isolation != probe {
+		t.Fatalf("pooled instance isolation %+v, a fresh one has %+v", inst.Isolation, probe)
+	}
+	line, err := bufio.NewReader(inst.Output).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(line, "foo=bar pid=1 user=993") {
+		t.Fatalf("pooled instance output %q", line)
+	}
+	limit, err := os.ReadFile(filepath.Join(inst.cg.mem, memoryLimitFile(inst.cg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(limit)); got != fmt.Sprint(48<<20) {
+		t.Fatalf("memory limit %s, want the function's 48 MB", got)
+	}
+	if n, _ := obs.counts(); n != 2 {
+		t.Fatalf("observer told of %d instances, want 2 (the probe and this one)", n)
+	}
+	if err := inst.InitDone(); err != nil {
+		t.Fatal(err)
+	}
+	waitPool(t, m)
+}
+
+// TestPoolDiscardsDeadShells: a shell whose init died while it waited is
+// never handed out.
+func TestPoolDiscardsDeadShells(t *testing.T) {
+	m := newPoolManager(t, 1, nil)
+	waitPool(t, m)
+	var dead *Instance
+	select {
+	case dead = <-m.pool.ready:
+	default:
+		t.Fatal("no pooled shell")
+	}
+	dead.Kill()
+	<-dead.Done()
+	m.pool.ready <- dead
+	dir := shellCode(t, `echo alive`)
+	inst, err := m.Spawn(context.Background(), Spec{ID: "fresh", CodeDir: dir, Env: []string{"PATH=/usr/bin:/bin"}, MemoryMB: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if inst == dead || inst.Times.Pooled {
+		t.Fatal("Spawn handed out a dead shell")
+	}
+	if out, _ := io.ReadAll(inst.Output); strings.TrimSpace(string(out)) != "alive" {
+		t.Fatalf("output %q", out)
+	}
+	if _, err := os.Stat(dead.cg.mem); !os.IsNotExist(err) {
+		t.Fatalf("the dead shell's cgroup is left: %v", err)
+	}
+}
+
+// TestPoolCloseRemovesShells: closing the manager destroys the shells it
+// kept, processes and cgroups.
+func TestPoolCloseRemovesShells(t *testing.T) {
+	m := newPoolManager(t, 2, nil)
+	waitPool(t, m)
+	var shells []*Instance
+	for len(m.pool.ready) > 0 {
+		inst := <-m.pool.ready
+		shells = append(shells, inst)
+		m.pool.ready <- inst
+		if len(shells) == cap(m.pool.ready) {
+			break
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range shells {
+		select {
+		case <-s.Done():
+		default:
+			t.Fatal("a pooled shell's init is still running after Close")
+		}
+		if _, err := os.Stat(s.cg.mem); !os.IsNotExist(err) {
+			t.Fatalf("pooled shell cgroup %s left after Close: %v", s.cg.mem, err)
+		}
+	}
+}
+
+func memoryLimitFile(cg *cgroup) string {
+	if cg.isV2 {
+		return "memory.max"
+	}
+	return "memory.limit_in_bytes"
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -162,18 +163,21 @@ func (m *Manager) build() (_ *Instance, err error) {
 // goroutine refills it; a claim that finds it empty builds a shell itself
 // (and never waits for the refiller).
 type pool struct {
-	ready chan *Instance
-	wake  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+	ready  chan *Instance
+	filled chan struct{} // signalled (never blocking) each time the pool is full
+	wake   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
 func (m *Manager) startPool(size int) {
 	p := &pool{
-		ready: make(chan *Instance, size),
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		ready:  make(chan *Instance, size),
+		filled: make(chan struct{}, 1),
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	m.pool = p
 	go m.refill(p)
@@ -235,6 +239,12 @@ func (m *Manager) refill(p *pool) {
 				inst.Close()
 				return
 			}
+			if len(p.ready) == cap(p.ready) {
+				select {
+				case p.filled <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 }
@@ -286,8 +296,14 @@ func (p *pool) take() *Instance {
 	}
 }
 
-// close stops the refiller and destroys the shells it holds.
+// close stops the refiller and destroys the shells it holds. Only the
+// first call does anything.
 func (p *pool) close() {
+	first := false
+	p.once.Do(func() { first = true })
+	if !first {
+		return
+	}
 	close(p.stop)
 	<-p.done
 	for {
