@@ -233,7 +233,7 @@ type Instance struct {
 	cmd       *exec.Cmd
 	cg        *cgroup
 	memBytes  int64
-	pooled    bool // built by the pool's refiller (at idle priority)
+	pooled    bool // built by the pool's refiller (SCHED_BATCH until claimed)
 	starting  bool // counted in Manager.starting until InitDone or Close
 	startOnce sync.Once
 	ctl       *os.File // the init's control pipe, until the claim

@@ -194,19 +194,22 @@ func (p *pool) kick() {
 // refill builds shells while the pool has room and no instance is
 // starting: between a Spawn and the end of that instance's init phase
 // (Instance.InitDone, or its Close), and for refillDelay after, the
-// refiller waits, since building a
-// shell beside a starting instance slowed that instance's start by half on
-// 2 CPUs (mounts, cgroups and namespaces share kernel locks), even at idle
-// priority. It also builds at idle priority: its goroutine keeps an OS
-// thread of its own under SCHED_IDLE, which the shells' inits inherit
-// across the clone, so refilling never takes CPU from running functions.
-// Under such load the pool stays empty and Spawn builds on demand, at
-// normal priority. The claim gives the init normal priority back
-// (normalPriority). A failed build is logged and retried after a pause.
+// refiller waits, since building a shell beside a starting instance
+// slowed that instance's start by half on 2 CPUs (mounts, cgroups and
+// namespaces share kernel locks). Its goroutine keeps an OS thread of its
+// own under SCHED_BATCH, which the shells' inits inherit across the clone:
+// a batch task has its full CPU weight but never preempts a running
+// thread when it wakes, so refilling waits its turn behind functions and
+// moat's API. SCHED_IDLE would be gentler still but inverts priorities: a
+// shell's init holding a kernel lock (the cgroup or mount mutex) at the
+// idle weight, on a busy machine, stalls the normal-priority spawn that
+// waits for the same lock. The claim gives the init the normal policy
+// back (normalPriority). A failed build is logged and retried after a
+// pause.
 func (m *Manager) refill(p *pool) {
 	defer close(p.done)
 	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0); err != nil {
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_BATCH}, 0); err != nil {
 		m.log.Warn("pooled instances are built at normal priority", "err", err)
 	}
 	for {
@@ -254,7 +257,7 @@ func (m *Manager) refill(p *pool) {
 const refillDelay = 50 * time.Millisecond
 
 // normalPriority gives every thread of pid the normal scheduling policy
-// back (a shell's init inherited SCHED_IDLE from the refiller). It does
+// back (a shell's init inherited SCHED_BATCH from the refiller). It does
 // nothing for a process that is already normal.
 func normalPriority(pid int) error {
 	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
