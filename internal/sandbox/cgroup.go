@@ -157,12 +157,14 @@ func (l *cgroupLayout) prepare() error {
 //   - from then on, the function's share: CPU in proportion to memory,
 //     1,769 MB = one CPU (cpuQuota).
 //
-// cpuPeriod is the CFS period. A shorter period spreads a small
-// function's share over shorter slices, so a burst that outruns its quota
-// waits at most one period instead of ~100 ms (the kernel's default); the
-// kernel's smallest quota is 1 ms, and 20 ms keeps 128 MB's share (1.45 ms)
-// above it. docs/BENCHMARKS.md has the measurement that chose it.
-const cpuPeriod = 20_000 // µs
+// cpuPeriod is the CFS period, the kernel's default of 100 ms, chosen by
+// measurement (BenchmarkCPUPeriod, in docs/BENCHMARKS.md): a handler whose
+// CPU fits in one period's quota (7.2 ms at 128 MB) runs unthrottled in
+// one slice, where a 20 ms period cut a 5 ms handler at 128 MB into four
+// slices and took its p50 from 5 ms to 37 ms. A shorter period helps only
+// handlers that need more than their share, which wait either way (12 ms
+// at 128 MB: 161 ms at 20 ms against 198 ms at 100 ms).
+const cpuPeriod = 100_000 // µs
 
 // minQuota is the kernel's smallest CFS quota (1 ms).
 const minQuota = 1000 // µs
