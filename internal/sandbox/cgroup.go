@@ -144,7 +144,8 @@ func (l *cgroupLayout) prepare() error {
 }
 
 // CPU. An instance's processes are in its CPU cgroup from the start, but
-// the quota changes with the instance's phase (Instance.SetCPU):
+// the quota changes with the instance's phase (cgroup.setCPU, from build,
+// claim and Instance.InitDone):
 //
 //   - while moat's init builds the walls, none: moat's own work is not
 //     charged to the function;

@@ -3,12 +3,23 @@
 // One Manager owns every instance on a node and all the privileged work that
 // goes with them: cgroups, namespaces and the Runtime API socket created
 // inside each instance's network namespace. An instance is started by
-// re-executing the moat binary as a small init (see Init), which waits until
-// the parent has placed it in its cgroups, then sets up the instance and
-// execs the function's bootstrap with exactly the environment it was given:
-// nothing of moat's own environment or credentials is inherited. Just
-// before that exec, the init reports the walls it built (Isolation) over a
-// UNIX socket; Spawn returns only after that report.
+// re-executing the moat binary as a small init (see Init) and is built in
+// two halves. The shell: the init runs in its own namespaces and cgroups,
+// the Runtime API socket exists, and the parts of the root every function
+// shares are mounted; it holds nothing of any function. The claim: the
+// function's code, /tmp, limits, network grants and observer are attached,
+// the init pivots into the root, gives up every privilege, puts up Landlock
+// and seccomp and execs the function's bootstrap with exactly the
+// environment it was given: nothing of moat's own environment or
+// credentials is inherited. Just before that exec, the init reports the
+// walls it built (Isolation) over a UNIX socket; Spawn returns only after
+// that report. With Options.Pool, the manager keeps shells built ahead and
+// a Spawn claims one; a shell is used once and never returns to the pool.
+//
+// An instance's CPU quota follows its phase: none while moat's init works,
+// at least two CPUs from the exec of the bootstrap to its first
+// invocation/next (Instance.InitDone), then the function's share in
+// proportion to memory over the kernel's 100 ms CFS period.
 //
 // # Enforce mode
 //
