@@ -3,7 +3,6 @@ package invoke
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -21,46 +20,6 @@ func (q *Queue) ReadDestination(ctx context.Context, name string, follow bool, f
 	if q.dest == nil {
 		return errors.New("read destination: no destinations stream")
 	}
-	cons, err := q.dest.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{store.SubjectDest + "." + name},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("read destination: %w", err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("read destination: %w", err)
-	}
-	remaining := info.NumPending
-	if !follow && remaining == 0 {
-		return nil
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("read destination: %w", err)
-	}
-	defer it.Stop()
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read destination: %w", err)
-		}
-		if err := fn(m.Data()); err != nil {
-			return err
-		}
-		if !follow {
-			remaining--
-			if remaining == 0 {
-				return nil
-			}
-		}
-	}
+	rp := store.Replay{Stream: q.dest.CachedInfo().Config.Name, Subject: store.SubjectDest + "." + name, Follow: follow}
+	return rp.Run(ctx, q.opts.JS, func(_ uint64, data []byte) error { return fn(data) })
 }

@@ -3,7 +3,6 @@ package logs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,12 +14,8 @@ import (
 // Reader reads functions' logs from the logs stream. It is safe for
 // concurrent use; every Read has its own consumer.
 type Reader struct {
-	js jetstream.JetStream
-	// idle is how long a non-following Read waits for the next record before
-	// asking the server whether any are left. It only matters when records
-	// vanish (age or size limits) between the consumer's start and their
-	// delivery; otherwise the end is seen on the last record.
-	idle time.Duration
+	js   jetstream.JetStream
+	idle time.Duration // store.Replay.Idle
 }
 
 // NewReader returns a Reader using js.
@@ -41,88 +36,12 @@ func (r *Reader) Read(ctx context.Context, function string, since time.Time, fol
 	if !validFunctionName(function) {
 		return fmt.Errorf("read logs of %q: %w", function, ErrInvalidFunctionName)
 	}
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject(function)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	}
-	if !since.IsZero() {
-		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		cfg.OptStartTime = &since
-	}
-	cons, err := r.js.OrderedConsumer(ctx, store.StreamLogs, cfg)
-	if err != nil {
-		return fmt.Errorf("read logs of %s: %w", function, err)
-	}
-	defer r.deleteConsumer(ctx, cons)
-
-	// The consumer counted, when made, the records it has to deliver: none
-	// means there is nothing to read yet.
-	if !follow && cons.CachedInfo().NumPending == 0 {
-		return nil
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("read logs of %s: %w", function, err)
-	}
-	defer it.Stop()
-	// Stop also ends the consumer's reset retries, which do not watch ctx.
-	defer context.AfterFunc(ctx, it.Stop)()
-
-	for {
-		msg, err := r.next(ctx, it, follow)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if !follow && errors.Is(err, context.DeadlineExceeded) {
-				// Idle: the records counted may have aged out before delivery.
-				info, err := cons.Info(ctx)
-				if err != nil {
-					return fmt.Errorf("read logs of %s: %w", function, err)
-				}
-				if info.NumPending == 0 {
-					return nil
-				}
-				continue
-			}
-			return fmt.Errorf("read logs of %s: %w", function, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("read logs of %s: %w", function, err)
-		}
+	rp := store.Replay{Stream: store.StreamLogs, Subject: subject(function), Since: since, Follow: follow, Idle: r.idle}
+	return rp.Run(ctx, r.js, func(seq uint64, data []byte) error {
 		var rec Record
-		if err := json.Unmarshal(msg.Data(), &rec); err != nil {
-			return fmt.Errorf("read logs of %s: decode record %d: %w", function, meta.Sequence.Stream, err)
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return fmt.Errorf("read logs of %s: decode record %d: %w", function, seq, err)
 		}
-		if err := fn(rec); err != nil {
-			return err
-		}
-		if !follow && meta.NumPending == 0 {
-			return nil
-		}
-	}
-}
-
-// next waits for the next message: until ctx ends when following, and at
-// most r.idle otherwise.
-func (r *Reader) next(ctx context.Context, it jetstream.MessagesContext, follow bool) (jetstream.Msg, error) {
-	if follow {
-		return it.Next(jetstream.NextContext(ctx))
-	}
-	ictx, cancel := context.WithTimeout(ctx, r.idle)
-	defer cancel()
-	return it.Next(jetstream.NextContext(ictx))
-}
-
-// deleteConsumer removes the server side of a finished Read at once rather
-// than leaving it for the inactivity threshold to reap.
-func (r *Reader) deleteConsumer(ctx context.Context, cons jetstream.Consumer) {
-	info := cons.CachedInfo()
-	if info == nil {
-		return
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = r.js.DeleteConsumer(dctx, store.StreamLogs, info.Name) // else reaped when inactive
+		return fn(rec)
+	})
 }

@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"moat.dev/moat/internal/detect"
+	"moat.dev/moat/internal/store"
 )
 
 // ErrNoRecord is returned by Trace when no record of the request is kept:
@@ -47,7 +46,7 @@ func (m *Monitor) Trace(ctx context.Context, requestID string) ([]Record, error)
 
 // ReadAlerts calls fn with the stored alerts, oldest first, of one
 // function (or all when function is empty) since a time; with follow it
-// then waits for new ones until ctx ends.
+// then waits for new ones until ctx ends, and returns ctx's error.
 func (m *Monitor) ReadAlerts(ctx context.Context, function string, since time.Time, follow bool, fn func(detect.Alert) error) error {
 	subject := m.opts.AlertSubject + ".>"
 	if function != "" {
@@ -56,73 +55,16 @@ func (m *Monitor) ReadAlerts(ctx context.Context, function string, since time.Ti
 	return m.readSubject(ctx, m.opts.AlertStream, subject, since, follow, func(b []byte) error {
 		var a detect.Alert
 		if err := json.Unmarshal(b, &a); err != nil {
-			m.log.Warn("monitor: skip undecodable alert", "err", err)
+			m.log.Warn("skip undecodable alert", "err", err)
 			return nil
 		}
 		return fn(a)
 	})
 }
 
-// readSubject delivers a stream's messages on subject in order through an
-// ordered consumer; without follow it stops at the last one stored.
+// readSubject delivers a stream's messages on subject in order; without
+// follow it stops at the last one stored.
 func (m *Monitor) readSubject(ctx context.Context, stream, subject string, since time.Time, follow bool, fn func([]byte) error) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if !since.IsZero() {
-		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		cfg.OptStartTime = &since
-	}
-	c, err := m.opts.JS.OrderedConsumer(ctx, stream, cfg)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	if !follow {
-		info, err := c.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", stream, err)
-		}
-		if info.NumPending == 0 {
-			return nil
-		}
-	}
-	for {
-		var (
-			batch jetstream.MessageBatch
-			err   error
-		)
-		if follow {
-			batch, err = c.Fetch(256, jetstream.FetchMaxWait(5*time.Second))
-		} else {
-			// What is stored is there now: take it without waiting
-			// for a full batch.
-			batch, err = c.FetchNoWait(256)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("read %s: %w", stream, err)
-		}
-		var last jetstream.Msg
-		for msg := range batch.Messages() {
-			last = msg
-			if err := fn(msg.Data()); err != nil {
-				return err
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("read %s: %w", stream, err)
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !follow {
-			if last == nil {
-				return nil
-			}
-			md, err := last.Metadata()
-			if err != nil || md.NumPending == 0 {
-				return nil
-			}
-		}
-	}
+	rp := store.Replay{Stream: stream, Subject: subject, Since: since, Follow: follow}
+	return rp.Run(ctx, m.opts.JS, func(_ uint64, data []byte) error { return fn(data) })
 }

@@ -164,6 +164,61 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// A streamSpec is one of the node's streams: where its handle goes and how
+// it differs from the defaults every stream shares (file storage, the
+// node's replica count, limits retention, discarding the oldest messages,
+// subjects <prefix>.>).
+type streamSpec struct {
+	dst *jetstream.Stream
+	cfg jetstream.StreamConfig
+}
+
+func (s *Store) streams(opts Options) []streamSpec {
+	return []streamSpec{
+		{&s.Async, jetstream.StreamConfig{
+			Name:        StreamAsync,
+			Description: "accepted asynchronous invocations, removed once handled for good",
+			Retention:   jetstream.WorkQueuePolicy,
+			MaxAge:      7 * 24 * time.Hour,
+			Discard:     jetstream.DiscardNew, // refuse new events rather than drop accepted ones
+		}},
+		{&s.Logs, jetstream.StreamConfig{
+			Name:        StreamLogs,
+			Description: "function invocation logs",
+			MaxAge:      opts.LogRetention,
+			MaxBytes:    opts.LogMaxBytes,
+		}},
+		{&s.Dest, jetstream.StreamConfig{
+			Name:        StreamDest,
+			Description: "records sent to stream destinations of asynchronous invocations",
+			MaxAge:      14 * 24 * time.Hour,
+		}},
+		{&s.Traces, jetstream.StreamConfig{
+			Name:        StreamTraces,
+			Description: "per-invocation forensic records of what functions executed, opened and connected to",
+			MaxAge:      opts.TraceRetention,
+			MaxBytes:    opts.TraceMaxBytes,
+			AllowDirect: true,
+		}},
+		{&s.Alerts, jetstream.StreamConfig{
+			Name:        StreamAlerts,
+			Description: "detection alerts",
+			MaxAge:      opts.TraceRetention,
+			MaxBytes:    1 << 30,
+		}},
+	}
+}
+
+// streamSubjects is the subject space of each stream: its prefix and
+// everything below it.
+var streamSubjects = map[string]string{
+	StreamAsync:  SubjectAsync,
+	StreamLogs:   SubjectLogs,
+	StreamDest:   SubjectDest,
+	StreamTraces: SubjectTraces,
+	StreamAlerts: SubjectAlerts,
+}
+
 func (s *Store) ensure(ctx context.Context, opts Options) error {
 	var err error
 	s.Functions, err = s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -175,6 +230,17 @@ func (s *Store) ensure(ctx context.Context, opts Options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("ensure bucket %s: %w", BucketFunctions, err)
+	}
+	s.Monitor, err = s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:       BucketMonitor,
+		Description:  "moat behaviour profiles and user detection rules",
+		History:      5,
+		Storage:      jetstream.FileStorage,
+		Replicas:     opts.Replicas,
+		MaxValueSize: 4 << 20,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure bucket %s: %w", BucketMonitor, err)
 	}
 	s.Code, err = s.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      BucketCode,
@@ -192,84 +258,14 @@ func (s *Store) ensure(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("ensure object store %s: %w", BucketCode, err)
 	}
-	s.Async, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamAsync,
-		Description: "accepted asynchronous invocations, removed once handled for good",
-		Subjects:    []string{SubjectAsync + ".>"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    opts.Replicas,
-		MaxAge:      7 * 24 * time.Hour,
-		Discard:     jetstream.DiscardNew, // refuse new events rather than drop accepted ones
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", StreamAsync, err)
-	}
-	s.Logs, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamLogs,
-		Description: "function invocation logs",
-		Subjects:    []string{SubjectLogs + ".>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    opts.Replicas,
-		MaxAge:      opts.LogRetention,
-		MaxBytes:    opts.LogMaxBytes,
-		Discard:     jetstream.DiscardOld,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", StreamLogs, err)
-	}
-	s.Dest, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamDest,
-		Description: "records sent to stream destinations of asynchronous invocations",
-		Subjects:    []string{SubjectDest + ".>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    opts.Replicas,
-		MaxAge:      14 * 24 * time.Hour,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", StreamDest, err)
-	}
-	s.Traces, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamTraces,
-		Description: "per-invocation forensic records of what functions executed, opened and connected to",
-		Subjects:    []string{SubjectTraces + ".>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    opts.Replicas,
-		MaxAge:      opts.TraceRetention,
-		MaxBytes:    opts.TraceMaxBytes,
-		Discard:     jetstream.DiscardOld,
-		AllowDirect: true,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", StreamTraces, err)
-	}
-	s.Alerts, err = s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamAlerts,
-		Description: "detection alerts",
-		Subjects:    []string{SubjectAlerts + ".>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    opts.Replicas,
-		MaxAge:      opts.TraceRetention,
-		MaxBytes:    1 << 30,
-		Discard:     jetstream.DiscardOld,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", StreamAlerts, err)
-	}
-	s.Monitor, err = s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:       BucketMonitor,
-		Description:  "moat behaviour profiles and user detection rules",
-		History:      5,
-		Storage:      jetstream.FileStorage,
-		Replicas:     opts.Replicas,
-		MaxValueSize: 4 << 20,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure bucket %s: %w", BucketMonitor, err)
+	for _, st := range s.streams(opts) {
+		cfg := st.cfg
+		cfg.Subjects = []string{streamSubjects[cfg.Name] + ".>"}
+		cfg.Storage = jetstream.FileStorage
+		cfg.Replicas = opts.Replicas
+		if *st.dst, err = s.JS.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
 	}
 	return nil
 }
