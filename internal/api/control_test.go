@@ -205,7 +205,7 @@ func TestControlCreateAndGetShapes(t *testing.T) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/moat/v1/code/"+fmt.Sprintf("%x", sum), nil)
 	req.SetPathValue("sha256", fmt.Sprintf("%x", sum))
-	if err := f.srv.getCode(rec, req, nil); err != nil || !bytes.Equal(rec.Body.Bytes(), zipData) {
+	if err := f.srv.control(f.srv.getCode)(rec, req, nil); err != nil || !bytes.Equal(rec.Body.Bytes(), zipData) {
 		t.Errorf("getCode: %v, %d bytes", err, rec.Body.Len())
 	}
 }

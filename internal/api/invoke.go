@@ -12,9 +12,14 @@ import (
 	"moat.dev/moat/internal/registry"
 )
 
+// Resolver resolves a function reference and qualifier to what an
+// invocation runs; *registry.Registry implements it.
+type Resolver interface {
+	Resolve(name, qualifier string) (*registry.Target, error)
+}
+
 // Invoker runs invocations; *invoke.Dispatcher implements it.
 type Invoker interface {
-	Resolve(name, qualifier string) (*registry.Target, error)
 	InvokeTarget(ctx context.Context, t *registry.Target, req *invoke.Request) (*invoke.Response, error)
 }
 
@@ -57,10 +62,10 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, body []byte) err
 	if len(body) > MaxSyncPayload {
 		return errorf(CodeRequestTooLarge, "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
 	}
-	if s.opts.Invoker == nil {
+	if s.opts.Invoker == nil || s.opts.Resolver == nil {
 		return errorf(CodeServiceUnavailable, "invocations are not available on this node")
 	}
-	t, err := s.opts.Invoker.Resolve(name, qualifier)
+	t, err := s.opts.Resolver.Resolve(name, qualifier)
 	if err != nil {
 		return registryError(err)
 	}

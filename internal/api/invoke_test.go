@@ -39,8 +39,8 @@ func (q *queued) Enqueue(context.Context, *registry.Target, string, []byte, stri
 	return "r2", nil
 }
 
-func invokeServer(inv Invoker) *Server {
-	return New(Options{Invoker: inv, Queue: &queued{}, Auth: ctlAllowAll{}})
+func invokeServer(inv echoInvoker) *Server {
+	return New(Options{Resolver: inv, Invoker: inv, Queue: &queued{}, Auth: ctlAllowAll{}})
 }
 
 func TestInvokeHandler(t *testing.T) {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"regexp"
 	"time"
 
 	"moat.dev/moat/internal/logs"
+	"moat.dev/moat/internal/names"
 )
 
 // LogReader reads stored logs; *logs.Reader implements it.
@@ -21,13 +21,11 @@ type DestinationReader interface {
 	ReadDestination(ctx context.Context, name string, follow bool, fn func([]byte) error) error
 }
 
-var functionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // readLogs streams a function's stored log records as NDJSON:
 // GET /moat/v1/logs/{name}?since=10m|RFC3339&follow=1
 func (s *Server) readLogs(w http.ResponseWriter, r *http.Request, _ []byte) error {
 	name := r.PathValue("name")
-	if !functionName.MatchString(name) {
+	if !names.Function(name) {
 		return errorf(CodeInvalidParameterValue, "invalid function name")
 	}
 	if s.opts.Logs == nil {
@@ -61,7 +59,7 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request, _ []byte) erro
 // NDJSON: GET /moat/v1/destinations/{dest}?follow=1
 func (s *Server) readDestination(w http.ResponseWriter, r *http.Request, _ []byte) error {
 	name := r.PathValue("dest")
-	if !functionName.MatchString(name) {
+	if !names.Function(name) {
 		return errorf(CodeInvalidParameterValue, "invalid destination name")
 	}
 	if s.opts.Destinations == nil {

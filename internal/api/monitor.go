@@ -9,6 +9,7 @@ import (
 
 	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/monitor"
+	"moat.dev/moat/internal/names"
 	"moat.dev/moat/internal/profile"
 	"moat.dev/moat/internal/rules"
 )
@@ -76,7 +77,7 @@ func (s *Server) readAlerts(w http.ResponseWriter, r *http.Request, _ []byte) er
 	}
 	q := r.URL.Query()
 	fn := q.Get("function")
-	if fn != "" && !functionName.MatchString(fn) {
+	if fn != "" && !names.Function(fn) {
 		return errorf(CodeInvalidParameterValue, "invalid function name")
 	}
 	since, err := parseSince(q.Get("since"))
@@ -129,13 +130,13 @@ func (s *Server) profileTarget(r *http.Request) (Monitor, string, string, error)
 		return nil, "", "", err
 	}
 	name := r.PathValue("name")
-	if !functionName.MatchString(name) {
+	if !names.Function(name) {
 		return nil, "", "", errorf(CodeInvalidParameterValue, "invalid function name")
 	}
-	if s.opts.Invoker == nil {
+	if s.opts.Resolver == nil {
 		return nil, "", "", errorf(CodeServiceUnavailable, "functions are not available on this node")
 	}
-	t, err := s.opts.Invoker.Resolve(name, r.URL.Query().Get("Qualifier"))
+	t, err := s.opts.Resolver.Resolve(name, r.URL.Query().Get("Qualifier"))
 	if err != nil {
 		return nil, "", "", registryError(err)
 	}

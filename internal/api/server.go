@@ -34,6 +34,7 @@ type Authenticator interface {
 // Options configure a Server.
 type Options struct {
 	Registry     *registry.Registry
+	Resolver     Resolver
 	Invoker      Invoker
 	Queue        Enqueuer
 	Logs         LogReader
@@ -84,33 +85,33 @@ func (s *Server) routes() {
 	// Invoke.
 	s.handle("POST "+fn+"/invocations", maxInvokeReadCap, s.invoke)
 	// Control plane.
-	s.handle("POST /2015-03-31/functions", MaxControlBody, s.createFunction)
-	s.handle("POST /2015-03-31/functions/{$}", MaxControlBody, s.createFunction)
-	s.handle("GET /2015-03-31/functions", 0, s.listFunctions)
-	s.handle("GET /2015-03-31/functions/{$}", 0, s.listFunctions)
-	s.handle("GET "+fn, 0, s.getFunction)
-	s.handle("DELETE "+fn, 0, s.deleteFunction)
-	s.handle("GET "+fn+"/configuration", 0, s.getFunctionConfiguration)
-	s.handle("PUT "+fn+"/configuration", 1<<20, s.updateFunctionConfiguration)
-	s.handle("PUT "+fn+"/code", MaxControlBody, s.updateFunctionCode)
-	s.handle("POST "+fn+"/versions", 1<<20, s.publishVersion)
-	s.handle("GET "+fn+"/versions", 0, s.listVersions)
-	s.handle("POST "+fn+"/aliases", 1<<20, s.createAlias)
-	s.handle("GET "+fn+"/aliases", 0, s.listAliases)
-	s.handle("GET "+fn+"/aliases/{alias}", 0, s.getAlias)
-	s.handle("PUT "+fn+"/aliases/{alias}", 1<<20, s.updateAlias)
-	s.handle("DELETE "+fn+"/aliases/{alias}", 0, s.deleteAlias)
-	s.handle("PUT /2017-10-31/functions/{name}/concurrency", 1<<20, s.putConcurrency)
-	s.handle("DELETE /2017-10-31/functions/{name}/concurrency", 0, s.deleteConcurrency)
-	s.handle("GET /2019-09-30/functions/{name}/concurrency", 0, s.getConcurrency)
-	s.handle("PUT /2019-09-25/functions/{name}/event-invoke-config", 1<<20, s.putEventInvokeConfig)
-	s.handle("POST /2019-09-25/functions/{name}/event-invoke-config", 1<<20, s.putEventInvokeConfig)
-	s.handle("GET /2019-09-25/functions/{name}/event-invoke-config", 0, s.getEventInvokeConfig)
-	s.handle("DELETE /2019-09-25/functions/{name}/event-invoke-config", 0, s.deleteEventInvokeConfig)
+	s.handle("POST /2015-03-31/functions", MaxControlBody, s.control(s.createFunction))
+	s.handle("POST /2015-03-31/functions/{$}", MaxControlBody, s.control(s.createFunction))
+	s.handle("GET /2015-03-31/functions", 0, s.control(s.listFunctions))
+	s.handle("GET /2015-03-31/functions/{$}", 0, s.control(s.listFunctions))
+	s.handle("GET "+fn, 0, s.control(s.getFunction))
+	s.handle("DELETE "+fn, 0, s.control(s.deleteFunction))
+	s.handle("GET "+fn+"/configuration", 0, s.control(s.getFunctionConfiguration))
+	s.handle("PUT "+fn+"/configuration", 1<<20, s.control(s.updateFunctionConfiguration))
+	s.handle("PUT "+fn+"/code", MaxControlBody, s.control(s.updateFunctionCode))
+	s.handle("POST "+fn+"/versions", 1<<20, s.control(s.publishVersion))
+	s.handle("GET "+fn+"/versions", 0, s.control(s.listVersions))
+	s.handle("POST "+fn+"/aliases", 1<<20, s.control(s.createAlias))
+	s.handle("GET "+fn+"/aliases", 0, s.control(s.listAliases))
+	s.handle("GET "+fn+"/aliases/{alias}", 0, s.control(s.getAlias))
+	s.handle("PUT "+fn+"/aliases/{alias}", 1<<20, s.control(s.updateAlias))
+	s.handle("DELETE "+fn+"/aliases/{alias}", 0, s.control(s.deleteAlias))
+	s.handle("PUT /2017-10-31/functions/{name}/concurrency", 1<<20, s.control(s.putConcurrency))
+	s.handle("DELETE /2017-10-31/functions/{name}/concurrency", 0, s.control(s.deleteConcurrency))
+	s.handle("GET /2019-09-30/functions/{name}/concurrency", 0, s.control(s.getConcurrency))
+	s.handle("PUT /2019-09-25/functions/{name}/event-invoke-config", 1<<20, s.control(s.putEventInvokeConfig))
+	s.handle("POST /2019-09-25/functions/{name}/event-invoke-config", 1<<20, s.control(s.putEventInvokeConfig))
+	s.handle("GET /2019-09-25/functions/{name}/event-invoke-config", 0, s.control(s.getEventInvokeConfig))
+	s.handle("DELETE /2019-09-25/functions/{name}/event-invoke-config", 0, s.control(s.deleteEventInvokeConfig))
 	// moat's own API.
 	s.handle("GET /moat/v1/logs/{name}", 0, s.readLogs)
 	s.handle("GET /moat/v1/destinations/{dest}", 0, s.readDestination)
-	s.handle("GET /moat/v1/code/{sha256}", 0, s.getCode)
+	s.handle("GET /moat/v1/code/{sha256}", 0, s.control(s.getCode))
 	s.monitorRoutes()
 	if s.opts.Status != nil {
 		s.handle("GET /moat/v1/status", 0, func(w http.ResponseWriter, r *http.Request, _ []byte) error {

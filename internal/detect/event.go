@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
-
-	"moat.dev/moat/internal/sensor"
 )
 
 // Phases of an instance's life an event can fall in.
@@ -108,89 +106,6 @@ func SyscallName(nr int) string {
 		return n
 	}
 	return "syscall_" + strconv.Itoa(nr)
-}
-
-// FromSensor turns a sensor record into an attributed Event.
-func FromSensor(ev *sensor.Event, a Attribution) Event {
-	e := Event{
-		Time:      ev.Time,
-		Kind:      ev.Kind.String(),
-		Function:  a.Function,
-		Version:   a.Version,
-		Instance:  a.Instance,
-		RequestID: a.RequestID,
-		Phase:     a.Phase,
-		Runtime:   a.Runtime,
-		Exe:       a.Exe,
-		PID:       ev.PID,
-		PPID:      ev.PPID,
-		UID:       ev.UID,
-		Comm:      ev.Comm,
-		Result:    ev.Result,
-		Signal:    ev.Signal,
-		Path:      ev.Path,
-		NewPath:   ev.NewPath,
-		Argv:      ev.Argv,
-		Flags:     ev.Flags,
-		Mode:      ev.Mode,
-		Truncated: ev.Truncated,
-		Killed:    ev.Killed,
-	}
-	if ev.Syscall >= 0 && ev.Kind != sensor.KindExec && ev.Kind != sensor.KindExit {
-		e.Syscall = SyscallName(ev.Syscall)
-	}
-	if ev.Errno > 0 && ev.Kind != sensor.KindExit {
-		e.Errno = ErrnoName(ev.Errno)
-	}
-	switch ev.Kind {
-	case sensor.KindExec:
-		e.Exe = ev.Path
-	case sensor.KindOpen:
-		e.Intent = intents(ev.Intent)
-	case sensor.KindConnect, sensor.KindBind, sensor.KindAccept, sensor.KindSendto:
-		switch ev.Family {
-		case syscall.AF_INET:
-			e.Family = "inet"
-		case syscall.AF_INET6:
-			e.Family = "inet6"
-		case syscall.AF_UNIX:
-			e.Family = "unix"
-			e.Addr = ev.Path
-		default:
-			e.Family = strconv.Itoa(int(ev.Family))
-		}
-		if ev.Addr.IsValid() {
-			e.Addr = ev.Addr.Addr().Unmap().String()
-			e.Port = int(ev.Addr.Port())
-		}
-		if ev.Kind == sensor.KindAccept && ev.Family == 0 {
-			e.Family = "" // the caller did not ask for the peer
-		}
-	case sensor.KindSetID:
-		for _, id := range ev.IDs {
-			if id == sensor.NoID {
-				e.IDs = append(e.IDs, -1)
-			} else {
-				e.IDs = append(e.IDs, int64(id))
-			}
-		}
-	case sensor.KindCapset:
-		e.Caps = ev.Caps[:]
-	}
-	return e
-}
-
-func intents(in sensor.Intent) []string {
-	var out []string
-	for _, x := range []struct {
-		bit  sensor.Intent
-		name string
-	}{{sensor.IntentRead, "read"}, {sensor.IntentWrite, "write"}, {sensor.IntentCreate, "create"}, {sensor.IntentTrunc, "trunc"}} {
-		if in&x.bit != 0 {
-			out = append(out, x.name)
-		}
-	}
-	return out
 }
 
 var errnoNames = map[syscall.Errno]string{

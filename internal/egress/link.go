@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -15,13 +14,12 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+	"moat.dev/moat/internal/names"
 )
 
 // maxListedPorts bounds Link.Ports: past it Landlock is not the right tool
 // and the cgroup filter alone enforces the ports.
 const maxListedPorts = 1024
-
-var instanceIDPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
 
 // Link is the network of one instance: its veth pair, addresses, routes,
 // host rules and kernel filter. Close it when the instance is gone.
@@ -56,7 +54,7 @@ type Link struct {
 // Errors wrap ErrInvalidGrant or ErrForbidden (the caller's), or
 // ErrUnsupported, ErrPoolExhausted, ErrClosed (the platform's).
 func (m *Manager) Attach(pid int, instanceID, cgroupPath string, grants []Grant) (_ *Link, err error) {
-	if !instanceIDPattern.MatchString(instanceID) {
+	if !names.Instance(instanceID) {
 		return nil, fmt.Errorf("attach: invalid instance id %q", instanceID)
 	}
 	if pid <= 0 {

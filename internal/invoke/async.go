@@ -165,7 +165,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 			return
 		}
 	}
-	t, err := q.d.Resolve(fn, qual)
+	t, err := q.d.opts.Resolver.Resolve(fn, qual)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			log.Warn("dropping queued event: function no longer exists", "err", err)
@@ -310,7 +310,7 @@ func (q *Queue) deliver(arn string, body []byte) error {
 		if len(parts) >= 8 {
 			qual = parts[7]
 		}
-		t, err := q.d.Resolve(arn, "")
+		t, err := q.d.opts.Resolver.Resolve(arn, "")
 		if err != nil {
 			return err
 		}

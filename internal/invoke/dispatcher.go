@@ -198,12 +198,6 @@ func New(opts Options) *Dispatcher {
 	return d
 }
 
-// Resolve resolves a function and qualifier without running anything (for
-// DryRun and for validating async requests before they are queued).
-func (d *Dispatcher) Resolve(name, qualifier string) (*registry.Target, error) {
-	return d.opts.Resolver.Resolve(name, qualifier)
-}
-
 // Invoke runs one invocation and waits for its outcome. The invocation is
 // not tied to ctx's cancellation, as on Lambda: once started it runs to its
 // own deadline even if the caller goes away.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"moat.dev/moat/internal/names"
 	"moat.dev/moat/internal/store"
 )
 
@@ -29,21 +30,9 @@ type Record struct {
 // cannot be a subject token.
 var ErrInvalidFunctionName = errors.New("invalid function name")
 
-// validFunctionName reports whether name matches [A-Za-z0-9_-]{1,64}, the
-// function names moat accepts, each of them safe as one subject token.
-func validFunctionName(name string) bool {
-	if len(name) == 0 || len(name) > 64 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validFunctionName reports whether name is a function name moat accepts,
+// each of them safe as one subject token.
+func validFunctionName(name string) bool { return names.Function(name) }
 
 // subject is where a function's records are published in store.StreamLogs.
 func subject(function string) string {

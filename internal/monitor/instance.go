@@ -124,7 +124,7 @@ func (m *Monitor) handleEvent(sev *sensor.Event, supervised bool) {
 	default:
 		a.Phase = detect.PhaseInit
 	}
-	ev := detect.FromSensor(sev, a)
+	ev := fromSensor(sev, a)
 	switch sev.Kind {
 	case sensor.KindExec:
 		if sev.Result >= 0 {
@@ -193,7 +193,7 @@ func (m *Monitor) publishAlert(a *detect.Alert) {
 	f, err := m.opts.JS.PublishAsync(subject, b, jetstream.WithMsgID(a.ID))
 	if err != nil {
 		m.alertErrs.Add(1)
-		m.log.Error("monitor: publish alert", "rule", a.Rule, "function", a.Function, "err", err)
+		m.log.Error("publish alert", "rule", a.Rule, "function", a.Function, "err", err)
 		return
 	}
 	m.awaitAck(f, &m.alertErrs, "alert", a.ID)
@@ -337,14 +337,14 @@ func (m *Monitor) writeRecord(rec *Record) {
 	b, err := rec.encode(maxRecordBytes)
 	if err != nil {
 		m.recordErrs.Add(1)
-		m.log.Error("monitor: encode record", "request_id", rec.RequestID, "err", err)
+		m.log.Error("encode record", "request_id", rec.RequestID, "err", err)
 		return
 	}
 	m.omitted.Add(uint64(rec.Omitted))
 	f, err := m.opts.JS.PublishAsync(m.opts.TraceSubject+"."+rec.key(), b)
 	if err != nil {
 		m.recordErrs.Add(1)
-		m.log.Error("monitor: store record", "request_id", rec.RequestID, "instance", rec.Instance, "err", err)
+		m.log.Error("store record", "request_id", rec.RequestID, "instance", rec.Instance, "err", err)
 		return
 	}
 	m.records.Add(1)
@@ -376,7 +376,7 @@ func (m *Monitor) acker() {
 			case <-a.f.Ok():
 			case err := <-a.f.Err():
 				a.errs.Add(1)
-				m.log.Error("monitor: store "+a.what, "key", a.key, "err", err)
+				m.log.Error("store "+a.what, "key", a.key, "err", err)
 			case <-m.ctx.Done():
 				return
 			}

@@ -182,7 +182,7 @@ func New(ctx context.Context, opts Options) (*Monitor, error) {
 	if err != nil {
 		// A stored rules file that no longer compiles must not stop the
 		// node: run the built-ins and say so.
-		m.log.Error("monitor: stored detection rules are invalid; running built-in rules only", "err", err)
+		m.log.Error("stored detection rules are invalid; running built-in rules only", "err", err)
 		eng, err = rules.New(nil)
 		if err != nil {
 			cancel()
@@ -299,7 +299,7 @@ func (m *Monitor) Prepare(id string, info detect.InstanceInfo) {
 	// Load (or start) the version's profile now, off the event path.
 	if _, err := m.profiles.entry(m.ctx, m, info.Function, info.Version); err != nil {
 		m.profileErrs.Add(1)
-		m.log.Warn("monitor: load profile", "function", info.Function, "version", info.Version, "err", err)
+		m.log.Warn("load profile", "function", info.Function, "version", info.Version, "err", err)
 	}
 }
 
@@ -551,10 +551,6 @@ func bootTime() (time.Time, error) {
 	return now.Add(-time.Duration(ts.Nano())), nil
 }
 
-// shells are the interpreters a bootstrap script can name for its
-// runtime to count as a shell runtime.
-var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "zsh": true, "ksh": true, "busybox": true}
-
 // runtimeIsShell reports whether the bootstrap at path is a script run by
 // a shell ("#!/bin/sh", "#!/usr/bin/env bash").
 func runtimeIsShell(path string) bool {
@@ -581,7 +577,7 @@ func runtimeIsShell(path string) bool {
 	if interp == "env" && len(fields) > 1 {
 		interp = filepath.Base(fields[1])
 	}
-	return shells[interp]
+	return detect.IsShell(interp)
 }
 
 // ExecRefused records an exec that the instance's exec supervisor refused

@@ -213,7 +213,7 @@ func (s *profileStore) flush(ctx context.Context, m *Monitor, e *profileEntry) {
 			return
 		}
 		m.profileErrs.Add(1)
-		s.log.Error("monitor: store profile", "function", e.function, "version", e.version, "err", err)
+		s.log.Error("store profile", "function", e.function, "version", e.version, "err", err)
 		return
 	}
 	e.rev, e.dirty = rev, false
@@ -343,7 +343,7 @@ func (m *Monitor) Enforcement(ctx context.Context, function, version string) (ex
 func (m *Monitor) watchProfiles() {
 	w, err := m.opts.KV.Watch(m.ctx, "profile.>", jetstream.UpdatesOnly())
 	if err != nil {
-		m.log.Error("monitor: watch profiles", "err", err)
+		m.log.Error("watch profiles", "err", err)
 		return
 	}
 	defer w.Stop()

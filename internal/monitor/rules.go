@@ -40,7 +40,7 @@ func compileRules(doc []byte) (*rules.Engine, error) {
 func (m *Monitor) watchRules() {
 	w, err := m.opts.KV.Watch(m.ctx, rulesKey, jetstream.UpdatesOnly())
 	if err != nil {
-		m.log.Error("monitor: watch rules", "err", err)
+		m.log.Error("watch rules", "err", err)
 		return
 	}
 	defer w.Stop()
@@ -59,7 +59,7 @@ func (m *Monitor) watchRules() {
 			}
 			eng, err := compileRules(doc)
 			if err != nil {
-				m.log.Error("monitor: stored detection rules are invalid; keeping the previous ones", "err", err)
+				m.log.Error("stored detection rules are invalid; keeping the previous ones", "err", err)
 				continue
 			}
 			m.engine.Store(eng)

@@ -133,7 +133,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		return fmt.Errorf("master key: %w", err)
 	}
 
-	st, err := store.Open(ctx, store.Options{DataDir: opts.DataDir, URL: opts.NATSURL, TraceRetention: opts.Sensor.TraceRetention, Logger: log})
+	st, err := store.Open(ctx, store.Options{DataDir: opts.DataDir, URL: opts.NATSURL, TraceRetention: opts.Sensor.TraceRetention, Logger: log.With("component", "store")})
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 
 	reg, err := registry.Open(ctx, registry.Options{
 		KV: st.Functions, Code: st.Code, Keys: keys,
-		Region: opts.Region, AccountID: opts.AccountID, Logger: log,
+		Region: opts.Region, AccountID: opts.AccountID, Logger: log.With("component", "registry"),
 		ConcurrencyLimit: opts.MaxConcurrency,
 	})
 	if err != nil {
@@ -151,7 +151,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 
 	// Network grants: veth, NAT and a kernel filter per networked instance.
 	egressStatus := "available"
-	eg, err := egress.NewManager(egress.Options{Logger: log})
+	eg, err := egress.NewManager(egress.Options{Logger: log.With("component", "egress")})
 	if err != nil {
 		egressStatus = "unavailable: " + err.Error()
 		log.Warn("functions with network grants cannot run on this node", "err", err)
@@ -183,7 +183,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		Landlock:     true,
 		Seccomp:      true,
 		Pool:         opts.SandboxPool,
-		Logger:       log,
+		Logger:       log.With("component", "sandbox"),
 	})
 	if err != nil {
 		return fmt.Errorf("sandbox: %w (moat needs root for namespaces and cgroups)", err)
@@ -194,7 +194,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		return err
 	}
 
-	lw := logs.NewWriter(st.JS, log)
+	lw := logs.NewWriter(st.JS, log.With("component", "logs"))
 	defer func() {
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -216,19 +216,20 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		TaskRoot:       "/var/task",
 		MaxConcurrency: opts.MaxConcurrency,
 		IdleTimeout:    opts.IdleTimeout,
-		Logger:         log,
+		Logger:         log.With("component", "invoke"),
 	})
 	retireFn := disp.Retire
 	retire.Store(&retireFn)
 
 	queue := invoke.NewQueue(disp, invoke.QueueOptions{
-		JS: st.JS, Stream: st.Async, RetryDelays: opts.AsyncRetryDelays, Logger: log,
+		JS: st.JS, Stream: st.Async, RetryDelays: opts.AsyncRetryDelays, Logger: log.With("component", "queue"),
 	})
 	queue.SetDestinations(st.Dest)
 
 	started := time.Now()
 	srv := api.New(api.Options{
 		Registry:     reg,
+		Resolver:     reg,
 		Invoker:      disp,
 		Queue:        queue,
 		Logs:         logs.NewReader(st.JS),
@@ -253,7 +254,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 				"monitor":           mon.Status(),
 			}
 		},
-		Logger: log,
+		Logger: log.With("component", "api"),
 	})
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
@@ -375,7 +376,7 @@ func startMonitor(ctx context.Context, st *store.Store, opts Options, retire *at
 		srcErr = errors.New("disabled by the operator")
 		log.Warn("MONITORING OFF: the runtime sensor is disabled; function behaviour is not recorded")
 	} else {
-		s, err := sensor.Load(sensor.Options{PollInterval: poll, SeccompAllowed: seccomp.Default().Allow, Escapes: rules.EscapeSyscalls(), Logger: log})
+		s, err := sensor.Load(sensor.Options{PollInterval: poll, SeccompAllowed: seccomp.Default().Allow, Escapes: rules.EscapeSyscalls(), Logger: log.With("component", "sensor")})
 		if err != nil {
 			srcErr = err
 			log.Error("MONITORING OFF: the runtime sensor cannot run on this host; functions run, but their behaviour is not recorded, judged or alerted on", "err", err)
@@ -419,7 +420,7 @@ func startMonitor(ctx context.Context, st *store.Store, opts Options, retire *at
 				(*f)(id)
 			}
 		},
-		Logger: log,
+		Logger: log.With("component", "monitor"),
 	})
 	if err != nil {
 		closer()

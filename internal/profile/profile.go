@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"moat.dev/moat/internal/detect"
+	"moat.dev/moat/internal/names"
 )
 
 // Errors callers act on.
@@ -591,8 +592,7 @@ func Parse(data []byte) (*Profile, error) {
 }
 
 var (
-	functionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	versionName  = regexp.MustCompile(`^(\$LATEST|[0-9]{1,10})$`)
+	versionName = regexp.MustCompile(`^(\$LATEST|[0-9]{1,10})$`)
 )
 
 // Validate checks every field and pattern.
@@ -601,7 +601,7 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 	}
 	switch {
-	case !functionName.MatchString(p.Function):
+	case !names.Function(p.Function):
 		return bad("function %q is not a function name", p.Function)
 	case !versionName.MatchString(p.Version):
 		return bad("version %q is not $LATEST or a version number", p.Version)

@@ -574,7 +574,7 @@ func (r *Registry) deleteFunction(ctx context.Context, name string) error {
 	r.applyFn(name, rev+1, nil)
 	keys, err := r.kv.ListKeysFiltered(ctx, verPrefix+name+".*")
 	if err != nil {
-		r.log.Warn("registry: list versions of deleted function", logKeyFunction, name, logKeyErr, err)
+		r.log.Warn("list versions of deleted function", logKeyFunction, name, logKeyErr, err)
 		return nil
 	}
 	for k := range keys.Keys() {
@@ -598,7 +598,7 @@ func (r *Registry) purgeVersion(ctx context.Context, name, key, incarnation stri
 		err = r.kv.Purge(ctx, key, jetstream.LastRevision(e.Revision()))
 	}
 	if err != nil {
-		r.log.Warn("registry: purge version record", logKeyFunction, name, logKeyKey, key, logKeyErr, err)
+		r.log.Warn("purge version record", logKeyFunction, name, logKeyKey, key, logKeyErr, err)
 		return
 	}
 	if i := strings.LastIndexByte(key, '.'); i > 0 {

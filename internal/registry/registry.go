@@ -270,7 +270,7 @@ func (r *Registry) applyEntry(e jetstream.KeyValueEntry) {
 		}
 		rec := new(fnRecord)
 		if err := json.Unmarshal(e.Value(), rec); err != nil {
-			r.log.Error("registry: undecodable function record", logKeyKey, key, logKeyErr, err)
+			r.log.Error("undecodable function record", logKeyKey, key, logKeyErr, err)
 			return
 		}
 		r.applyFn(name, e.Revision(), rec)
@@ -288,7 +288,7 @@ func (r *Registry) applyEntry(e jetstream.KeyValueEntry) {
 		}
 		rec := new(verRecord)
 		if err := json.Unmarshal(e.Value(), rec); err != nil {
-			r.log.Error("registry: undecodable version record", logKeyKey, key, logKeyErr, err)
+			r.log.Error("undecodable version record", logKeyKey, key, logKeyErr, err)
 			return
 		}
 		r.applyVer(k, e.Revision(), rec)

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"moat.dev/moat/internal/names"
 )
 
 // Limits and defaults of function settings, as AWS documents them.
@@ -23,7 +25,7 @@ const (
 	MaxHandlerLen           = 128
 	MaxDescriptionLen       = 256
 	MaxEnvBytes             = 4096 // JSON of the variables map
-	MaxFunctionNameLen      = 64
+	MaxFunctionNameLen      = names.MaxFunction
 	MaxAliasNameLen         = 128
 	DefaultMaxItems         = 50
 	MaxMaxItems             = 10000
@@ -81,22 +83,10 @@ var (
 	sqsNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,80}$`)
 )
 
-// isName reports whether s is a bare function name: [a-zA-Z0-9-_]{1,64}.
-func isName(s string) bool {
-	if len(s) == 0 || len(s) > MaxFunctionNameLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isNameByte(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+// isName reports whether s is a bare function name.
+func isName(s string) bool { return names.Function(s) }
 
-func isNameByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-}
+func isNameByte(c byte) bool { return names.FunctionByte(c) }
 
 // isPartition reports whether s is an AWS partition name: aws[a-zA-Z-]*.
 func isPartition(s string) bool {

@@ -53,9 +53,6 @@ func kinds(k ...string) map[string]bool {
 
 // The lists the built-in rules use, in one place each.
 var (
-	// shellNames are shells and interpreters a function's code has no
-	// business starting once it runs.
-	shellNames = []string{"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox", "pwsh", "node"}
 	// interpreterPrefixes match versioned interpreter names (python3.12).
 	interpreterPrefixes = []string{"python", "perl", "ruby", "php", "lua"}
 	// miningPorts are the ports of common mining pools (stratum).
@@ -86,11 +83,11 @@ var (
 )
 
 func isShell(p string) bool {
+	// Shells and interpreters a function's code has no business starting
+	// once it runs.
 	b := base(p)
-	for _, s := range shellNames {
-		if b == s {
-			return true
-		}
+	if detect.IsShell(b) || b == "node" {
+		return true
 	}
 	for _, pre := range interpreterPrefixes {
 		if strings.HasPrefix(b, pre) {

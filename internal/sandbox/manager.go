@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/internal/egress"
+	"moat.dev/moat/internal/names"
 	"moat.dev/moat/internal/seccomp"
 )
 
@@ -136,8 +136,6 @@ type Enforcement struct {
 	// path is empty when the caller's path could not be read.
 	Denied func(path string, pid int)
 }
-
-var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
 
 // Manager owns every instance of the node.
 type Manager struct {
@@ -287,7 +285,7 @@ func (m *Manager) Probe(ctx context.Context) (Isolation, error) {
 }
 
 func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance, err error) {
-	if !idPattern.MatchString(spec.ID) {
+	if !names.Instance(spec.ID) {
 		return nil, fmt.Errorf("spawn: invalid instance id %q", spec.ID)
 	}
 	if spec.MemoryMB <= 0 {

@@ -336,13 +336,13 @@ func (s *Sensor) read() {
 			case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
 				return
 			}
-			s.log.Warn("sensor: read ring buffer", logKeyErr, err)
+			s.log.Warn("read ring buffer", logKeyErr, err)
 			continue
 		}
 		ev, err := decode(rec.RawSample, s.boot)
 		if err != nil {
 			s.malformed.Add(1)
-			s.log.Warn("sensor: drop record", logKeyErr, err)
+			s.log.Warn("drop record", logKeyErr, err)
 			continue
 		}
 		ev.Instance = s.key(ev.CgroupID)
@@ -452,7 +452,7 @@ func (s *Sensor) Dropped() uint64 {
 	}
 	var perCPU []uint64
 	if err := s.objs.Drops.Lookup(uint32(0), &perCPU); err != nil {
-		s.log.Warn("sensor: read drop counter", logKeyErr, err)
+		s.log.Warn("read drop counter", logKeyErr, err)
 		return 0
 	}
 	var n uint64
