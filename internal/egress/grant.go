@@ -316,3 +316,27 @@ func compareGrants(a, b Grant) int {
 	}
 	return strings.Compare(a.Proto, b.Proto)
 }
+
+// Narrow keeps of grants only what reaches the destinations to: each
+// destination inside a grant becomes a grant of its own, with the
+// grant's protocol, and its port (a destination on any port takes the
+// grant's ports). A destination wider than every grant, or on a port no
+// grant covers, is left out: narrowing never widens.
+func Narrow(grants []Grant, to []Grant) []Grant {
+	var out []Grant
+	for _, d := range to {
+		for _, g := range grants {
+			if !g.CIDR.Contains(d.CIDR.Addr()) || g.CIDR.Bits() > d.CIDR.Bits() {
+				continue
+			}
+			p := d.Ports
+			if p.Any() {
+				p = g.Ports
+			} else if p.From < g.Ports.From || p.To > g.Ports.To {
+				continue
+			}
+			out = append(out, Grant{CIDR: d.CIDR, Ports: p, Proto: g.Proto})
+		}
+	}
+	return out
+}

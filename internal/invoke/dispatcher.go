@@ -439,10 +439,7 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 		healthy = false
 		status = "error"
 		<-inst.sb.Done()
-		typ := "Runtime.ExitError"
-		if inst.sb.OOMKilled() {
-			typ = "Runtime.OutOfMemory"
-		}
+		typ := exitType(inst.sb)
 		msg := fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", reqID, exitReason(inst.sb))
 		resp.FunctionError, resp.ErrorType = "Unhandled", typ
 		resp.Payload = runtimeapi.ErrorDoc(typ, msg)

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/egress"
 	"moat.dev/moat/internal/logs"
+	"moat.dev/moat/internal/profile"
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/runtimeapi"
 	"moat.dev/moat/internal/sandbox"
@@ -102,49 +101,17 @@ func (d *Dispatcher) enforceSpec(ctx context.Context, cfg *registry.Config, spec
 }
 
 // narrowGrants keeps of grants only the destinations a profile lists
-// (inet:ADDR:PORT, inet6:[ADDR]:PORT; ADDR may be a CIDR block, PORT *).
+// (its connect items).
 func narrowGrants(grants []egress.Grant, connect []string) []egress.Grant {
-	var out []egress.Grant
-	for _, item := range connect {
-		fam, rest, _ := strings.Cut(item, ":")
-		if fam != "inet" && fam != "inet6" {
-			continue
-		}
-		i := strings.LastIndexByte(rest, ':')
-		if i <= 0 {
-			continue
-		}
-		addr, port := strings.Trim(rest[:i], "[]"), rest[i+1:]
-		pre, err := netip.ParsePrefix(addr)
-		if err != nil {
-			a, err := netip.ParseAddr(addr)
-			if err != nil {
-				continue
-			}
-			pre = netip.PrefixFrom(a, a.BitLen())
-		}
+	var to []egress.Grant
+	for _, d := range profile.IPDests(connect) {
 		ports := egress.AnyPort
-		if port != "*" {
-			n, err := strconv.ParseUint(port, 10, 16)
-			if err != nil {
-				continue
-			}
-			ports = egress.PortRange{From: uint16(n), To: uint16(n)}
+		if !d.AnyPort {
+			ports = egress.PortRange{From: d.Port, To: d.Port}
 		}
-		for _, g := range grants {
-			if !g.CIDR.Contains(pre.Addr()) || g.CIDR.Bits() > pre.Bits() {
-				continue
-			}
-			p := ports
-			if p.Any() {
-				p = g.Ports
-			} else if p.From < g.Ports.From || p.To > g.Ports.To {
-				continue
-			}
-			out = append(out, egress.Grant{CIDR: pre, Ports: p, Proto: g.Proto})
-		}
+		to = append(to, egress.Grant{CIDR: d.Prefix, Ports: ports})
 	}
-	return out
+	return egress.Narrow(grants, to)
 }
 
 // deniedNote reports, in the invocation's log, connection attempts the
@@ -267,11 +234,7 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 		e := exitReason(sb)
 		inst.close()
 		msg := "RequestId: %s Error: Runtime exited with error: " + e
-		typ := "Runtime.ExitError"
-		if sb.OOMKilled() {
-			typ = "Runtime.OutOfMemory"
-		}
-		return nil, &errInit{doc: []byte(msg), typ: typ, logText: text, initDur: time.Since(start)}
+		return nil, &errInit{doc: []byte(msg), typ: exitType(sb), logText: text, initDur: time.Since(start)}
 	case <-timer.C:
 		inst.out.sync(50 * time.Millisecond)
 		text := inst.out.take()
@@ -284,6 +247,16 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 	}
 }
 
+// exitType is the error type of an invocation whose runtime exited: out
+// of memory when the kernel's OOM killer ended it, as Lambda says.
+func exitType(sb *sandbox.Instance) string {
+	if sb.OOMKilled() {
+		return "Runtime.OutOfMemory"
+	}
+	return "Runtime.ExitError"
+}
+
+// exitReason is how the runtime's exit is worded in its error message.
 func exitReason(sb *sandbox.Instance) string {
 	err := sb.ExitError()
 	if err == nil {

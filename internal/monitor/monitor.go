@@ -159,7 +159,7 @@ func New(ctx context.Context, opts Options) (*Monitor, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	boot, err := bootTime()
+	boot, err := sensor.BootTime()
 	if err != nil {
 		return nil, err
 	}
@@ -540,15 +540,6 @@ func (m *Monitor) now() time.Time {
 type clockSync struct {
 	mono time.Time // carries Go's monotonic reading
 	boot time.Time
-}
-
-func bootTime() (time.Time, error) {
-	var ts unix.Timespec
-	now := time.Now()
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return time.Time{}, fmt.Errorf("monitor: read boot clock: %w", err)
-	}
-	return now.Add(-time.Duration(ts.Nano())), nil
 }
 
 // runtimeIsShell reports whether the bootstrap at path is a script run by

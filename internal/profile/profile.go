@@ -419,6 +419,44 @@ func connectMatch(pattern, dest string) bool {
 	return err == nil && pre.Contains(a)
 }
 
+// An IPDest is a connect item's IP destination: an address or CIDR block,
+// and a port or any.
+type IPDest struct {
+	Prefix  netip.Prefix // a single address is a full-length prefix
+	Port    uint16
+	AnyPort bool // the item's port is "*"
+}
+
+// IPDests parses the inet and inet6 items of a profile's connect list;
+// unix sockets and items that do not parse are left out.
+func IPDests(connect []string) []IPDest {
+	var out []IPDest
+	for _, item := range connect {
+		fam, addr, port, ok := splitDest(item)
+		if !ok || fam != "inet" && fam != "inet6" {
+			continue
+		}
+		pre, err := netip.ParsePrefix(addr)
+		if err != nil {
+			a, err := netip.ParseAddr(addr)
+			if err != nil {
+				continue
+			}
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		d := IPDest{Prefix: pre, AnyPort: port == "*"}
+		if !d.AnyPort {
+			n, err := strconv.ParseUint(port, 10, 16)
+			if err != nil {
+				continue
+			}
+			d.Port = uint16(n)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 // splitDest splits "inet:ADDR:PORT", "inet6:[ADDR]:PORT", "unix:PATH".
 func splitDest(s string) (family, addr, port string, ok bool) {
 	family, rest, ok := strings.Cut(s, ":")

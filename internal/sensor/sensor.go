@@ -250,7 +250,7 @@ func Load(opts Options) (*Sensor, error) {
 		s.closeKernel()
 		return nil, fmt.Errorf("%w: read ring buffer: %w", ErrUnavailable, err)
 	}
-	s.boot, err = bootTime()
+	s.boot, err = BootTime()
 	if err != nil {
 		s.rd.Close()
 		s.closeKernel()
@@ -298,9 +298,10 @@ func checkCaps() error {
 	return nil
 }
 
-// bootTime is the wall clock time at which CLOCK_BOOTTIME was zero, the
-// clock the BPF programs stamp records with.
-func bootTime() (time.Time, error) {
+// BootTime is the wall clock time at which CLOCK_BOOTTIME was zero, the
+// clock the BPF programs stamp records with: an event's Time is BootTime
+// plus its kernel stamp.
+func BootTime() (time.Time, error) {
 	var ts unix.Timespec
 	now := time.Now()
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
