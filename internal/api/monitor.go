@@ -11,20 +11,24 @@ import (
 	"moat.dev/moat/internal/monitor"
 	"moat.dev/moat/internal/names"
 	"moat.dev/moat/internal/profile"
+	"moat.dev/moat/internal/profiles"
 	"moat.dev/moat/internal/rules"
 )
 
-// Monitor serves forensic records, alerts, profiles and rules;
-// *monitor.Monitor implements it.
+// Monitor serves forensic records, alerts and rules; *monitor.Monitor
+// implements it.
 type Monitor interface {
 	Trace(ctx context.Context, requestID string) ([]monitor.Record, error)
 	ReadAlerts(ctx context.Context, function string, since time.Time, follow bool, fn func(detect.Alert) error) error
-	Profile(ctx context.Context, function, version string) (*profile.Profile, error)
-	PutProfile(ctx context.Context, function, version string, doc []byte) (*profile.Profile, error)
-	ApproveProfile(ctx context.Context, function, version string) (*profile.Profile, error)
-	ListProfiles(ctx context.Context, function string) ([]string, error)
 	Rules(ctx context.Context) ([]byte, error)
 	PutRules(ctx context.Context, doc []byte) error
+}
+
+// Profiles serves behaviour profiles; *profiles.Store implements it.
+type Profiles interface {
+	Profile(ctx context.Context, function, version string) (*profile.Profile, error)
+	Put(ctx context.Context, function, version string, doc []byte) (*profile.Profile, error)
+	Approve(ctx context.Context, function, version string) (*profile.Profile, error)
 }
 
 // maxPolicyBody bounds a profile or rules document.
@@ -124,10 +128,9 @@ func parseSince(v string) (time.Time, error) {
 
 // profileTarget resolves the function version a profile request names:
 // the Qualifier parameter (a version or alias), default $LATEST.
-func (s *Server) profileTarget(r *http.Request) (Monitor, string, string, error) {
-	mon, err := s.monitorOrUnavailable()
-	if err != nil {
-		return nil, "", "", err
+func (s *Server) profileTarget(r *http.Request) (Profiles, string, string, error) {
+	if s.opts.Profiles == nil {
+		return nil, "", "", errorf(CodeServiceUnavailable, "profiles are not available on this node")
 	}
 	name := r.PathValue("name")
 	if !names.Function(name) {
@@ -140,14 +143,14 @@ func (s *Server) profileTarget(r *http.Request) (Monitor, string, string, error)
 	if err != nil {
 		return nil, "", "", registryError(err)
 	}
-	return mon, t.Config.FunctionName, t.Config.Version, nil
+	return s.opts.Profiles, t.Config.FunctionName, t.Config.Version, nil
 }
 
 func profileError(err error) error {
 	switch {
-	case errors.Is(err, monitor.ErrNoProfile):
+	case errors.Is(err, profiles.ErrNoProfile):
 		return errorf(CodeResourceNotFound, "no profile yet: the function version has not run on a monitored node")
-	case errors.Is(err, monitor.ErrProfileMismatch), errors.Is(err, profile.ErrInvalid):
+	case errors.Is(err, profiles.ErrProfileMismatch), errors.Is(err, profile.ErrInvalid):
 		return errorf(CodeInvalidParameterValue, err.Error())
 	case errors.Is(err, profile.ErrTransition):
 		return errorf(CodeResourceConflict, err.Error())
@@ -165,11 +168,11 @@ func writeYAML(w http.ResponseWriter, b []byte) error {
 // getProfile returns a function version's profile as YAML:
 // GET /moat/v1/profiles/{name}?Qualifier=VERSION|ALIAS
 func (s *Server) getProfile(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	mon, fn, ver, err := s.profileTarget(r)
+	ps, fn, ver, err := s.profileTarget(r)
 	if err != nil {
 		return err
 	}
-	p, err := mon.Profile(r.Context(), fn, ver)
+	p, err := ps.Profile(r.Context(), fn, ver)
 	if err != nil {
 		return profileError(err)
 	}
@@ -179,11 +182,11 @@ func (s *Server) getProfile(w http.ResponseWriter, r *http.Request, _ []byte) er
 // putProfile replaces a profile with an edited YAML document:
 // PUT /moat/v1/profiles/{name}?Qualifier=VERSION|ALIAS
 func (s *Server) putProfile(w http.ResponseWriter, r *http.Request, body []byte) error {
-	mon, fn, ver, err := s.profileTarget(r)
+	ps, fn, ver, err := s.profileTarget(r)
 	if err != nil {
 		return err
 	}
-	p, err := mon.PutProfile(r.Context(), fn, ver, body)
+	p, err := ps.Put(r.Context(), fn, ver, body)
 	if err != nil {
 		return profileError(err)
 	}
@@ -193,11 +196,11 @@ func (s *Server) putProfile(w http.ResponseWriter, r *http.Request, body []byte)
 // approveProfile approves a profile:
 // POST /moat/v1/profiles/{name}/approve?Qualifier=VERSION|ALIAS
 func (s *Server) approveProfile(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	mon, fn, ver, err := s.profileTarget(r)
+	ps, fn, ver, err := s.profileTarget(r)
 	if err != nil {
 		return err
 	}
-	p, err := mon.ApproveProfile(r.Context(), fn, ver)
+	p, err := ps.Approve(r.Context(), fn, ver)
 	if err != nil {
 		return profileError(err)
 	}

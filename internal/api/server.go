@@ -39,7 +39,8 @@ type Options struct {
 	Queue        Enqueuer
 	Logs         LogReader
 	Destinations DestinationReader
-	Monitor      Monitor    // records, alerts, profiles and rules; nil: unavailable
+	Monitor      Monitor    // records, alerts and rules; nil: unavailable
+	Profiles     Profiles   // behaviour profiles; nil: unavailable
 	Status       func() any // body of GET /moat/v1/status; nil omits the route
 	// Isolation reports the walls instances get on this node, for
 	// GetFunction's Isolation field.

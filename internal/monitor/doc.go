@@ -2,9 +2,10 @@
 // read: every sensor event is attributed to its instance, function,
 // version and the request running at that moment; the events of each
 // invocation are stored as one forensic record in JetStream (moat trace);
-// each event goes through the rules engine and the function version's
-// behaviour profile, and what they find is published as an alert (moat
-// alerts), sent to an optional webhook and counted for Prometheus.
+// each event goes through the rules engine and the profile service
+// (package profiles: the function version's behaviour profile), and what
+// they find is published as an alert (moat alerts), sent to an optional
+// webhook and counted for Prometheus.
 //
 // # Attribution
 //

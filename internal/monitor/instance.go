@@ -158,7 +158,7 @@ func (m *Monitor) handleEvent(sev *sensor.Event, supervised bool) {
 	if retire && m.opts.Retire != nil {
 		go m.opts.Retire(in.id)
 	}
-	found = append(found, m.profiles.judge(m, &ev)...)
+	found = append(found, m.opts.Profiles.Judge(&ev)...)
 	if sp == nil {
 		sp = before
 	}
@@ -235,7 +235,7 @@ func (m *Monitor) finishSpan(in *instance, sp *span) {
 	m.writeRecord(rec)
 	// The invocation counts toward its profile's learning window only now
 	// that its events have all been learned from.
-	m.profiles.invoked(m, in.info.Function, in.info.Version)
+	m.opts.Profiles.Invoked(in.info.Function, in.info.Version)
 }
 
 // finishInstance writes whatever an ended instance still holds: records

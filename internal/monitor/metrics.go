@@ -64,7 +64,7 @@ func newMetrics(m *Monitor) *metrics {
 		counter("moat_monitor_quiet_invocations_total", "Invocations that did nothing the sensor reports (their record is kept in memory only).", m.quietCount.Load),
 		counter("moat_monitor_events_omitted_total", "Events left out of records because a record reached its bound.", m.omitted.Load),
 		counter("moat_monitor_alert_errors_total", "Alerts that could not be stored.", m.alertErrs.Load),
-		counter("moat_monitor_profile_errors_total", "Profile loads or stores that failed.", m.profileErrs.Load),
+		counter("moat_monitor_profile_errors_total", "Profile loads or stores that failed.", m.opts.Profiles.Errors),
 		counter("moat_rule_eval_errors_total", "User rule evaluations that failed (the rule did not match).", func() uint64 {
 			if e := m.engine.Load(); e != nil {
 				return e.EvalErrors()

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/internal/detect"
-	"moat.dev/moat/internal/profile"
 	"moat.dev/moat/internal/rules"
 	"moat.dev/moat/internal/sensor"
 )
@@ -56,8 +55,9 @@ type Options struct {
 	// AlertStream is the stream's name, for readers and the webhook.
 	AlertStream, TraceStream string
 
-	// Learning is the default learning window of new profiles.
-	Learning profile.Window
+	// Profiles learns from and checks every attributed event against its
+	// version's behaviour profile (*profiles.Store); required.
+	Profiles Profiles
 	// MaxRecordEvents bounds the events kept in one record (default
 	// 4096); the rest are counted by kind.
 	MaxRecordEvents int
@@ -69,6 +69,16 @@ type Options struct {
 	// Webhook, when set, receives every alert as a JSON POST.
 	Webhook WebhookOptions
 	Logger  *slog.Logger
+}
+
+// Profiles is the profile service the monitor feeds: it learns from or
+// checks each event, counts invocations toward learning windows, and is
+// told of instances ahead of their events.
+type Profiles interface {
+	Prepare(ctx context.Context, function, version string) error
+	Judge(ev *detect.Event) []detect.Alert
+	Invoked(function, version string)
+	Errors() uint64
 }
 
 // Status is the monitor's part of `moat status`.
@@ -103,7 +113,7 @@ type Counters struct {
 //
 // Locking: mu guards instances and byCgroup; each instance's fields are
 // guarded by mu as well (events are handled by one goroutine, so the
-// lock is rarely contended). profiles.mu is taken after mu, never before.
+// lock is rarely contended). The profile service is called without mu.
 type Monitor struct {
 	opts Options
 	log  *slog.Logger
@@ -114,10 +124,9 @@ type Monitor struct {
 	instances map[string]*instance // by instance id
 	byCgroup  map[uint64]*instance
 
-	engine   atomic.Pointer[rules.Engine]
-	profiles *profileStore
-	metrics  *metrics
-	hook     *webhook
+	engine  atomic.Pointer[rules.Engine]
+	metrics *metrics
+	hook    *webhook
 
 	quiet quietRing
 
@@ -128,7 +137,7 @@ type Monitor struct {
 	noDropsAt atomic.Int64
 
 	events, unknown, records, recordErrs, omitted, quietCount atomic.Uint64
-	alerts, alertErrs, profileErrs                            atomic.Uint64
+	alerts, alertErrs                                         atomic.Uint64
 
 	// queue holds records waiting for their last events (see after).
 	qmu   sync.Mutex
@@ -144,17 +153,14 @@ type Monitor struct {
 // New starts a Monitor. With no sensor it still serves stored records,
 // alerts, profiles and rules, and reports monitoring off.
 func New(ctx context.Context, opts Options) (*Monitor, error) {
-	if opts.JS == nil || opts.KV == nil {
-		return nil, errors.New("monitor: JetStream and its KV bucket are required")
+	if opts.JS == nil || opts.KV == nil || opts.Profiles == nil {
+		return nil, errors.New("monitor: JetStream, its KV bucket and the profile service are required")
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 25 * time.Millisecond
 	}
 	if opts.MaxRecordEvents <= 0 {
 		opts.MaxRecordEvents = 4096
-	}
-	if opts.Learning.Invocations <= 0 && opts.Learning.Duration <= 0 {
-		opts.Learning = profile.Window{Invocations: 100, Duration: 7 * 24 * time.Hour}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -177,7 +183,6 @@ func New(ctx context.Context, opts Options) (*Monitor, error) {
 		acks:      make(chan ack, 4096),
 	}
 	m.metrics = newMetrics(m)
-	m.profiles = &profileStore{kv: opts.KV, log: opts.Logger, cache: map[string]*profileEntry{}}
 	eng, err := m.loadRules(ctx)
 	if err != nil {
 		// A stored rules file that no longer compiles must not stop the
@@ -197,11 +202,9 @@ func New(ctx context.Context, opts Options) (*Monitor, error) {
 			return nil, err
 		}
 	}
-	m.wg.Add(4)
+	m.wg.Add(2)
 	go func() { defer m.wg.Done(); m.acker() }()
-	go func() { defer m.wg.Done(); m.watchProfiles() }()
 	go func() { defer m.wg.Done(); m.watchRules() }()
-	go func() { defer m.wg.Done(); m.saver(time.Second) }()
 	if m.src != nil {
 		m.wg.Add(2)
 		go func() { defer m.wg.Done(); m.run() }()
@@ -241,7 +244,7 @@ func (m *Monitor) counters() Counters {
 		EventsOmitted:    m.omitted.Load(),
 		Alerts:           m.alerts.Load(),
 		AlertErrors:      m.alertErrs.Load(),
-		ProfileErrors:    m.profileErrs.Load(),
+		ProfileErrors:    m.opts.Profiles.Errors(),
 	}
 	if e := m.engine.Load(); e != nil {
 		c.RuleEvalErrors = e.EvalErrors()
@@ -267,7 +270,6 @@ func (m *Monitor) Close(ctx context.Context) error {
 	for _, in := range pending {
 		m.finishInstance(in)
 	}
-	m.profiles.flushAll(ctx, m)
 	// Records and alerts published asynchronously reach the store first.
 	select {
 	case <-m.opts.JS.PublishAsyncComplete():
@@ -297,8 +299,7 @@ func (m *Monitor) Prepare(id string, info detect.InstanceInfo) {
 	m.instances[id] = &instance{id: id, info: info, pids: map[int]string{}}
 	m.mu.Unlock()
 	// Load (or start) the version's profile now, off the event path.
-	if _, err := m.profiles.entry(m.ctx, m, info.Function, info.Version); err != nil {
-		m.profileErrs.Add(1)
+	if err := m.opts.Profiles.Prepare(m.ctx, info.Function, info.Version); err != nil {
 		m.log.Warn("load profile", "function", info.Function, "version", info.Version, "err", err)
 	}
 }

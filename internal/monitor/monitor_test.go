@@ -21,6 +21,7 @@ import (
 
 	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/profile"
+	"moat.dev/moat/internal/profiles"
 	"moat.dev/moat/internal/sensor"
 	"moat.dev/moat/internal/store"
 )
@@ -89,6 +90,13 @@ func (f *fakeSource) isWatched(id uint64) bool {
 
 func newTestMonitor(t testing.TB, mutate func(*Options)) (*Monitor, *fakeSource) {
 	t.Helper()
+	return newTestMonitorLearning(t, profile.Window{Invocations: 1000}, mutate)
+}
+
+// newTestMonitorLearning is newTestMonitor with profiles that learn for
+// the window given.
+func newTestMonitorLearning(t testing.TB, learning profile.Window, mutate func(*Options)) (*Monitor, *fakeSource) {
+	t.Helper()
 	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), IdleCollect: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -104,9 +112,13 @@ func newTestMonitor(t testing.TB, mutate func(*Options)) (*Monitor, *fakeSource)
 		TraceStream:  store.StreamTraces,
 		AlertSubject: store.SubjectAlerts,
 		AlertStream:  store.StreamAlerts,
-		Learning:     profile.Window{Invocations: 1000},
 		Logger:       slog.New(slog.DiscardHandler),
 	}
+	ps, err := profiles.New(profiles.Options{KV: st.Monitor, Learning: learning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Profiles = ps
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -114,9 +126,15 @@ func newTestMonitor(t testing.TB, mutate func(*Options)) (*Monitor, *fakeSource)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	t.Cleanup(func() {
+		_ = m.Close(context.Background())
+		ps.Close(context.Background())
+	})
 	return m, src
 }
+
+// profilesOf is the profile service of a test monitor.
+func profilesOf(m *Monitor) *profiles.Store { return m.opts.Profiles.(*profiles.Store) }
 
 // emit sends an event of cgroup cg stamped now on the sensor's clock.
 func (f *fakeSource) emit(m *Monitor, cg uint64, ev sensor.Event) {
@@ -452,7 +470,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestNewVersionInheritsAndDrifts(t *testing.T) {
-	m, src := newTestMonitor(t, func(o *Options) { o.Learning = profile.Window{Invocations: 1} })
+	m, src := newTestMonitorLearning(t, profile.Window{Invocations: 1}, nil)
 	run := func(version, inst string, cg uint64, req string, extra ...sensor.Event) {
 		m.Prepare(inst, detect.InstanceInfo{Function: "fn", Version: version})
 		if err := m.Observe(inst, cg, "/var/task/bootstrap"); err != nil {
@@ -470,11 +488,11 @@ func TestNewVersionInheritsAndDrifts(t *testing.T) {
 	}
 	run("6", "v6", 706, "r6")
 	waitFor(t, "version 6 learned", func() bool {
-		p, err := m.Profile(context.Background(), "fn", "6")
+		p, err := profilesOf(m).Profile(context.Background(), "fn", "6")
 		return err == nil && p.State == profile.StateLearned
 	})
 	run("7", "v7", 707, "r7", sensor.Event{Kind: sensor.KindExec, Path: "/bin/sh", Argv: []string{"sh"}})
-	p, err := m.Profile(context.Background(), "fn", "7")
+	p, err := profilesOf(m).Profile(context.Background(), "fn", "7")
 	if err != nil || p.InheritedFrom != "6" {
 		t.Fatalf("profile of version 7 = %+v, %v", p, err)
 	}
@@ -485,36 +503,6 @@ func TestNewVersionInheritsAndDrifts(t *testing.T) {
 			return nil
 		})
 		return found
-	})
-}
-
-// TestProfileChangeFromAnotherNode: an approve made through another
-// monitor sharing the bucket reaches this one's cache.
-func TestProfileChangeFromAnotherNode(t *testing.T) {
-	m, src := newTestMonitor(t, func(o *Options) { o.Learning = profile.Window{Invocations: 1} })
-	opts := m.opts
-	opts.Sensor = nil // the other node runs no instance here
-	other, err := New(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(context.Background())
-	raiseEnvironAlert(t, m, src, 808, "inst-o", "req-o")
-	waitFor(t, "learned", func() bool {
-		p, err := m.Profile(context.Background(), "fn", "1")
-		return err == nil && p.State == profile.StateLearned
-	})
-	if _, err := other.ApproveProfile(context.Background(), "fn", "1"); err != nil {
-		t.Fatal(err)
-	}
-	e, err := m.profiles.entry(context.Background(), m, "fn", "1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the approve to reach the other monitor's cache", func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		return e.p.State == profile.StateApproved
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"moat.dev/moat/internal/rules"
+	"moat.dev/moat/internal/store"
 )
 
 // rulesKey is the KV key of the user rules file.
@@ -38,35 +39,21 @@ func compileRules(doc []byte) (*rules.Engine, error) {
 
 // watchRules follows changes of the rules file made on any node.
 func (m *Monitor) watchRules() {
-	w, err := m.opts.KV.Watch(m.ctx, rulesKey, jetstream.UpdatesOnly())
-	if err != nil {
-		m.log.Error("watch rules", "err", err)
-		return
-	}
-	defer w.Stop()
-	for {
-		select {
-		case kve, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if kve == nil {
-				continue
-			}
-			var doc []byte
-			if kve.Operation() == jetstream.KeyValuePut {
-				doc = kve.Value()
-			}
-			eng, err := compileRules(doc)
-			if err != nil {
-				m.log.Error("stored detection rules are invalid; keeping the previous ones", "err", err)
-				continue
-			}
-			m.engine.Store(eng)
-			m.log.Info("detection rules loaded", "revision", kve.Revision())
-		case <-m.ctx.Done():
+	err := store.WatchUpdates(m.ctx, m.opts.KV, rulesKey, func(kve jetstream.KeyValueEntry) {
+		var doc []byte
+		if kve.Operation() == jetstream.KeyValuePut {
+			doc = kve.Value()
+		}
+		eng, err := compileRules(doc)
+		if err != nil {
+			m.log.Error("stored detection rules are invalid; keeping the previous ones", "err", err)
 			return
 		}
+		m.engine.Store(eng)
+		m.log.Info("detection rules loaded", "revision", kve.Revision())
+	})
+	if err != nil {
+		m.log.Error("rules made on other nodes will not be followed", "err", err)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"moat.dev/moat/internal/logs"
 	"moat.dev/moat/internal/monitor"
 	"moat.dev/moat/internal/profile"
+	"moat.dev/moat/internal/profiles"
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/rules"
 	"moat.dev/moat/internal/sandbox"
@@ -159,8 +160,21 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	} else {
 		defer eg.Close()
 	}
+	ps, err := profiles.New(profiles.Options{
+		KV:       st.Monitor,
+		Learning: profile.Window{Invocations: opts.Sensor.LearnInvocations, Duration: opts.Sensor.LearnDuration},
+		Logger:   log.With("component", "profiles"),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { // after the monitor: its last events are learned from
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ps.Close(cctx)
+	}()
 	var retire atomic.Pointer[func(string)] // the dispatcher's, once it exists
-	mon, closeSensor, err := startMonitor(ctx, st, opts, &retire, log)
+	mon, closeSensor, err := startMonitor(ctx, st, ps, opts, &retire, log)
 	if err != nil {
 		return err
 	}
@@ -211,7 +225,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		Spawner:        mgr,
 		Logs:           lw,
 		Monitor:        monitorHooks(mon),
-		Profiles:       mon,
+		Profiles:       ps,
 		Region:         opts.Region,
 		TaskRoot:       "/var/task",
 		MaxConcurrency: opts.MaxConcurrency,
@@ -235,6 +249,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		Logs:         logs.NewReader(st.JS),
 		Destinations: queue,
 		Monitor:      mon,
+		Profiles:     ps,
 		Auth: api.SigV4{Verifier: &sigv4.Verifier{Secret: func(ak string) (string, bool) {
 			if ak == key.AccessKeyID {
 				return key.SecretAccessKey, true
@@ -365,7 +380,7 @@ func lockDataDir(dir string) (func(), error) {
 //
 // retire is told of instances to destroy after a refusal (functions whose
 // Sandbox.OnDenial is recycle); it may be set after startMonitor returns.
-func startMonitor(ctx context.Context, st *store.Store, opts Options, retire *atomic.Pointer[func(string)], log *slog.Logger) (*monitor.Monitor, func(), error) {
+func startMonitor(ctx context.Context, st *store.Store, ps *profiles.Store, opts Options, retire *atomic.Pointer[func(string)], log *slog.Logger) (*monitor.Monitor, func(), error) {
 	var (
 		src    monitor.Source
 		srcErr error
@@ -413,7 +428,7 @@ func startMonitor(ctx context.Context, st *store.Store, opts Options, retire *at
 		TraceStream:  store.StreamTraces,
 		AlertSubject: store.SubjectAlerts,
 		AlertStream:  store.StreamAlerts,
-		Learning:     profile.Window{Invocations: opts.Sensor.LearnInvocations, Duration: opts.Sensor.LearnDuration},
+		Profiles:     ps,
 		Webhook:      hook,
 		Retire: func(id string) {
 			if f := retire.Load(); f != nil {

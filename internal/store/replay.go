@@ -118,3 +118,28 @@ func deleteConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 	defer cancel()
 	_ = js.DeleteConsumer(dctx, stream, info.Name) // else reaped when inactive
 }
+
+// WatchUpdates calls fn, in order, with every change made to the keys of
+// kv matching keys (wildcards allowed) after the call, until ctx ends or
+// the watch is closed. A nil entry (the end of the initial values) is not
+// passed on. It returns an error only if the watch cannot start.
+func WatchUpdates(ctx context.Context, kv jetstream.KeyValue, keys string, fn func(jetstream.KeyValueEntry)) error {
+	w, err := kv.Watch(ctx, keys, jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", keys, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case kve, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if kve != nil {
+				fn(kve)
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
