@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/logs"
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/runtimeapi"
@@ -42,19 +41,11 @@ type Spawner interface {
 // Monitor follows instances and invocations for the runtime sensor;
 // *monitor.Monitor implements it.
 type Monitor interface {
-	// Prepare announces an instance before it is spawned.
-	Prepare(instanceID string, info detect.InstanceInfo)
-	// Discard drops an announced instance that did not start.
-	Discard(instanceID string)
-	// Begin and End bracket one invocation on an instance.
+	// Begin and End bracket one invocation on an instance. End reports
+	// whether the instance must not be reused (its function recycles on
+	// denial and a wall refused it something).
 	Begin(instanceID, requestID string)
-	End(instanceID, requestID string)
-	// ExecRefused reports an exec the instance's exec supervisor refused
-	// in enforce mode: the path it named and the caller's host pid.
-	ExecRefused(instanceID, path string, pid int)
-	// Refused reports whether a wall of the sandbox refused the instance
-	// anything so far (exact at the end of an invocation).
-	Refused(instanceID string) bool
+	End(instanceID, requestID string) (retire bool)
 }
 
 // Profiles gives the approved behaviour profile of a function version for
@@ -352,32 +343,65 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 	}
 	resp := &Response{RequestID: reqID, ExecutedVersion: cfg.Version, FunctionARN: t.InvokedARN}
 	p := d.poolFor(cfg)
-	var (
-		inst     *instance
-		res      *runtimeapi.Result
-		err      error
-		start    time.Time
-		deadline time.Time
-		text     strings.Builder
-	)
-	// An instance can die between invocations (a runtime that exits after
-	// reporting an error): the event was then never delivered and goes to
-	// another instance.
-	for attempt := 0; ; attempt++ {
-		inst = p.get()
+	a, err := d.deliver(ctx, t, req, reqID, p)
+	if err != nil {
+		var ie *errInit
+		if !errors.As(err, &ie) {
+			return nil, err
+		}
+		return d.initFailed(t, req, resp, ie), nil
+	}
+	dur := time.Since(a.start)
+	healthy, status, out, err := d.outcome(cfg, reqID, a, resp)
+	if err != nil {
+		return nil, err
+	}
+	var text strings.Builder
+	text.WriteString(logs.StartLine(reqID, cfg.Version))
+	text.WriteString(out)
+	if note := a.inst.deniedNote(reqID); note != "" {
+		text.WriteString(note)
+		d.denied.Add(1)
+	}
+	text.WriteString(logs.EndLine(reqID))
+	text.WriteString(a.inst.report(reqID, dur, status))
+	logText := text.String()
+	d.store(cfg, a.inst, reqID, logText)
+	if req.WantLog {
+		resp.LogTail = logs.Tail(logText, 4096)
+	}
+
+	if !healthy || cfg.PerInvocation() || !p.put(a.inst) {
+		go a.inst.close()
+	}
+	return resp, nil
+}
+
+// An attempt is the delivery of one event to one instance.
+type attempt struct {
+	inst  *instance
+	res   *runtimeapi.Result
+	err   error // of the Runtime API: nil, a deadline, or the runtime gone
+	start time.Time
+}
+
+// deliver runs the event on a warm instance, or on a new one (an *errInit
+// error when its init failed). An instance can die between invocations (a
+// runtime that exits after reporting an error): the event was then never
+// delivered and goes to another instance, up to three times.
+func (d *Dispatcher) deliver(ctx context.Context, t *registry.Target, req *Request, reqID string, p *pool) (attempt, error) {
+	cfg := t.Config
+	for n := 0; ; n++ {
+		inst := p.get()
 		if inst == nil {
-			inst, err = d.spawn(ctx, cfg)
-			if err != nil {
-				var ie *errInit
-				if !errors.As(err, &ie) {
-					return nil, err
-				}
-				return d.initFailed(t, req, resp, ie), nil
+			var err error
+			if inst, err = d.spawn(ctx, cfg); err != nil {
+				return attempt{}, err
 			}
 		}
 		inst.invoked++
-		start = time.Now()
-		deadline = start.Add(time.Duration(cfg.Timeout) * time.Second)
+		start := time.Now()
+		deadline := start.Add(time.Duration(cfg.Timeout) * time.Second)
 		// Output between invocations (init, background work) is stored on its own.
 		if stray := inst.out.take(); stray != "" {
 			d.store(cfg, inst, "", stray)
@@ -386,7 +410,7 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 		if d.opts.Monitor != nil {
 			d.opts.Monitor.Begin(inst.id, reqID)
 		}
-		res, err = inst.api.Invoke(ictx, &runtimeapi.Invocation{
+		res, err := inst.api.Invoke(ictx, &runtimeapi.Invocation{
 			RequestID:     reqID,
 			Payload:       req.Payload,
 			Deadline:      deadline,
@@ -395,81 +419,62 @@ func (d *Dispatcher) run(ctx context.Context, t *registry.Target, req *Request) 
 			ClientContext: req.ClientContext,
 		})
 		cancel()
-		if d.opts.Monitor != nil {
-			d.opts.Monitor.End(inst.id, reqID)
-			if inst.recycle && d.opts.Monitor.Refused(inst.id) {
-				d.Retire(inst.id)
-			}
+		if d.opts.Monitor != nil && d.opts.Monitor.End(inst.id, reqID) {
+			d.Retire(inst.id)
 		}
-		if errors.Is(err, runtimeapi.ErrNotDelivered) && attempt < 3 {
+		if errors.Is(err, runtimeapi.ErrNotDelivered) && n < 3 {
 			if stray := inst.out.take(); stray != "" {
 				d.store(cfg, inst, "", stray)
 			}
 			go inst.close()
 			continue
 		}
-		break
+		return attempt{inst: inst, res: res, err: err, start: start}, nil
 	}
-	text.WriteString(logs.StartLine(reqID, cfg.Version))
-	dur := time.Since(start)
+}
 
-	healthy := true
-	status := ""
+// outcome fills resp from an attempt and returns whether the instance may
+// be reused, the REPORT status ("", "timeout" or "error") and the
+// invocation's output for its log, with moat's own lines for a timeout or
+// a runtime that exited. An error of any other kind closes the instance
+// and is returned.
+func (d *Dispatcher) outcome(cfg *registry.Config, reqID string, a attempt, resp *Response) (healthy bool, status, out string, err error) {
+	inst := a.inst
 	switch {
-	case err == nil:
-		resp.Payload = res.Payload
-		if res.IsError() {
+	case a.err == nil:
+		resp.Payload = a.res.Payload
+		if a.res.IsError() {
 			resp.FunctionError = "Unhandled"
-			resp.ErrorType = res.ErrorType
-			if res.Err {
-				healthy = false
+			resp.ErrorType = a.res.ErrorType
+			if a.res.Err {
+				return false, "", inst.output(), nil
 			}
 		}
-	case errors.Is(err, context.DeadlineExceeded):
-		healthy = false
-		status = "timeout"
+		return true, "", inst.output(), nil
+	case errors.Is(a.err, context.DeadlineExceeded):
 		inst.sb.Kill()
 		msg := fmt.Sprintf("%s %s Task timed out after %.2f seconds", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), reqID, float64(cfg.Timeout))
 		resp.FunctionError, resp.ErrorType = "Unhandled", "Sandbox.Timedout"
 		resp.Payload = runtimeapi.ErrorDoc("Sandbox.Timedout", msg)
-		inst.out.sync(20 * time.Millisecond)
-		text.WriteString(inst.out.take())
-		text.WriteString(msg + "\n")
-	case errors.Is(err, runtimeapi.ErrClosed):
-		healthy = false
-		status = "error"
+		return false, "timeout", inst.output() + msg + "\n", nil
+	case errors.Is(a.err, runtimeapi.ErrClosed):
 		<-inst.sb.Done()
 		typ := exitType(inst.sb)
 		msg := fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", reqID, exitReason(inst.sb))
 		resp.FunctionError, resp.ErrorType = "Unhandled", typ
 		resp.Payload = runtimeapi.ErrorDoc(typ, msg)
-		inst.out.sync(20 * time.Millisecond)
-		text.WriteString(inst.out.take())
-		text.WriteString(msg + "\n" + typ + "\n")
+		return false, "error", inst.output() + msg + "\n" + typ + "\n", nil
 	default:
 		inst.close()
-		return nil, fmt.Errorf("invoke instance: %w", err)
+		return false, "", "", fmt.Errorf("invoke instance: %w", a.err)
 	}
-	if status == "" {
-		inst.out.sync(20 * time.Millisecond)
-		text.WriteString(inst.out.take())
-	}
-	if note := inst.deniedNote(reqID); note != "" {
-		text.WriteString(note)
-		d.denied.Add(1)
-	}
-	text.WriteString(logs.EndLine(reqID))
-	text.WriteString(inst.report(reqID, dur, status))
-	logText := text.String()
-	d.store(cfg, inst, reqID, logText)
-	if req.WantLog {
-		resp.LogTail = logs.Tail(logText, 4096)
-	}
+}
 
-	if !healthy || cfg.PerInvocation() || !p.put(inst) {
-		go inst.close()
-	}
-	return resp, nil
+// output is what the instance wrote during the invocation, drained up to
+// what the kernel holds now and briefly after.
+func (i *instance) output() string {
+	i.out.sync(20 * time.Millisecond)
+	return i.out.take()
 }
 
 // initFailed reports an instance that failed its init phase as the

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -39,7 +38,6 @@ type instance struct {
 	denied   uint64 // refused connection attempts already reported
 
 	pool      *pool       // the pool it returns to between invocations
-	recycle   bool        // Sandbox.OnDenial is recycle
 	retired   atomic.Bool // destroy instead of reusing (Dispatcher.Retire)
 	untrack   func()      // forget it in Dispatcher.live
 	closeOnce sync.Once
@@ -92,10 +90,6 @@ func (d *Dispatcher) enforceSpec(ctx context.Context, cfg *registry.Config, spec
 		return nil
 	}
 	spec.Enforce = &sandbox.Enforcement{Exec: exec}
-	if m := d.opts.Monitor; m != nil {
-		id := spec.ID
-		spec.Enforce.Denied = func(path string, pid int) { m.ExecRefused(id, path, pid) }
-	}
 	spec.Egress = narrowGrants(spec.Egress, connect)
 	return nil
 }
@@ -177,26 +171,19 @@ func (d *Dispatcher) spawn(ctx context.Context, cfg *registry.Config) (*instance
 	if err := d.enforceSpec(ctx, cfg, &spec); err != nil {
 		return nil, err
 	}
-	if d.opts.Monitor != nil {
-		d.opts.Monitor.Prepare(id, detect.InstanceInfo{
-			Function:  cfg.FunctionName,
-			Version:   cfg.Version,
-			Runtime:   cfg.Runtime,
-			Bootstrap: filepath.Join(codeDir, spec.Bootstrap),
-			Recycle:   cfg.Sandbox != nil && cfg.Sandbox.OnDenial == registry.OnDenialRecycle,
-		})
+	spec.Info = detect.InstanceInfo{
+		Function: cfg.FunctionName,
+		Version:  cfg.Version,
+		Runtime:  cfg.Runtime,
+		Recycle:  cfg.Sandbox != nil && cfg.Sandbox.OnDenial == registry.OnDenialRecycle,
 	}
 	sb, err := d.opts.Spawner.Spawn(ctx, spec)
 	if err != nil {
-		if d.opts.Monitor != nil {
-			d.opts.Monitor.Discard(id)
-		}
 		return nil, fmt.Errorf("spawn instance: %w", err)
 	}
 	inst.sb = sb
 	inst.pool = d.poolFor(cfg)
-	inst.recycle = cfg.Sandbox != nil && cfg.Sandbox.OnDenial == registry.OnDenialRecycle
-	if inst.recycle && d.opts.Monitor == nil {
+	if spec.Info.Recycle && d.opts.Monitor == nil {
 		// The walls still refuse; only the reaction (kill, retire) needs
 		// the sensor.
 		d.log.Warn("Sandbox.OnDenial recycle needs the runtime sensor, which is off on this node: refusals are not acted on",

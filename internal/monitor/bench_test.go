@@ -16,8 +16,7 @@ import (
 // time with every record finished; cpu-ns/op is the process's CPU time.
 func BenchmarkQuietInvocation(b *testing.B) {
 	m, _ := newTestMonitor(b, nil)
-	m.Prepare("i1", detect.InstanceInfo{Function: "fn", Version: "1", Runtime: "provided.al2023", Bootstrap: "/var/task/bootstrap"})
-	if err := m.Observe("i1", 77, "/var/task/bootstrap"); err != nil {
+	if err := m.Observe("i1", detect.InstanceInfo{Function: "fn", Version: "1", Runtime: "provided.al2023", Bootstrap: "/var/task/bootstrap"}, 77, "/var/task/bootstrap"); err != nil {
 		b.Fatal(err)
 	}
 	ids := make([]string, b.N)

@@ -22,7 +22,7 @@ type instance struct {
 	cgroup      uint64
 	bootstrap   string // the exec that starts the function; events before it are the init's
 	started     bool   // the bootstrap has been exec'd
-	retired     bool   // Retire was called for it
+	retired     bool   // the dispatcher was told to retire it (End or SetRetire's function)
 	execRefused bool   // its exec supervisor refused an exec
 	invoked     bool   // an invocation has begun
 
@@ -155,8 +155,8 @@ func (m *Monitor) handleEvent(sev *sensor.Event, supervised bool) {
 	found := eng.Eval(in.rules, &ev)
 	m.mu.Unlock()
 
-	if retire && m.opts.Retire != nil {
-		go m.opts.Retire(in.id)
+	if f := m.retire.Load(); retire && f != nil {
+		go (*f)(in.id)
 	}
 	found = append(found, m.opts.Profiles.Judge(&ev)...)
 	if sp == nil {

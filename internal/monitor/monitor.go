@@ -61,11 +61,6 @@ type Options struct {
 	// MaxRecordEvents bounds the events kept in one record (default
 	// 4096); the rest are counted by kind.
 	MaxRecordEvents int
-	// Retire, when set, is called (once, off the event path) for an
-	// instance of a function with Recycle set where the sandbox refused
-	// something: a syscall, an exec, a connection. The dispatcher then
-	// destroys the instance instead of reusing it.
-	Retire func(instanceID string)
 	// Webhook, when set, receives every alert as a JSON POST.
 	Webhook WebhookOptions
 	Logger  *slog.Logger
@@ -125,6 +120,7 @@ type Monitor struct {
 	byCgroup  map[uint64]*instance
 
 	engine  atomic.Pointer[rules.Engine]
+	retire  atomic.Pointer[func(string)] // SetRetire
 	metrics *metrics
 	hook    *webhook
 
@@ -286,46 +282,32 @@ func (m *Monitor) Close(ctx context.Context) error {
 	}
 }
 
-// Prepare tells the monitor of an instance about to be spawned. It is
-// matched to the cgroup the sandbox later gives to Observe by id.
-func (m *Monitor) Prepare(id string, info detect.InstanceInfo) {
-	if m.src == nil || info.Function == "" {
-		return
-	}
-	if runtimeIsShell(info.Bootstrap) {
-		info.Runtime = "shell"
-	}
-	m.mu.Lock()
-	m.instances[id] = &instance{id: id, info: info, pids: map[int]string{}}
-	m.mu.Unlock()
-	// Load (or start) the version's profile now, off the event path.
-	if err := m.opts.Profiles.Prepare(m.ctx, info.Function, info.Version); err != nil {
-		m.log.Warn("load profile", "function", info.Function, "version", info.Version, "err", err)
-	}
-}
-
-// Observe starts watching an instance's cgroup; the sandbox calls it
-// after creating the cgroup and before the instance's first process
-// enters it. bootstrap is the path the instance's init will exec: events
-// before that exec are the init's own. An error means the instance would
-// run unobserved, and the sandbox refuses to start it.
-func (m *Monitor) Observe(id string, cgroupID uint64, bootstrap string) error {
+// Observe starts watching an instance's cgroup; the sandbox calls it when
+// the instance is claimed, before its first process starts, with who it
+// runs for. bootstrap is the path the instance's init will exec: events
+// before that exec are the init's own. An instance with no function (a
+// probe) is still watched, so nothing runs unobserved, but attributed to
+// no function. An error means the instance would run unobserved, and the
+// sandbox refuses to start it.
+func (m *Monitor) Observe(id string, info detect.InstanceInfo, cgroupID uint64, bootstrap string) error {
 	if m.src == nil {
 		return nil
 	}
-	m.mu.Lock()
-	in := m.instances[id]
-	if in == nil {
-		// Spawned without Prepare (a probe instance): still watched, so
-		// nothing runs unobserved, but attributed to no function.
-		in = &instance{id: id, pids: map[int]string{}}
-		m.instances[id] = in
+	if info.Function != "" {
+		if runtimeIsShell(info.Bootstrap) {
+			info.Runtime = "shell"
+		}
+		// Load (or start) the version's profile now, off the event path.
+		if err := m.opts.Profiles.Prepare(m.ctx, info.Function, info.Version); err != nil {
+			m.log.Warn("load profile", "function", info.Function, "version", info.Version, "err", err)
+		}
 	}
-	in.cgroup = cgroupID
-	in.bootstrap = bootstrap
+	in := &instance{id: id, info: info, pids: map[int]string{}, cgroup: cgroupID, bootstrap: bootstrap}
+	m.mu.Lock()
+	m.instances[id] = in
 	m.byCgroup[cgroupID] = in
 	m.mu.Unlock()
-	key := sensor.InstanceKey{Function: in.info.Function, Version: in.info.Version, Instance: id, KillEscapes: in.info.Recycle}
+	key := sensor.InstanceKey{Function: info.Function, Version: info.Version, Instance: id, KillEscapes: info.Recycle}
 	if err := m.src.Watch(cgroupID, key); err != nil {
 		m.mu.Lock()
 		delete(m.byCgroup, cgroupID)
@@ -350,17 +332,6 @@ func (m *Monitor) Forget(id string) {
 		return
 	}
 	m.after(m.flushDelay(), func() { m.finishInstance(in) })
-}
-
-// Discard drops an instance that Prepare announced but that never
-// started.
-func (m *Monitor) Discard(id string) {
-	m.mu.Lock()
-	in := m.instances[id]
-	if in != nil && in.cgroup == 0 {
-		delete(m.instances, id)
-	}
-	m.mu.Unlock()
 }
 
 // Begin marks the start of an invocation on an instance.
@@ -390,9 +361,14 @@ func (m *Monitor) Begin(id, requestID string) {
 
 // End marks the end of an invocation; its record is written once the
 // sensor has delivered its last events.
-func (m *Monitor) End(id, requestID string) {
+//
+// For an instance of a function with Recycle set, End also answers
+// whether it must not be reused: a wall refused it something (Refused,
+// exact at this point). Refusals later, while it is idle, retire it
+// through SetRetire's function. The monitor alone decides recycling.
+func (m *Monitor) End(id, requestID string) (retire bool) {
 	if m.src == nil {
-		return
+		return false
 	}
 	now := m.now()
 	m.mu.Lock()
@@ -412,12 +388,25 @@ func (m *Monitor) End(id, requestID string) {
 	if sp != nil {
 		sp.end = now
 	}
+	recycle := in != nil && in.info.Recycle
 	m.mu.Unlock()
-	if sp == nil {
-		return
+	if sp != nil {
+		m.after(m.flushDelay(), func() { m.finishSpan(in, sp) })
 	}
-	m.after(m.flushDelay(), func() { m.finishSpan(in, sp) })
+	if recycle && m.Refused(id) {
+		m.mu.Lock()
+		in.retired = true // told here; not again from the event path
+		m.mu.Unlock()
+		return true
+	}
+	return false
 }
+
+// SetRetire gives the function to call (once per instance, off the event
+// path) for an instance of a function with Recycle set that a wall refused
+// something while no invocation was ending: the dispatcher's Retire,
+// which destroys it instead of reusing it. Set it before instances start.
+func (m *Monitor) SetRetire(fn func(instanceID string)) { m.retire.Store(&fn) }
 
 // flushDelay is how long after an invocation ends its record waits for
 // late events: a few of the sensor's poll intervals.

@@ -187,8 +187,7 @@ func kinds(evs []detect.Event) []string {
 func TestAttribution(t *testing.T) {
 	m, src := newTestMonitor(t, nil)
 	const cg = 101
-	m.Prepare("inst-1", detect.InstanceInfo{Function: "fn", Version: "3", Runtime: "provided.al2023"})
-	if err := m.Observe("inst-1", cg, "/var/task/bootstrap"); err != nil {
+	if err := m.Observe("inst-1", detect.InstanceInfo{Function: "fn", Version: "3", Runtime: "provided.al2023"}, cg, "/var/task/bootstrap"); err != nil {
 		t.Fatal(err)
 	}
 	if !src.isWatched(cg) {
@@ -261,8 +260,7 @@ func TestAttribution(t *testing.T) {
 
 func TestObserveRefusedWhenTheSensorCannotWatch(t *testing.T) {
 	m, _ := newTestMonitor(t, nil)
-	m.Prepare("inst-x", detect.InstanceInfo{Function: "fn", Version: "1"})
-	if err := m.Observe("inst-x", 666, "/var/task/bootstrap"); !errors.Is(err, sensor.ErrWatchFull) {
+	if err := m.Observe("inst-x", detect.InstanceInfo{Function: "fn", Version: "1"}, 666, "/var/task/bootstrap"); !errors.Is(err, sensor.ErrWatchFull) {
 		t.Fatalf("Observe = %v, want ErrWatchFull", err)
 	}
 }
@@ -270,8 +268,7 @@ func TestObserveRefusedWhenTheSensorCannotWatch(t *testing.T) {
 func TestAlertsCarryRequestAndRecordNamesThem(t *testing.T) {
 	m, src := newTestMonitor(t, nil)
 	const cg = 202
-	m.Prepare("inst-2", detect.InstanceInfo{Function: "fn", Version: "$LATEST", Runtime: "provided.al2023"})
-	if err := m.Observe("inst-2", cg, "/var/task/bootstrap"); err != nil {
+	if err := m.Observe("inst-2", detect.InstanceInfo{Function: "fn", Version: "$LATEST", Runtime: "provided.al2023"}, cg, "/var/task/bootstrap"); err != nil {
 		t.Fatal(err)
 	}
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
@@ -302,8 +299,7 @@ func TestAlertsCarryRequestAndRecordNamesThem(t *testing.T) {
 func TestRecordBoundsAndDrops(t *testing.T) {
 	m, src := newTestMonitor(t, func(o *Options) { o.MaxRecordEvents = 3 })
 	const cg = 303
-	m.Prepare("inst-3", detect.InstanceInfo{Function: "fn", Version: "1"})
-	if err := m.Observe("inst-3", cg, "/var/task/bootstrap"); err != nil {
+	if err := m.Observe("inst-3", detect.InstanceInfo{Function: "fn", Version: "1"}, cg, "/var/task/bootstrap"); err != nil {
 		t.Fatal(err)
 	}
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
@@ -358,8 +354,7 @@ func TestMonitoringOff(t *testing.T) {
 		t.Errorf("status = %+v", st)
 	}
 	// The hooks do nothing and never fail.
-	m.Prepare("i", detect.InstanceInfo{Function: "fn"})
-	if err := m.Observe("i", 1, "/x"); err != nil {
+	if err := m.Observe("i", detect.InstanceInfo{Function: "fn"}, 1, "/x"); err != nil {
 		t.Error(err)
 	}
 	m.Begin("i", "r")
@@ -370,8 +365,7 @@ func TestMonitoringOff(t *testing.T) {
 func TestQuietInvocationRemembered(t *testing.T) {
 	m, src := newTestMonitor(t, nil)
 	const cg = 404
-	m.Prepare("inst-q", detect.InstanceInfo{Function: "fn", Version: "1"})
-	if err := m.Observe("inst-q", cg, "/var/task/bootstrap"); err != nil {
+	if err := m.Observe("inst-q", detect.InstanceInfo{Function: "fn", Version: "1"}, cg, "/var/task/bootstrap"); err != nil {
 		t.Fatal(err)
 	}
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
@@ -396,8 +390,7 @@ func TestQuietInvocationRemembered(t *testing.T) {
 // request, which the built-in environ-read rule alerts on.
 func raiseEnvironAlert(t *testing.T, m *Monitor, src *fakeSource, cg uint64, inst, req string) {
 	t.Helper()
-	m.Prepare(inst, detect.InstanceInfo{Function: "fn", Version: "1"})
-	if err := m.Observe(inst, cg, "/var/task/bootstrap"); err != nil {
+	if err := m.Observe(inst, detect.InstanceInfo{Function: "fn", Version: "1"}, cg, "/var/task/bootstrap"); err != nil {
 		t.Fatal(err)
 	}
 	n := m.events.Load()
@@ -472,8 +465,7 @@ func TestMetrics(t *testing.T) {
 func TestNewVersionInheritsAndDrifts(t *testing.T) {
 	m, src := newTestMonitorLearning(t, profile.Window{Invocations: 1}, nil)
 	run := func(version, inst string, cg uint64, req string, extra ...sensor.Event) {
-		m.Prepare(inst, detect.InstanceInfo{Function: "fn", Version: version})
-		if err := m.Observe(inst, cg, "/var/task/bootstrap"); err != nil {
+		if err := m.Observe(inst, detect.InstanceInfo{Function: "fn", Version: version}, cg, "/var/task/bootstrap"); err != nil {
 			t.Fatal(err)
 		}
 		n := m.events.Load()
@@ -511,9 +503,9 @@ func TestNewVersionInheritsAndDrifts(t *testing.T) {
 // ordinary failure), and Refused follows the kernel's count.
 func TestRetireOnRefusal(t *testing.T) {
 	retired := make(chan string, 4)
-	m, src := newTestMonitor(t, func(o *Options) { o.Retire = func(id string) { retired <- id } })
-	m.Prepare("r1", detect.InstanceInfo{Function: "fn", Version: "1", Bootstrap: "/var/task/bootstrap", Recycle: true})
-	if err := m.Observe("r1", 91, "/var/task/bootstrap"); err != nil {
+	m, src := newTestMonitor(t, nil)
+	m.SetRetire(func(id string) { retired <- id })
+	if err := m.Observe("r1", detect.InstanceInfo{Function: "fn", Version: "1", Bootstrap: "/var/task/bootstrap", Recycle: true}, 91, "/var/task/bootstrap"); err != nil {
 		t.Fatal(err)
 	}
 	src.mu.Lock()
@@ -555,7 +547,20 @@ func TestRetireOnRefusal(t *testing.T) {
 	if !m.Refused("r1") {
 		t.Error("not Refused with a kernel count of 2")
 	}
-	m.End("r1", "req-1")
+	if !m.End("r1", "req-1") {
+		t.Error("End does not retire a refused instance of a Recycle function")
+	}
+	// Without Recycle, a refusal retires nothing.
+	if err := m.Observe("k1", detect.InstanceInfo{Function: "fn", Version: "1"}, 92, "/var/task/bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock()
+	src.refusals[92] = 1
+	src.mu.Unlock()
+	m.Begin("k1", "req-2")
+	if m.End("k1", "req-2") {
+		t.Error("End retires an instance of a function without Recycle")
+	}
 }
 
 // TestNowFollowsBootClock: now, carried forward on the monotonic clock

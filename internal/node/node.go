@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"moat.dev/moat/internal/api"
@@ -115,7 +114,69 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	if err := opts.defaults(); err != nil {
 		return err
 	}
-	log := opts.Logger
+	n := &node{opts: opts, log: opts.Logger}
+	defer n.close()
+	if err := n.openState(ctx); err != nil {
+		return err
+	}
+	if err := n.startInstances(ctx); err != nil {
+		return err
+	}
+	if err := n.startInvocations(); err != nil {
+		return err
+	}
+	n.newAPI()
+	return n.serve(ctx, ready)
+}
+
+// A node is one running moat: its components in the order they start, and
+// what stops them, in reverse.
+type node struct {
+	opts    Options
+	log     *slog.Logger
+	closers []func()
+
+	credPath string
+	key      credentials.Key
+	st       *store.Store
+	reg      *registry.Registry
+
+	egress    *egress.Manager // nil: network grants unavailable here
+	egressMsg string          // "available", or why not
+	profiles  *profiles.Store
+	mon       *monitor.Monitor
+	mgr       *sandbox.Manager
+	iso       sandbox.Isolation
+	missing   map[string]string
+
+	lw    *logs.Writer
+	disp  *invoke.Dispatcher
+	queue *invoke.Queue
+	srv   *api.Server
+}
+
+// onClose adds f to what close runs, before everything added earlier.
+func (n *node) onClose(f func()) { n.closers = append(n.closers, f) }
+
+func (n *node) close() {
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		n.closers[i]()
+	}
+}
+
+// closeWithin runs f with a context that ends after d.
+func closeWithin(d time.Duration, f func(context.Context)) func() {
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		f(ctx)
+	}
+}
+
+// openState takes the data directory and opens what is kept in it: the
+// credentials, the master key, the store and the registry.
+func (n *node) openState(ctx context.Context) error {
+	opts := n.opts
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -123,74 +184,71 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	credPath := filepath.Join(opts.DataDir, "credentials")
-	key, err := credentials.Ensure(credPath)
-	if err != nil {
+	n.onClose(unlock)
+	n.credPath = filepath.Join(opts.DataDir, "credentials")
+	if n.key, err = credentials.Ensure(n.credPath); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
 	keys, err := secrets.LoadOrCreateMasterKey(opts.MasterKeyFile)
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-
-	st, err := store.Open(ctx, store.Options{DataDir: opts.DataDir, URL: opts.NATSURL, TraceRetention: opts.Sensor.TraceRetention, Logger: log.With("component", "store")})
+	n.st, err = store.Open(ctx, store.Options{DataDir: opts.DataDir, URL: opts.NATSURL, TraceRetention: opts.Sensor.TraceRetention, Logger: n.log.With("component", "store")})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-
-	reg, err := registry.Open(ctx, registry.Options{
-		KV: st.Functions, Code: st.Code, Keys: keys,
-		Region: opts.Region, AccountID: opts.AccountID, Logger: log.With("component", "registry"),
+	n.onClose(n.st.Close)
+	n.reg, err = registry.Open(ctx, registry.Options{
+		KV: n.st.Functions, Code: n.st.Code, Keys: keys,
+		Region: opts.Region, AccountID: opts.AccountID, Logger: n.log.With("component", "registry"),
 		ConcurrencyLimit: opts.MaxConcurrency,
 	})
 	if err != nil {
 		return fmt.Errorf("open registry: %w", err)
 	}
-	defer reg.Close()
+	n.onClose(n.reg.Close)
+	return nil
+}
 
+// startInstances starts what instances need and what watches them:
+// network grants, the profile service, the monitor and its sensor, and the
+// sandbox, whose walls are then checked with a probe instance.
+func (n *node) startInstances(ctx context.Context) error {
+	opts, log := n.opts, n.log
 	// Network grants: veth, NAT and a kernel filter per networked instance.
-	egressStatus := "available"
+	n.egressMsg = "available"
 	eg, err := egress.NewManager(egress.Options{Logger: log.With("component", "egress")})
 	if err != nil {
-		egressStatus = "unavailable: " + err.Error()
+		n.egressMsg = "unavailable: " + err.Error()
 		log.Warn("functions with network grants cannot run on this node", "err", err)
-		eg = nil
 	} else {
-		defer eg.Close()
+		n.egress = eg
+		n.onClose(func() { eg.Close() })
 	}
-	ps, err := profiles.New(profiles.Options{
-		KV:       st.Monitor,
+	n.profiles, err = profiles.New(profiles.Options{
+		KV:       n.st.Monitor,
 		Learning: profile.Window{Invocations: opts.Sensor.LearnInvocations, Duration: opts.Sensor.LearnDuration},
 		Logger:   log.With("component", "profiles"),
 	})
 	if err != nil {
 		return err
 	}
-	defer func() { // after the monitor: its last events are learned from
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		ps.Close(cctx)
-	}()
-	var retire atomic.Pointer[func(string)] // the dispatcher's, once it exists
-	mon, closeSensor, err := startMonitor(ctx, st, ps, opts, &retire, log)
+	// Closed after the monitor: its last events are learned from.
+	n.onClose(closeWithin(5*time.Second, n.profiles.Close))
+	mon, closeSensor, err := startMonitor(ctx, n.st, n.profiles, opts, log)
 	if err != nil {
 		return err
 	}
-	defer closeSensor()
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = mon.Close(cctx)
-	}()
+	n.mon = mon
+	n.onClose(closeSensor)
+	n.onClose(closeWithin(5*time.Second, func(ctx context.Context) { _ = mon.Close(ctx) }))
 	var observer sandbox.Observer
 	if mon.Enabled() {
 		observer = mon
 	}
-	mgr, err := sandbox.NewManager(sandbox.Options{
+	n.mgr, err = sandbox.NewManager(sandbox.Options{
 		Observer: observer,
-		Egress:   eg,
+		Egress:   n.egress,
 		// Every node sweeps only its own instances' cgroups.
 		CgroupParent: "moat/" + nodeID(opts.DataDir),
 		Namespaces:   true,
@@ -202,80 +260,87 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w (moat needs root for namespaces and cgroups)", err)
 	}
-	defer mgr.Close()
-	iso, missing, err := probeIsolation(ctx, mgr, opts, log)
-	if err != nil {
-		return err
-	}
+	n.onClose(func() { n.mgr.Close() })
+	n.iso, n.missing, err = probeIsolation(ctx, n.mgr, opts, log)
+	return err
+}
 
-	lw := logs.NewWriter(st.JS, log.With("component", "logs"))
-	defer func() {
-		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = lw.Flush(fctx)
-	}()
-
-	code := &codepkg.Cache{Root: filepath.Join(opts.DataDir, "code"), Fetch: reg.CodeZip}
+// startInvocations starts the log writer, the code cache, the dispatcher
+// and the asynchronous queue (which runs events once serve starts it).
+func (n *node) startInvocations() error {
+	n.lw = logs.NewWriter(n.st.JS, n.log.With("component", "logs"))
+	n.onClose(closeWithin(5*time.Second, func(ctx context.Context) { _ = n.lw.Flush(ctx) }))
+	code := &codepkg.Cache{Root: filepath.Join(n.opts.DataDir, "code"), Fetch: n.reg.CodeZip}
 	if err := code.Sweep(); err != nil {
 		return fmt.Errorf("code cache: %w", err)
 	}
-	disp := invoke.New(invoke.Options{
-		Resolver:       reg,
+	n.disp = invoke.New(invoke.Options{
+		Resolver:       n.reg,
 		Code:           code,
-		Spawner:        mgr,
-		Logs:           lw,
-		Monitor:        monitorHooks(mon),
-		Profiles:       ps,
-		Region:         opts.Region,
+		Spawner:        n.mgr,
+		Logs:           n.lw,
+		Monitor:        monitorHooks(n.mon),
+		Profiles:       n.profiles,
+		Region:         n.opts.Region,
 		TaskRoot:       "/var/task",
-		MaxConcurrency: opts.MaxConcurrency,
-		IdleTimeout:    opts.IdleTimeout,
-		Logger:         log.With("component", "invoke"),
+		MaxConcurrency: n.opts.MaxConcurrency,
+		IdleTimeout:    n.opts.IdleTimeout,
+		Logger:         n.log.With("component", "invoke"),
 	})
-	retireFn := disp.Retire
-	retire.Store(&retireFn)
-
-	queue := invoke.NewQueue(disp, invoke.QueueOptions{
-		JS: st.JS, Stream: st.Async, RetryDelays: opts.AsyncRetryDelays, Logger: log.With("component", "queue"),
+	n.mon.SetRetire(n.disp.Retire) // before any instance starts
+	n.queue = invoke.NewQueue(n.disp, invoke.QueueOptions{
+		JS: n.st.JS, Stream: n.st.Async, RetryDelays: n.opts.AsyncRetryDelays, Logger: n.log.With("component", "queue"),
 	})
-	queue.SetDestinations(st.Dest)
+	n.queue.SetDestinations(n.st.Dest)
+	return nil
+}
 
+// newAPI builds the API server over the node's components.
+func (n *node) newAPI() {
 	started := time.Now()
-	srv := api.New(api.Options{
-		Registry:     reg,
-		Resolver:     reg,
-		Invoker:      disp,
-		Queue:        queue,
-		Logs:         logs.NewReader(st.JS),
-		Destinations: queue,
-		Monitor:      mon,
-		Profiles:     ps,
+	key := n.key
+	n.srv = api.New(api.Options{
+		Registry:     n.reg,
+		Resolver:     n.reg,
+		Invoker:      n.disp,
+		Queue:        n.queue,
+		Logs:         logs.NewReader(n.st.JS),
+		Destinations: n.queue,
+		Monitor:      n.mon,
+		Profiles:     n.profiles,
 		Auth: api.SigV4{Verifier: &sigv4.Verifier{Secret: func(ak string) (string, bool) {
 			if ak == key.AccessKeyID {
 				return key.SecretAccessKey, true
 			}
 			return "", false
 		}}},
-		Isolation: func() any { return map[string]any{"applied": iso, "missing": missing} },
+		Isolation: func() any { return map[string]any{"applied": n.iso, "missing": n.missing} },
 		Status: func() any {
 			return map[string]any{
 				"startedAt":         started.UTC().Format(time.RFC3339),
-				"region":            opts.Region,
-				"dispatcher":        disp.Stats(),
-				"logRecordsDropped": lw.Dropped(),
-				"isolation":         iso,
-				"isolationMissing":  missing,
-				"egress":            egressStatus,
-				"monitor":           mon.Status(),
+				"region":            n.opts.Region,
+				"dispatcher":        n.disp.Stats(),
+				"logRecordsDropped": n.lw.Dropped(),
+				"isolation":         n.iso,
+				"isolationMissing":  n.missing,
+				"egress":            n.egressMsg,
+				"monitor":           n.mon.Status(),
 			}
 		},
-		Logger: log.With("component", "api"),
+		Logger: n.log.With("component", "api"),
 	})
+}
+
+// serve listens, starts the queue, says ready, and runs until ctx ends or
+// the API server fails; then it stops taking requests and drains what is
+// in flight for at most the shutdown grace.
+func (n *node) serve(ctx context.Context, ready func(addr string)) error {
+	opts, log := n.opts, n.log
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: n.srv, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 
@@ -286,19 +351,19 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 			return fmt.Errorf("metrics listen: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", mon.MetricsHandler())
+		mux.Handle("GET /metrics", n.mon.MetricsHandler())
 		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = ms.Serve(mln) }()
-		defer ms.Close()
+		n.onClose(func() { ms.Close() })
 		log.Info("serving metrics", "listen", mln.Addr().String())
 	}
-	if err := queue.Start(ctx); err != nil {
+	if err := n.queue.Start(ctx); err != nil {
 		hs.Close()
 		return err
 	}
-	srv.SetReady(true)
+	n.srv.SetReady(true)
 	addr := ln.Addr().String()
-	log.Info("moat is ready", "listen", addr, "data_dir", opts.DataDir, "credentials", credPath)
+	log.Info("moat is ready", "listen", addr, "data_dir", opts.DataDir, "credentials", n.credPath)
 	if ready != nil {
 		ready(addr)
 	}
@@ -309,7 +374,7 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 		log.Error("api server failed", "err", err)
 	}
 	log.Info("shutting down", "grace", opts.ShutdownGrace)
-	srv.SetReady(false)
+	n.srv.SetReady(false)
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownGrace)
 	defer cancel()
 	// Stop taking requests; wait for in-flight ones (sync invocations
@@ -318,10 +383,10 @@ func Run(ctx context.Context, opts Options, ready func(addr string)) (err error)
 	if err := hs.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("api shutdown: %w", err))
 	}
-	if err := queue.Stop(sctx); err != nil {
+	if err := n.queue.Stop(sctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := disp.Close(sctx); err != nil {
+	if err := n.disp.Close(sctx); err != nil {
 		errs = append(errs, err)
 	}
 	log.Info("moat stopped")
@@ -377,10 +442,7 @@ func lockDataDir(dir string) (func(), error) {
 // startMonitor loads the runtime sensor and starts the monitor. A host
 // that cannot run the sensor still runs functions: the node says so
 // loudly, and status shows monitoring off.
-//
-// retire is told of instances to destroy after a refusal (functions whose
-// Sandbox.OnDenial is recycle); it may be set after startMonitor returns.
-func startMonitor(ctx context.Context, st *store.Store, ps *profiles.Store, opts Options, retire *atomic.Pointer[func(string)], log *slog.Logger) (*monitor.Monitor, func(), error) {
+func startMonitor(ctx context.Context, st *store.Store, ps *profiles.Store, opts Options, log *slog.Logger) (*monitor.Monitor, func(), error) {
 	var (
 		src    monitor.Source
 		srcErr error
@@ -430,12 +492,7 @@ func startMonitor(ctx context.Context, st *store.Store, ps *profiles.Store, opts
 		AlertStream:  store.StreamAlerts,
 		Profiles:     ps,
 		Webhook:      hook,
-		Retire: func(id string) {
-			if f := retire.Load(); f != nil {
-				(*f)(id)
-			}
-		},
-		Logger: log.With("component", "monitor"),
+		Logger:       log.With("component", "monitor"),
 	})
 	if err != nil {
 		closer()

@@ -36,7 +36,7 @@
 //     the instance sees it, checks that the call still waits (so that what
 //     it read was the caller's), and decides with Enforcement.Exec or
 //     Enforcement.AllowExec: the call continues, or fails with EPERM and
-//     Enforcement.Denied is told. The filter is in place before the init
+//     the Observer is told (ExecRefused). The filter is in place before the init
 //     execs the bootstrap, so that exec too waits in the kernel until the
 //     supervisor, started when the report arrived, lets it continue.
 //   - The Landlock execute allow-list. Instead of read and execute on the

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/fixture"
 )
 
@@ -121,6 +122,24 @@ func (r *execRecorder) deniedExec(path string, pid int) {
 	}
 }
 
+// execObserver hands each instance's refused execs to that instance's
+// recorder, as the monitor takes them.
+type execObserver struct {
+	mu  sync.Mutex
+	rec map[string]*execRecorder
+}
+
+func (o *execObserver) Observe(string, detect.InstanceInfo, uint64, string) error { return nil }
+func (o *execObserver) Forget(string)                                             {}
+func (o *execObserver) ExecRefused(id, path string, pid int) {
+	o.mu.Lock()
+	r := o.rec[id]
+	o.mu.Unlock()
+	if r != nil {
+		r.deniedExec(path, pid)
+	}
+}
+
 // elfInterpreter returns the PT_INTERP of the host's program p.
 func elfInterpreter(t *testing.T, p string) string {
 	t.Helper()
@@ -140,7 +159,8 @@ func elfInterpreter(t *testing.T, p string) string {
 // Landlock alone refuses it with EACCES when AllowExec lets everything
 // through, and without Enforce everything runs.
 func TestEnforceExecSupervisor(t *testing.T) {
-	m := newManager(t, true)
+	obs := &execObserver{rec: map[string]*execRecorder{}}
+	m := newObservedManager(t, obs)
 	code := probeCode(t)
 	ldso := elfInterpreter(t, "/usr/bin/true")
 	steps := []probeStep{
@@ -165,7 +185,7 @@ func TestEnforceExecSupervisor(t *testing.T) {
 		{
 			name: "exec patterns",
 			enforce: func(r *execRecorder) *Enforcement {
-				return &Enforcement{Exec: []string{boot, "/usr/bin/true"}, Denied: r.deniedExec}
+				return &Enforcement{Exec: []string{boot, "/usr/bin/true"}}
 			},
 			want:       map[string]string{"true": "", "sh": "EPERM", "relative": "", "tmp": "EPERM", "execveat": "EPERM", "fexecve": "", "dotdot": "EPERM", "ld.so": "EPERM"},
 			wantDenied: []string{"/bin/sh", "/tmp/t", "/usr/bin/id", "/usr/bin/../bin/true", ldso},
@@ -178,7 +198,7 @@ func TestEnforceExecSupervisor(t *testing.T) {
 			// supervisor keeps it from being run directly.
 			name: "Landlock alone",
 			enforce: func(r *execRecorder) *Enforcement {
-				return &Enforcement{Exec: []string{"/usr/bin/true"}, AllowExec: r.allowExec, Denied: r.deniedExec}
+				return &Enforcement{Exec: []string{"/usr/bin/true"}, AllowExec: r.allowExec}
 			},
 			want:       map[string]string{"true": "", "sh": "EACCES", "relative": "", "tmp": "EACCES", "execveat": "EACCES", "fexecve": "", "dotdot": "EPERM", "ld.so": ""},
 			wantAsked:  []string{"/usr/bin/true", "/bin/sh", "/usr/bin/true", "/tmp/t", boot, "/usr/bin/id", boot, "/usr/bin/true", ldso},
@@ -188,7 +208,7 @@ func TestEnforceExecSupervisor(t *testing.T) {
 			name: "AllowExec refuses a listed program",
 			enforce: func(r *execRecorder) *Enforcement {
 				r.refuse = "/usr/bin/true"
-				return &Enforcement{Exec: []string{"/usr/bin/true"}, AllowExec: r.allowExec, Denied: r.deniedExec}
+				return &Enforcement{Exec: []string{"/usr/bin/true"}, AllowExec: r.allowExec}
 			},
 			want:       map[string]string{"true": "EPERM", "sh": "EACCES", "relative": "EPERM", "tmp": "EACCES", "execveat": "EACCES", "fexecve": "EPERM", "dotdot": "EPERM", "ld.so": ""},
 			wantAsked:  []string{"/usr/bin/true", "/bin/sh", "/usr/bin/true", "/tmp/t", boot, "/usr/bin/id", boot, "/usr/bin/true", ldso},
@@ -199,7 +219,7 @@ func TestEnforceExecSupervisor(t *testing.T) {
 			name: "AllowExec panics",
 			enforce: func(r *execRecorder) *Enforcement {
 				r.panics = true
-				return &Enforcement{Exec: []string{"/usr/bin/true"}, AllowExec: r.allowExec, Denied: r.deniedExec}
+				return &Enforcement{Exec: []string{"/usr/bin/true"}, AllowExec: r.allowExec}
 			},
 			want:       map[string]string{"true": "EPERM", "sh": "EPERM", "relative": "EPERM", "tmp": "EPERM", "execveat": "EPERM", "fexecve": "EPERM", "dotdot": "EPERM", "ld.so": "EPERM"},
 			wantAsked:  []string{"/usr/bin/true", "/bin/sh", "/usr/bin/true", "/tmp/t", boot, boot, ldso},
@@ -215,7 +235,11 @@ func TestEnforceExecSupervisor(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var rec execRecorder
 			enf := tt.enforce(&rec)
-			res, inst := runProbe(t, m, fmt.Sprintf("enforce-%d", i), code, 128, enf, steps)
+			id := fmt.Sprintf("enforce-%d", i)
+			obs.mu.Lock()
+			obs.rec[id] = &rec
+			obs.mu.Unlock()
+			res, inst := runProbe(t, m, id, code, 128, enf, steps)
 			if res["copy"].Err != "" {
 				t.Fatalf("copy to /tmp: %s", res["copy"].Err)
 			}
@@ -242,7 +266,7 @@ func TestEnforceExecSupervisor(t *testing.T) {
 				t.Errorf("AllowExec asked for\n%q\nwant\n%q", rec.asked, tt.wantAsked)
 			}
 			if !slices.Equal(rec.denied, tt.wantDenied) {
-				t.Errorf("Denied told of\n%q\nwant\n%q", rec.denied, tt.wantDenied)
+				t.Errorf("ExecRefused told of\n%q\nwant\n%q", rec.denied, tt.wantDenied)
 			}
 			if rec.badPids > 0 {
 				t.Errorf("%d callbacks without a pid", rec.badPids)

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/egress"
 	"moat.dev/moat/internal/names"
 	"moat.dev/moat/internal/seccomp"
@@ -68,12 +69,21 @@ type Options struct {
 }
 
 // Observer watches instances from their first process to their end;
-// *monitor.Monitor implements it.
+// *monitor.Monitor implements it. It hears of each instance from the
+// sandbox alone: once, with everything it needs, before the function runs;
+// of every exec the instance's walls refused; and once at its end.
 type Observer interface {
-	// Observe is called with the instance's cgroup v2 id before its
-	// first process starts, and the path its init will exec to start the
-	// function. An error refuses the instance.
-	Observe(instanceID string, cgroupID uint64, bootstrap string) error
+	// Observe is called when the instance is claimed, before the
+	// function's first process starts: who it runs for (Spec.Info), its
+	// cgroup v2 id and the path its init will exec to start the function.
+	// An error refuses the instance.
+	Observe(instanceID string, info detect.InstanceInfo, cgroupID uint64, bootstrap string) error
+	// ExecRefused is told of every exec the instance's exec supervisor
+	// refused (enforce mode): the path the call named (empty when it
+	// could not be read) and the caller's host pid. It is called from the
+	// supervisor while the caller waits: it must be fast and must not
+	// block.
+	ExecRefused(instanceID, path string, pid int)
 	// Forget is called once the instance's processes are all gone.
 	Forget(instanceID string)
 }
@@ -91,6 +101,9 @@ type Spec struct {
 	Egress []egress.Grant
 	// Hosts are /etc/hosts lines for the host names its grants pinned.
 	Hosts []string
+	// Info is who the instance runs for, as the Observer is told;
+	// Info.Bootstrap defaults to the bootstrap's host path.
+	Info detect.InstanceInfo
 	// Enforce, when set, makes the instance's approved behaviour
 	// profile a wall. It needs a manager with Namespaces, Landlock and
 	// Seccomp; Spawn refuses it otherwise.
@@ -131,10 +144,6 @@ type Enforcement struct {
 	// a time, while the caller waits: it must be fast and must not
 	// block. The init's own exec of the bootstrap is not asked.
 	AllowExec func(path string, pid int) bool
-	// Denied, if set, is told of every exec the supervisor refused,
-	// from the same goroutine and under the same rules as AllowExec.
-	// path is empty when the caller's path could not be read.
-	Denied func(path string, pid int)
 }
 
 // Manager owns every instance of the node.
@@ -329,47 +338,92 @@ func (m *Manager) spawn(ctx context.Context, spec Spec, probe bool) (_ *Instance
 	return inst, nil
 }
 
-// claim makes a shell the instance spec describes: its id, memory limit,
-// observer, network and code, then the walls, then the exec.
+// claim makes a shell the instance spec describes: its id, limits,
+// observer, network and code (attach), then the walls and the exec
+// (awaitWalls).
 func (m *Manager) claim(inst *Instance, spec Spec, probe bool) error {
 	t0 := time.Now()
 	inst.ID = spec.ID
 	inst.memBytes = int64(spec.MemoryMB) << 20
+	ports, allPorts, err := m.attach(inst, spec)
+	if err != nil {
+		return err
+	}
+	is := m.initSpec(inst, spec, probe, ports, allPorts)
+	if m.opts.Namespaces {
+		// The code, as a detached read-only mount, goes to the init
+		// over its report socket; the data directory is never reachable
+		// by path from inside.
+		code, err := detachedReadOnly(spec.CodeDir)
+		if err != nil {
+			return fmt.Errorf("code mount: %w", err)
+		}
+		err = sendFd(inst.rep, code)
+		code.Close()
+		if err != nil {
+			return fmt.Errorf("send code: %w", err)
+		}
+	}
+	if err := json.NewEncoder(inst.ctl).Encode(&is); err != nil {
+		return fmt.Errorf("send spec: %w", err)
+	}
+	inst.ctl.Close()
+	inst.ctl = nil
+	inst.Times.Claim = time.Since(t0)
+	if err := m.awaitWalls(inst, spec, is, probe); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.live[spec.ID] = inst
+	m.mu.Unlock()
+	return nil
+}
+
+// attach gives a shell what is the function's on the host side: normal
+// priority, its memory limit, the observer's watch, and its network grants
+// (the ports Landlock then allows, or all of them).
+func (m *Manager) attach(inst *Instance, spec Spec) (ports []uint16, allPorts bool, err error) {
 	cg := inst.cg
 	if inst.pooled {
 		if err := normalPriority(inst.cmd.Process.Pid); err != nil {
-			return err
+			return nil, false, err
 		}
 	}
 	if err := cg.setMemory(inst.memBytes); err != nil {
-		return err
+		return nil, false, err
 	}
 	if m.opts.Observer != nil {
 		id, err := cgroupID(cg.v2)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		exe := filepath.Join(spec.CodeDir, spec.Bootstrap)
 		if m.opts.Namespaces {
 			exe = filepath.Join(codeMountPoint, spec.Bootstrap)
 		}
+		info := spec.Info
+		if info.Bootstrap == "" {
+			info.Bootstrap = filepath.Join(spec.CodeDir, spec.Bootstrap)
+		}
 		// Before the exec: the function has run nothing yet, and the
 		// monitor skips the init's own events until it execs.
-		if err := m.opts.Observer.Observe(spec.ID, id, exe); err != nil {
-			return err
+		if err := m.opts.Observer.Observe(spec.ID, info, id, exe); err != nil {
+			return nil, false, err
 		}
 		inst.observed = true
 	}
-	var ports []uint16
-	allPorts := false
 	if len(spec.Egress) > 0 {
-		var err error
 		if inst.link, err = m.opts.Egress.Attach(inst.cmd.Process.Pid, spec.ID, cg.v2, spec.Egress); err != nil {
-			return fmt.Errorf("network: %w", err)
+			return nil, false, fmt.Errorf("network: %w", err)
 		}
 		ports = inst.link.Ports()
 		allPorts = ports == nil
 	}
+	return ports, allPorts, nil
+}
+
+// initSpec is what the init of inst is told to build and run.
+func (m *Manager) initSpec(inst *Instance, spec Spec, probe bool, ports []uint16, allPorts bool) initSpec {
 	env := make([]string, 0, len(spec.Env)+1)
 	env = append(env, spec.Env...)
 	env = append(env, "AWS_LAMBDA_RUNTIME_API="+inst.Listener.Addr().String())
@@ -393,27 +447,15 @@ func (m *Manager) claim(inst *Instance, spec Spec, probe bool) error {
 		is.ExecAllow = spec.Enforce.Exec
 		is.Supervise = true
 	}
-	if m.opts.Namespaces {
-		// The code, as a detached read-only mount, goes to the init
-		// over its report socket; the data directory is never reachable
-		// by path from inside.
-		code, err := detachedReadOnly(spec.CodeDir)
-		if err != nil {
-			return fmt.Errorf("code mount: %w", err)
-		}
-		err = sendFd(inst.rep, code)
-		code.Close()
-		if err != nil {
-			return fmt.Errorf("send code: %w", err)
-		}
-	}
-	if err := json.NewEncoder(inst.ctl).Encode(&is); err != nil {
-		return fmt.Errorf("send spec: %w", err)
-	}
-	inst.ctl.Close()
-	inst.ctl = nil
+	return is
+}
+
+// awaitWalls waits for the init's report of the walls it built, starts the
+// exec supervisor in enforce mode, gives the function's init phase its CPU
+// and lets the init exec the bootstrap.
+func (m *Manager) awaitWalls(inst *Instance, spec Spec, is initSpec, probe bool) error {
 	t1 := time.Now()
-	inst.Times.Claim = t1.Sub(t0)
+	cg := inst.cg
 	// The init reports the walls it built, or why it failed, then waits
 	// for the go below and execs (which closes the report socket).
 	rep, listenerFd, err := readReport(inst.rep)
@@ -442,7 +484,12 @@ func (m *Manager) claim(inst *Instance, spec Spec, probe bool) error {
 		if err != nil {
 			return err
 		}
-		inst.super = startExecSupervisor(l, spec.Enforce, filepath.Join(codeMountPoint, spec.Bootstrap), inst.cmd.Process.Pid,
+		denied := func(string, int) {}
+		if obs := m.opts.Observer; obs != nil {
+			id := spec.ID
+			denied = func(path string, pid int) { obs.ExecRefused(id, path, pid) }
+		}
+		inst.super = startExecSupervisor(l, spec.Enforce, denied, filepath.Join(codeMountPoint, spec.Bootstrap), inst.cmd.Process.Pid,
 			m.log.With("instance", spec.ID))
 	}
 	rep.Isolation.MemoryLimit = cg.mem != ""
@@ -461,9 +508,6 @@ func (m *Manager) claim(inst *Instance, spec Spec, probe bool) error {
 	}
 	inst.rep.Close()
 	inst.rep = nil
-	m.mu.Lock()
-	m.live[spec.ID] = inst
-	m.mu.Unlock()
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"moat.dev/moat/internal/detect"
 	"moat.dev/moat/internal/fixture"
 )
 
@@ -22,8 +23,20 @@ func TestMain(m *testing.M) {
 
 func newManager(t testing.TB, ns bool) *Manager {
 	t.Helper()
+	return newManagerWith(t, Options{Namespaces: ns, Landlock: ns, Seccomp: ns})
+}
+
+// newObservedManager is a manager with every wall and an observer.
+func newObservedManager(t testing.TB, obs Observer) *Manager {
+	t.Helper()
+	return newManagerWith(t, Options{Namespaces: true, Landlock: true, Seccomp: true, Observer: obs})
+}
+
+func newManagerWith(t testing.TB, opts Options) *Manager {
+	t.Helper()
 	fixture.RequireRoot(t)
-	m, err := NewManager(Options{CgroupParent: "moat-test-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), Namespaces: ns, Landlock: ns, Seccomp: ns})
+	opts.CgroupParent = "moat-test-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	m, err := NewManager(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +206,9 @@ type countingObserver struct {
 	forgot   []string
 }
 
-func (o *countingObserver) Observe(id string, _ uint64, _ string) error {
+func (o *countingObserver) ExecRefused(string, string, int) {}
+
+func (o *countingObserver) Observe(id string, _ detect.InstanceInfo, _ uint64, _ string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.observed = append(o.observed, id)

@@ -51,12 +51,12 @@ type execSupervisor struct {
 // errNotExec: the filter only hands on execve and execveat.
 var errNotExec = errors.New("not an exec call")
 
-func startExecSupervisor(l *seccomp.Listener, enf *Enforcement, bootstrap string, initPid int, log *slog.Logger) *execSupervisor {
+func startExecSupervisor(l *seccomp.Listener, enf *Enforcement, denied func(path string, pid int), bootstrap string, initPid int, log *slog.Logger) *execSupervisor {
 	s := &execSupervisor{
 		l:         l,
 		patterns:  newExecPatterns(append([]string{bootstrap}, enf.Exec...)),
 		allow:     enf.AllowExec,
-		denied:    enf.Denied,
+		denied:    denied,
 		bootstrap: bootstrap,
 		initPid:   initPid,
 		log:       log,
@@ -89,14 +89,14 @@ func (s *execSupervisor) run() {
 }
 
 // stop closes the listener and waits for the supervisor's goroutine,
-// which may be inside an AllowExec or Denied callback.
+// which may be inside an AllowExec or Observer.ExecRefused callback.
 func (s *execSupervisor) stop() error {
 	s.l.Close()
 	select {
 	case <-s.done:
 		return nil
 	case <-time.After(10 * time.Second):
-		return errors.New("exec supervisor did not stop: an AllowExec or Denied callback blocks")
+		return errors.New("exec supervisor did not stop: an AllowExec or Observer.ExecRefused callback blocks")
 	}
 }
 
@@ -148,7 +148,7 @@ func (s *execSupervisor) decide(p string, pid int) (ok bool) {
 func (s *execSupervisor) tell(p string, pid int) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("exec supervisor: Denied panicked", "panic", r)
+			s.log.Error("exec supervisor: Observer.ExecRefused panicked", "panic", r)
 		}
 	}()
 	s.denied(p, pid)
