@@ -25,7 +25,7 @@ import (
 // implements it.
 type Source interface {
 	Events() <-chan sensor.Event
-	Watch(cgroupID uint64, key sensor.InstanceKey) error
+	Watch(cgroupID uint64, flags sensor.WatchFlags) error
 	Unwatch(cgroupID uint64) error
 	Dropped() uint64
 	DroppedFor(cgroupID uint64) (uint64, error)
@@ -307,8 +307,11 @@ func (m *Monitor) Observe(id string, info detect.InstanceInfo, cgroupID uint64, 
 	m.instances[id] = in
 	m.byCgroup[cgroupID] = in
 	m.mu.Unlock()
-	key := sensor.InstanceKey{Function: info.Function, Version: info.Version, Instance: id, KillEscapes: info.Recycle}
-	if err := m.src.Watch(cgroupID, key); err != nil {
+	var flags sensor.WatchFlags
+	if info.Recycle {
+		flags |= sensor.KillEscapes
+	}
+	if err := m.src.Watch(cgroupID, flags); err != nil {
 		m.mu.Lock()
 		delete(m.byCgroup, cgroupID)
 		delete(m.instances, id)

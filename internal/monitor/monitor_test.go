@@ -33,17 +33,17 @@ type fakeSource struct {
 	ch chan sensor.Event
 
 	mu       sync.Mutex
-	watched  map[uint64]sensor.InstanceKey
+	watched  map[uint64]sensor.WatchFlags
 	dropped  map[uint64]uint64
 	refusals map[uint64]uint64
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{ch: make(chan sensor.Event, 1024), watched: map[uint64]sensor.InstanceKey{}, dropped: map[uint64]uint64{}, refusals: map[uint64]uint64{}}
+	return &fakeSource{ch: make(chan sensor.Event, 1024), watched: map[uint64]sensor.WatchFlags{}, dropped: map[uint64]uint64{}, refusals: map[uint64]uint64{}}
 }
 
 func (f *fakeSource) Events() <-chan sensor.Event { return f.ch }
-func (f *fakeSource) Watch(id uint64, k sensor.InstanceKey) error {
+func (f *fakeSource) Watch(id uint64, k sensor.WatchFlags) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if id == 666 {
@@ -509,7 +509,7 @@ func TestRetireOnRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.mu.Lock()
-	kill := src.watched[91].KillEscapes
+	kill := src.watched[91]&sensor.KillEscapes != 0
 	src.mu.Unlock()
 	if !kill {
 		t.Error("a Recycle instance is not watched with KillEscapes")

@@ -123,7 +123,7 @@ func runBarrier(b testing.TB, cg testCgroup) int {
 func BenchmarkEventsThroughput(b *testing.B) {
 	s := loadOrSkip(b, nodeOptions())
 	cg := newCgroup(b)
-	if err := s.Watch(cg.id, InstanceKey{Instance: "bench"}); err != nil {
+	if err := s.Watch(cg.id, 0); err != nil {
 		b.Fatal(err)
 	}
 	drops0 := s.Dropped()
@@ -183,7 +183,7 @@ func BenchmarkSensorOverhead(b *testing.B) {
 	defer s.Close()
 	unwatched := startLoop(b, &cg, b.N).loopNs(b, b.N)
 
-	if err := s.Watch(cg.id, InstanceKey{Instance: "bench"}); err != nil {
+	if err := s.Watch(cg.id, 0); err != nil {
 		b.Fatal(err)
 	}
 	c := startLoop(b, &cg, b.N)
@@ -217,7 +217,7 @@ func BenchmarkMixedWorkload(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Watch(cg.id, InstanceKey{Instance: "bench"}); err != nil {
+	if err := s.Watch(cg.id, 0); err != nil {
 		b.Fatal(err)
 	}
 	drops0 := s.Dropped()

@@ -22,7 +22,7 @@ func TestKillEscapes(t *testing.T) {
 		name := map[bool]string{true: "kill", false: "report only"}[kill]
 		t.Run(name, func(t *testing.T) {
 			cg := newCgroup(t)
-			if err := s.Watch(cg.id, InstanceKey{Instance: "escape", KillEscapes: kill}); err != nil {
+			if err := s.Watch(cg.id, flagsIf(kill)); err != nil {
 				t.Fatal(err)
 			}
 			f, err := os.Open(cg.path)
@@ -75,4 +75,11 @@ func TestEscapesUnknownSyscall(t *testing.T) {
 	if _, err := Load(Options{Escapes: []string{"ptrace", "no_such_call"}}); err == nil || !strings.Contains(err.Error(), `unknown syscall "no_such_call"`) {
 		t.Fatalf("Load with an unknown escape syscall: %v", err)
 	}
+}
+
+func flagsIf(kill bool) WatchFlags {
+	if kill {
+		return KillEscapes
+	}
+	return 0
 }

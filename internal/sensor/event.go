@@ -124,19 +124,13 @@ func OpenIntent(flags uint32) Intent {
 // take.
 const NoID = ^uint32(0)
 
-// InstanceKey names the instance a watched cgroup belongs to. The sensor
-// only carries it: it is given to [Sensor.Watch] and stamped on every event
-// of that cgroup.
-type InstanceKey struct {
-	Function string
-	Version  string
-	Instance string
-	// KillEscapes: a process of the cgroup whose escape attempt (a
-	// syscall of Options.Escapes) the seccomp filter refused is killed
-	// by the kernel on the spot (bpf_send_signal), before it runs
-	// another instruction.
-	KillEscapes bool
-}
+// WatchFlags say how a watched cgroup is watched.
+type WatchFlags uint32
+
+// KillEscapes: a process of the cgroup whose escape attempt (a syscall of
+// Options.Escapes) the seccomp filter refused is killed by the kernel on
+// the spot (bpf_send_signal), before it runs another instruction.
+const KillEscapes WatchFlags = watchKillEscapes
 
 // Event is one decoded sensor record. Which fields are set depends on
 // Kind (see the Kind constants); the rest are zero.
@@ -147,7 +141,6 @@ type Event struct {
 	Kind     Kind
 	Time     time.Time
 	CgroupID uint64
-	Instance InstanceKey // zero if the cgroup was never watched or long unwatched
 
 	PID  int // thread group id
 	TID  int // thread id

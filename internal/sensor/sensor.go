@@ -63,7 +63,7 @@ type Options struct {
 	SeccompAllowed []string
 	// Escapes names the syscalls whose refusal by an instance's seccomp
 	// filter is an escape attempt (ptrace, mount, bpf...): in a cgroup
-	// watched with InstanceKey.KillEscapes, the caller is killed. Names
+	// watched with KillEscapes, the caller is killed. Names
 	// this architecture lacks are ignored; an unknown name is an error.
 	Escapes []string
 	// Logger receives the sensor's own warnings (malformed records,
@@ -149,8 +149,7 @@ func (o *objects) close() {
 //
 // Locking, in this order: life (read-held by every method that uses a
 // kernel object, write-held by Close, so no map is used after it is
-// closed), then mu, which guards keys and retired and is never held across
-// a BPF syscall or a channel send.
+// closed).
 type Sensor struct {
 	objs   objects
 	links  []link.Link
@@ -165,17 +164,7 @@ type Sensor struct {
 	life   sync.RWMutex
 	closed bool // guarded by life
 
-	mu      sync.Mutex
-	keys    map[uint64]keyEntry // watched and recently unwatched cgroups
-	retired []uint64            // unwatched cgroups still in keys, oldest first
-	maxKeys int
-
 	malformed atomic.Uint64
-}
-
-type keyEntry struct {
-	key     InstanceKey
-	watched bool
 }
 
 // Load loads the BPF programs, attaches them to their tracepoints and
@@ -214,8 +203,6 @@ func Load(opts Options) (*Sensor, error) {
 		events:  make(chan Event, opts.EventBuffer),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		keys:    make(map[uint64]keyEntry),
-		maxKeys: 2 * opts.MaxWatched,
 	}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, fmt.Errorf("%w: load programs: %w", ErrUnavailable, err)
@@ -346,7 +333,6 @@ func (s *Sensor) read() {
 			s.log.Warn("drop record", logKeyErr, err)
 			continue
 		}
-		ev.Instance = s.key(ev.CgroupID)
 		select {
 		case s.events <- ev:
 		case <-s.stop:
@@ -355,25 +341,20 @@ func (s *Sensor) read() {
 	}
 }
 
-func (s *Sensor) key(id uint64) InstanceKey {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys[id].key
-}
-
 // Events returns the channel of decoded events, in the order the kernel
 // wrote them. It is closed by [Sensor.Close]. Read it promptly: while it is
 // full, the kernel drops new records and counts them ([Sensor.Dropped]).
 func (s *Sensor) Events() <-chan Event { return s.events }
 
 // Watch starts reporting the tasks of the cgroup v2 directory whose id is
-// cgroupID (see [CgroupID]), and stamps their events with key. Watching an
-// already watched cgroup only replaces its key. Call it before the
-// instance's first process enters the cgroup.
+// cgroupID (see [CgroupID]); its events carry that id, which is how their
+// consumer knows whose they are. Watching an already watched cgroup keeps
+// its first flags. Call it before the instance's first process enters the
+// cgroup.
 //
 // It returns ErrWatchFull (wrapped) when Options.MaxWatched cgroups are
 // watched, and ErrClosed after Close.
-func (s *Sensor) Watch(cgroupID uint64, key InstanceKey) error {
+func (s *Sensor) Watch(cgroupID uint64, flags WatchFlags) error {
 	if cgroupID == 0 {
 		return fmt.Errorf("watch cgroup: id 0")
 	}
@@ -382,35 +363,18 @@ func (s *Sensor) Watch(cgroupID uint64, key InstanceKey) error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.mu.Lock()
-	prev, had := s.keys[cgroupID]
-	s.keys[cgroupID] = keyEntry{key: key, watched: true}
-	s.mu.Unlock()
-
-	var w sensorWatch
-	if key.KillEscapes {
-		w.Flags = watchKillEscapes
-	}
-	err := s.objs.Watched.Update(cgroupID, w, ebpf.UpdateNoExist)
+	err := s.objs.Watched.Update(cgroupID, sensorWatch{Flags: uint32(flags)}, ebpf.UpdateNoExist)
 	switch {
 	case err == nil, errors.Is(err, ebpf.ErrKeyExist):
 		return nil
 	case errors.Is(err, unix.E2BIG):
 		err = ErrWatchFull
 	}
-	s.mu.Lock()
-	if had {
-		s.keys[cgroupID] = prev
-	} else {
-		delete(s.keys, cgroupID)
-	}
-	s.mu.Unlock()
 	return fmt.Errorf("watch cgroup %d: %w", cgroupID, err)
 }
 
 // Unwatch stops reporting the cgroup. Records already in the ring buffer
-// still arrive, with their instance key: the sensor remembers the keys of
-// the last 2*MaxWatched unwatched cgroups (cgroup ids are never reused).
+// still arrive.
 //
 // It returns ErrNotWatched (wrapped) for a cgroup not watched, and
 // ErrClosed after Close.
@@ -425,20 +389,6 @@ func (s *Sensor) Unwatch(cgroupID uint64) error {
 			err = ErrNotWatched
 		}
 		return fmt.Errorf("unwatch cgroup %d: %w", cgroupID, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.keys[cgroupID]; ok {
-		e.watched = false
-		s.keys[cgroupID] = e
-		s.retired = append(s.retired, cgroupID)
-	}
-	for len(s.retired) > s.maxKeys {
-		old := s.retired[0]
-		s.retired = s.retired[1:]
-		if !s.keys[old].watched { // not watched again since
-			delete(s.keys, old)
-		}
 	}
 	return nil
 }

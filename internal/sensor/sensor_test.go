@@ -97,8 +97,7 @@ func testMarker() string {
 func TestScenario(t *testing.T) {
 	s := loadOrSkip(t, Options{SeccompAllowed: seccomp.Default().Allow, Escapes: []string{"ptrace"}})
 	cg := newCgroup(t)
-	key := InstanceKey{Function: "fn", Version: "3", Instance: "i-1"}
-	if err := s.Watch(cg.id, key); err != nil {
+	if err := s.Watch(cg.id, 0); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -112,8 +111,8 @@ func TestScenario(t *testing.T) {
 	caps, _ := strconv.ParseUint(field(t, c.stdout, "caps"), 10, 64)
 
 	for _, e := range evs {
-		if e.CgroupID != cg.id || e.Instance != key {
-			t.Errorf("event not stamped with the watched cgroup and key: %s (cgroup %d, key %+v)", describe(e), e.CgroupID, e.Instance)
+		if e.CgroupID != cg.id {
+			t.Errorf("event not stamped with the watched cgroup: %s (cgroup %d)", describe(e), e.CgroupID)
 		}
 		if e.Time.Before(start.Add(-time.Second)) || e.Time.After(end.Add(time.Second)) {
 			t.Errorf("event time %v outside the run [%v, %v]: %s", e.Time, start, end, describe(e))
@@ -383,7 +382,7 @@ func checkExecEvents(t *testing.T, c scenarioRun, evs []Event) {
 func TestOutsideSilent(t *testing.T) {
 	s := loadOrSkip(t, Options{})
 	watched, unwatched := newCgroup(t), newCgroup(t)
-	if err := s.Watch(watched.id, InstanceKey{Instance: "in"}); err != nil {
+	if err := s.Watch(watched.id, 0); err != nil {
 		t.Fatal(err)
 	}
 	outMarker := testMarker() + "-outside"
@@ -407,7 +406,7 @@ func TestOutsideSilent(t *testing.T) {
 func TestUnwatch(t *testing.T) {
 	s := loadOrSkip(t, Options{})
 	a, b := newCgroup(t), newCgroup(t)
-	if err := s.Watch(a.id, InstanceKey{Instance: "a"}); err != nil {
+	if err := s.Watch(a.id, 0); err != nil {
 		t.Fatal(err)
 	}
 	first, evs := scenario(t, s, &a, testMarker())
@@ -423,7 +422,7 @@ func TestUnwatch(t *testing.T) {
 		t.Errorf("DroppedFor unwatched = %v, want ErrNotWatched", err)
 	}
 	runScenario(t, &a, testMarker())
-	if err := s.Watch(b.id, InstanceKey{Instance: "b"}); err != nil {
+	if err := s.Watch(b.id, 0); err != nil {
 		t.Fatal(err)
 	}
 	barrier, evs := scenario(t, s, &b, testMarker())
@@ -456,23 +455,17 @@ func TestUnavailable(t *testing.T) {
 func TestWatchErrors(t *testing.T) {
 	s := loadOrSkip(t, Options{MaxWatched: 2, RingBytes: 1 << 16})
 	for _, id := range []uint64{101, 102} {
-		if err := s.Watch(id, InstanceKey{Instance: strconv.FormatUint(id, 10)}); err != nil {
+		if err := s.Watch(id, 0); err != nil {
 			t.Fatalf("Watch(%d): %v", id, err)
 		}
 	}
-	if err := s.Watch(101, InstanceKey{Instance: "again"}); err != nil {
+	if err := s.Watch(101, 0); err != nil {
 		t.Errorf("Watch of a watched cgroup = %v, want nil", err)
 	}
-	if got := s.key(101); got.Instance != "again" {
-		t.Errorf("key after second Watch = %+v", got)
-	}
-	if err := s.Watch(103, InstanceKey{}); !errors.Is(err, ErrWatchFull) {
+	if err := s.Watch(103, 0); !errors.Is(err, ErrWatchFull) {
 		t.Errorf("Watch beyond MaxWatched = %v, want ErrWatchFull", err)
 	}
-	if got := s.key(103); got != (InstanceKey{}) {
-		t.Errorf("refused Watch left key %+v", got)
-	}
-	if err := s.Watch(0, InstanceKey{}); err == nil {
+	if err := s.Watch(0, 0); err == nil {
 		t.Error("Watch(0) succeeded")
 	}
 	if err := s.Unwatch(999); !errors.Is(err, ErrNotWatched) {
@@ -481,23 +474,14 @@ func TestWatchErrors(t *testing.T) {
 	if err := s.Unwatch(102); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.key(102); got.Instance != "102" {
-		t.Errorf("key of a just unwatched cgroup = %+v, want kept", got)
-	}
-	// MaxWatched 2 keeps 4 retired keys: retire 5 more, 102 goes.
+	// Unwatched cgroups free their place.
 	for id := uint64(200); id < 205; id++ {
-		if err := s.Watch(id, InstanceKey{}); err != nil {
+		if err := s.Watch(id, 0); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Unwatch(id); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if got := s.key(102); got != (InstanceKey{}) {
-		t.Errorf("key of a long unwatched cgroup = %+v, want forgotten", got)
-	}
-	if got := s.key(101); got.Instance != "again" {
-		t.Errorf("key of a watched cgroup = %+v, want kept", got)
 	}
 
 	if err := s.Close(); err != nil {
@@ -509,7 +493,7 @@ func TestWatchErrors(t *testing.T) {
 	if _, ok := <-s.Events(); ok {
 		t.Error("Events not closed by Close")
 	}
-	if err := s.Watch(300, InstanceKey{}); !errors.Is(err, ErrClosed) {
+	if err := s.Watch(300, 0); !errors.Is(err, ErrClosed) {
 		t.Errorf("Watch after Close = %v, want ErrClosed", err)
 	}
 	if err := s.Unwatch(101); !errors.Is(err, ErrClosed) {
@@ -574,7 +558,7 @@ func TestCgroupID(t *testing.T) {
 func TestDropsCounted(t *testing.T) {
 	s := loadOrSkip(t, Options{RingBytes: os.Getpagesize(), EventBuffer: 16})
 	cg := newCgroup(t)
-	if err := s.Watch(cg.id, InstanceKey{Instance: "flood"}); err != nil {
+	if err := s.Watch(cg.id, 0); err != nil {
 		t.Fatal(err)
 	}
 	const n = 5000
@@ -604,7 +588,7 @@ func TestDropsCounted(t *testing.T) {
 func TestExitLiveCount(t *testing.T) {
 	s := loadOrSkip(t, Options{exitByLiveCount: true})
 	cg := newCgroup(t)
-	if err := s.Watch(cg.id, InstanceKey{}); err != nil {
+	if err := s.Watch(cg.id, 0); err != nil {
 		t.Fatal(err)
 	}
 	c, evs := scenario(t, s, &cg, testMarker())
@@ -625,7 +609,7 @@ func TestExitSignal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := loadOrSkip(t, tc.opts)
 			cg := newCgroup(t)
-			if err := s.Watch(cg.id, InstanceKey{}); err != nil {
+			if err := s.Watch(cg.id, 0); err != nil {
 				t.Fatal(err)
 			}
 			f, err := os.Open(cg.path)
