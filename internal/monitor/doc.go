@@ -4,8 +4,8 @@
 // invocation are stored as one forensic record in JetStream (moat trace);
 // each event goes through the rules engine and the profile service
 // (package profiles: the function version's behaviour profile), and what
-// they find is published as an alert (moat alerts), sent to an optional
-// webhook and counted for Prometheus.
+// they find is published as an alert (moat alerts; package webhook sends
+// them on) and counted for Prometheus.
 //
 // # Attribution
 //

@@ -17,7 +17,6 @@ type metrics struct {
 	reg      *prometheus.Registry
 	events   *prometheus.CounterVec
 	alerts   *prometheus.CounterVec
-	webhook  *prometheus.CounterVec
 	mu       sync.Mutex
 	eventsBy map[string]prometheus.Counter
 }
@@ -31,16 +30,13 @@ func newMetrics(m *Monitor) *metrics {
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_alerts_total", Help: "Alerts raised, by function, rule and severity.",
 		}, []string{"function", "rule", "severity"}),
-		webhook: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moat_alert_webhook_deliveries_total", Help: "Alert webhook delivery attempts, by result (ok, retry, failed).",
-		}, []string{"result"}),
 		eventsBy: map[string]prometheus.Counter{},
 	}
 	counter := func(name, help string, f func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
 	}
 	x.reg.MustRegister(
-		x.events, x.alerts, x.webhook,
+		x.events, x.alerts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "moat_monitoring_enabled", Help: "1 when the runtime sensor is loaded and instances are monitored, 0 when monitoring is off.",
 		}, func() float64 {

@@ -52,7 +52,7 @@ type Options struct {
 	// TraceSubject and AlertSubject prefix the subjects records and
 	// alerts are published on (store.SubjectTraces, store.SubjectAlerts).
 	TraceSubject, AlertSubject string
-	// AlertStream is the stream's name, for readers and the webhook.
+	// AlertStream and TraceStream are the streams' names, for readers.
 	AlertStream, TraceStream string
 
 	// Profiles learns from and checks every attributed event against its
@@ -61,8 +61,6 @@ type Options struct {
 	// MaxRecordEvents bounds the events kept in one record (default
 	// 4096); the rest are counted by kind.
 	MaxRecordEvents int
-	// Webhook, when set, receives every alert as a JSON POST.
-	Webhook WebhookOptions
 	Logger  *slog.Logger
 }
 
@@ -122,7 +120,6 @@ type Monitor struct {
 	engine  atomic.Pointer[rules.Engine]
 	retire  atomic.Pointer[func(string)] // SetRetire
 	metrics *metrics
-	hook    *webhook
 
 	quiet quietRing
 
@@ -191,13 +188,6 @@ func New(ctx context.Context, opts Options) (*Monitor, error) {
 		}
 	}
 	m.engine.Store(eng)
-	if opts.Webhook.URL != "" {
-		m.hook, err = newWebhook(mctx, opts.JS, opts.AlertStream, opts.Webhook, m.log, m.metrics)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-	}
 	m.wg.Add(2)
 	go func() { defer m.wg.Done(); m.acker() }()
 	go func() { defer m.wg.Done(); m.watchRules() }()

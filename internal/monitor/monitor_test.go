@@ -24,6 +24,7 @@ import (
 	"moat.dev/moat/internal/profiles"
 	"moat.dev/moat/internal/sensor"
 	"moat.dev/moat/internal/store"
+	"moat.dev/moat/internal/webhook"
 )
 
 // fakeSource stands in for the kernel side of the sensor, which the node
@@ -420,9 +421,12 @@ func TestWebhookRetriesAndSigns(t *testing.T) {
 		got, sig = b, r.Header.Get("X-Moat-Signature")
 	}))
 	defer srv.Close()
-	m, src := newTestMonitor(t, func(o *Options) {
-		o.Webhook = WebhookOptions{URL: srv.URL, Secret: "s3cret", Timeout: time.Second}
-	})
+	m, src := newTestMonitor(t, nil)
+	hook, err := webhook.Start(context.Background(), m.opts.JS, m.opts.AlertStream, webhook.Options{URL: srv.URL, Secret: "s3cret", Timeout: time.Second, Metrics: m.Registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hook.Stop()
 	raiseEnvironAlert(t, m, src, 505, "inst-w", "req-w")
 	waitFor(t, "the webhook's third attempt", func() bool { mu.Lock(); defer mu.Unlock(); return got != nil })
 	var a detect.Alert
@@ -434,7 +438,7 @@ func TestWebhookRetriesAndSigns(t *testing.T) {
 	if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); sig != want {
 		t.Errorf("signature %q, want %q", sig, want)
 	}
-	if err := ValidateWebhookURL("ftp://x"); err == nil {
+	if err := webhook.ValidateURL("ftp://x"); err == nil {
 		t.Error("an ftp webhook URL was accepted")
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"moat.dev/moat/internal/sensor"
 	"moat.dev/moat/internal/sigv4"
 	"moat.dev/moat/internal/store"
+	"moat.dev/moat/internal/webhook"
 
 	"golang.org/x/sys/unix"
 )
@@ -242,6 +243,16 @@ func (n *node) startInstances(ctx context.Context) error {
 	n.mon = mon
 	n.onClose(closeSensor)
 	n.onClose(closeWithin(5*time.Second, func(ctx context.Context) { _ = mon.Close(ctx) }))
+	if opts.Sensor.Webhook != "" {
+		hook, err := webhook.Start(ctx, n.st.JS, store.StreamAlerts, webhook.Options{
+			URL: opts.Sensor.Webhook, Secret: opts.Sensor.WebhookSecret,
+			Logger: log.With("component", "webhook"), Metrics: mon.Registry(),
+		})
+		if err != nil {
+			return err
+		}
+		n.onClose(hook.Stop)
+	}
 	var observer sandbox.Observer
 	if mon.Enabled() {
 		observer = mon
@@ -471,14 +482,6 @@ func startMonitor(ctx context.Context, st *store.Store, ps *profiles.Store, opts
 			log.Info("BPF LSM available on this host (not used: moat's walls do not depend on it)")
 		}
 	}
-	var hook monitor.WebhookOptions
-	if opts.Sensor.Webhook != "" {
-		if err := monitor.ValidateWebhookURL(opts.Sensor.Webhook); err != nil {
-			closer()
-			return nil, nil, err
-		}
-		hook = monitor.WebhookOptions{URL: opts.Sensor.Webhook, Secret: opts.Sensor.WebhookSecret}
-	}
 	mon, err := monitor.New(ctx, monitor.Options{
 		Sensor:       src,
 		SensorError:  srcErr,
@@ -491,7 +494,6 @@ func startMonitor(ctx context.Context, st *store.Store, ps *profiles.Store, opts
 		AlertSubject: store.SubjectAlerts,
 		AlertStream:  store.StreamAlerts,
 		Profiles:     ps,
-		Webhook:      hook,
 		Logger:       log.With("component", "monitor"),
 	})
 	if err != nil {

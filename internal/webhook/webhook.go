@@ -1,4 +1,9 @@
-package monitor
+// Package webhook delivers the node's alerts to an HTTP endpoint: every
+// alert stored in the alerts stream is POSTed as JSON, signed when a
+// secret is set, and retried with backoff, through one durable consumer
+// shared by every node of a cluster (each alert is sent once, and alerts
+// raised while the receiver is down are sent when it is back).
+package webhook
 
 import (
 	"bytes"
@@ -15,10 +20,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// WebhookOptions configure the alert webhook.
-type WebhookOptions struct {
+// Options configure a Webhook.
+type Options struct {
 	// URL receives each alert as the body of a POST (application/json).
 	URL string
 	// Secret, when set, signs each body: the X-Moat-Signature header is
@@ -29,23 +35,27 @@ type WebhookOptions struct {
 	// MaxAttempts bounds the deliveries of one alert (default 10); the
 	// waits between them grow from 1 s to 5 minutes.
 	MaxAttempts int
+	Logger      *slog.Logger
+	// Metrics, when set, gets the counter of delivery attempts by result
+	// (moat_alert_webhook_deliveries_total).
+	Metrics prometheus.Registerer
 }
 
-// webhookConsumer is the durable consumer, shared by every node of a
-// cluster, that feeds the webhook: each alert is sent once, and alerts
-// raised while the receiver is down are sent when it is back.
-const webhookConsumer = "moat-alert-webhook"
+// Consumer is the durable consumer, shared by every node of a cluster,
+// that feeds the webhook.
+const Consumer = "moat-alert-webhook"
 
-type webhook struct {
-	opts   WebhookOptions
-	log    *slog.Logger
-	client *http.Client
-	met    *metrics
-	cc     jetstream.ConsumeContext
+// A Webhook delivers alerts until Stop.
+type Webhook struct {
+	opts     Options
+	log      *slog.Logger
+	client   *http.Client
+	attempts *prometheus.CounterVec
+	cc       jetstream.ConsumeContext
 }
 
-// ValidateWebhookURL checks a webhook address: http or https, with a host.
-func ValidateWebhookURL(s string) error {
+// ValidateURL checks a webhook address: http or https, with a host.
+func ValidateURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("alert webhook %q: want an http:// or https:// URL", s)
@@ -53,9 +63,14 @@ func ValidateWebhookURL(s string) error {
 	return nil
 }
 
-func newWebhook(ctx context.Context, js jetstream.JetStream, stream string, opts WebhookOptions, log *slog.Logger, met *metrics) (*webhook, error) {
-	if err := ValidateWebhookURL(opts.URL); err != nil {
+// Start delivers the alerts stream's new messages from now on (and those
+// the shared consumer has not delivered yet) to opts.URL.
+func Start(ctx context.Context, js jetstream.JetStream, stream string, opts Options) (*Webhook, error) {
+	if err := ValidateURL(opts.URL); err != nil {
 		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -64,7 +79,7 @@ func newWebhook(ctx context.Context, js jetstream.JetStream, stream string, opts
 		opts.MaxAttempts = 10
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable:       webhookConsumer,
+		Durable:       Consumer,
 		Description:   "delivers alerts to the configured webhook",
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -75,19 +90,26 @@ func newWebhook(ctx context.Context, js jetstream.JetStream, stream string, opts
 	if err != nil {
 		return nil, fmt.Errorf("alert webhook consumer: %w", err)
 	}
-	w := &webhook{opts: opts, log: log, met: met, client: &http.Client{Timeout: opts.Timeout}}
+	w := &Webhook{opts: opts, log: opts.Logger, client: &http.Client{Timeout: opts.Timeout},
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_alert_webhook_deliveries_total", Help: "Alert webhook delivery attempts, by result (ok, retry, failed).",
+		}, []string{"result"})}
+	if opts.Metrics != nil {
+		if err := opts.Metrics.Register(w.attempts); err != nil {
+			return nil, fmt.Errorf("alert webhook metrics: %w", err)
+		}
+	}
 	w.cc, err = c.Consume(w.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("alert webhook consumer: %w", err)
 	}
-	go func() {
-		<-ctx.Done()
-		w.cc.Stop()
-	}()
 	return w, nil
 }
 
-func (w *webhook) deliver(msg jetstream.Msg) {
+// Stop ends deliveries; one in progress finishes.
+func (w *Webhook) Stop() { w.cc.Stop() }
+
+func (w *Webhook) deliver(msg jetstream.Msg) {
 	attempt := 1
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
@@ -95,14 +117,14 @@ func (w *webhook) deliver(msg jetstream.Msg) {
 	err := w.post(msg.Data())
 	switch {
 	case err == nil:
-		w.met.webhook.WithLabelValues("ok").Inc()
+		w.attempts.WithLabelValues("ok").Inc()
 		_ = msg.Ack()
 	case attempt >= w.opts.MaxAttempts:
-		w.met.webhook.WithLabelValues("failed").Inc()
+		w.attempts.WithLabelValues("failed").Inc()
 		w.log.Error("alert webhook: giving up on an alert", "attempts", attempt, "err", err)
 		_ = msg.Term()
 	default:
-		w.met.webhook.WithLabelValues("retry").Inc()
+		w.attempts.WithLabelValues("retry").Inc()
 		delay := time.Second << min(attempt-1, 9)
 		if delay > 5*time.Minute {
 			delay = 5 * time.Minute
@@ -114,7 +136,7 @@ func (w *webhook) deliver(msg jetstream.Msg) {
 
 var errStatus = errors.New("webhook answered with an error status")
 
-func (w *webhook) post(body []byte) error {
+func (w *Webhook) post(body []byte) error {
 	req, err := http.NewRequest(http.MethodPost, w.opts.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
