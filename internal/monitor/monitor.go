@@ -61,7 +61,7 @@ type Options struct {
 	// MaxRecordEvents bounds the events kept in one record (default
 	// 4096); the rest are counted by kind.
 	MaxRecordEvents int
-	Logger  *slog.Logger
+	Logger          *slog.Logger
 }
 
 // Profiles is the profile service the monitor feeds: it learns from or

@@ -198,11 +198,11 @@ func Load(opts Options) (*Sensor, error) {
 	delete(spec.Programs, "sched_process_exit_gd")
 
 	s := &Sensor{
-		log:     opts.Logger,
-		poll:    opts.PollInterval,
-		events:  make(chan Event, opts.EventBuffer),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		log:    opts.Logger,
+		poll:   opts.PollInterval,
+		events: make(chan Event, opts.EventBuffer),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, fmt.Errorf("%w: load programs: %w", ErrUnavailable, err)
