@@ -65,6 +65,10 @@ type Event struct {
 	Caps []uint64 `json:"caps,omitempty"` // capset: effective, permitted, inheritable
 
 	Truncated bool `json:"truncated,omitempty"` // a path or argv was cut at the sensor's bound
+	// ReadAtExit: the path or address was on a page the caller had not
+	// touched, so the sensor read it as the call returned (a thread of
+	// the caller could have changed it in between).
+	ReadAtExit bool `json:"readAtExit,omitempty"`
 }
 
 // Failed reports whether the call failed.

@@ -71,6 +71,7 @@ const (
 	flagFault1
 	flagFault2
 	flagKilled
+	flagLate
 )
 
 // Address families (the same on every Linux architecture).
@@ -128,19 +129,20 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 	}
 	flags := rec[offFlags]
 	e := Event{
-		Kind:      k,
-		Time:      boot.Add(time.Duration(ne.Uint64(rec[offTime:]))),
-		CgroupID:  ne.Uint64(rec[offCgroup:]),
-		PID:       int(ne.Uint32(rec[offPID:])),
-		TID:       int(ne.Uint32(rec[offTID:])),
-		PPID:      int(ne.Uint32(rec[offPPID:])),
-		UID:       ne.Uint32(rec[offUID:]),
-		GID:       ne.Uint32(rec[offGID:]),
-		Comm:      cstring(rec[offComm : offComm+commLen]),
-		Syscall:   int(int32(ne.Uint32(rec[offNr:]))),
-		Truncated: flags&(flagTrunc1|flagTrunc2) != 0,
-		Faulted:   flags&(flagFault1|flagFault2) != 0,
-		Killed:    flags&flagKilled != 0,
+		Kind:       k,
+		Time:       boot.Add(time.Duration(ne.Uint64(rec[offTime:]))),
+		CgroupID:   ne.Uint64(rec[offCgroup:]),
+		PID:        int(ne.Uint32(rec[offPID:])),
+		TID:        int(ne.Uint32(rec[offTID:])),
+		PPID:       int(ne.Uint32(rec[offPPID:])),
+		UID:        ne.Uint32(rec[offUID:]),
+		GID:        ne.Uint32(rec[offGID:]),
+		Comm:       cstring(rec[offComm : offComm+commLen]),
+		Syscall:    int(int32(ne.Uint32(rec[offNr:]))),
+		Truncated:  flags&(flagTrunc1|flagTrunc2) != 0,
+		Faulted:    flags&(flagFault1|flagFault2) != 0,
+		Killed:     flags&flagKilled != 0,
+		ReadAtExit: flags&flagLate != 0,
 	}
 
 	if failedExec {

@@ -173,6 +173,11 @@ type Event struct {
 	// read (a bad pointer, or memory not paged in); the field is empty (a
 	// failed exec's Argv: cut before the argument that could not be read).
 	Faulted bool
+	// ReadAtExit reports that Path, NewPath or Addr sat on a page the
+	// caller had not touched when the call began, so it was read when the
+	// call returned (after the kernel's own copy faulted it in). A thread
+	// of the caller could have changed it in between.
+	ReadAtExit bool
 	// Killed reports, for KindDenied, that the sensor sent the caller
 	// SIGKILL: the refused syscall was an escape attempt in a cgroup
 	// watched with KillEscapes.

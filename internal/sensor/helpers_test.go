@@ -217,6 +217,8 @@ func runChild(mode string) int {
 		err = childEscape()
 	case "unprivileged-load":
 		err = childUnprivilegedLoad()
+	case "untouched":
+		err = childUntouched()
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}

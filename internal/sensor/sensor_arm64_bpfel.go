@@ -112,6 +112,10 @@ type sensorTaskState struct {
 	Args     [4]uint64
 	Len1     uint32
 	Len2     uint32
+	Uptr1    uint64
+	Uptr2    uint64
+	Sock1    uint32
+	Pad2     uint32
 	Argv     [512]uint8
 	Buf1     [256]uint8
 	Buf2     [256]uint8

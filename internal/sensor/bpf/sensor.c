@@ -79,6 +79,7 @@ enum {
 	EF_FAULT1 = 4, // filename / buf1 could not be read
 	EF_FAULT2 = 8, // argv / buf2 could not be read
 	EF_KILLED = 16, // denied: the caller was sent SIGKILL (an escape attempt)
+	EF_LATE = 32,   // filename / buf1 / buf2 faulted at entry and was read at exit
 };
 
 struct event_hdr {
@@ -158,6 +159,13 @@ struct task_state {
 	__u64 args[4];
 	__u32 len1;
 	__u32 len2;
+	// The user addresses buf1 and buf2 were copied from, for a second read
+	// at exit when the first faulted; sock1: buf1 is a socket address of
+	// args[1] bytes, not a string.
+	__u64 uptr1;
+	__u64 uptr2;
+	__u32 sock1;
+	__u32 _pad2;
 	// An exec's argv. It comes first: the verifier bounds a copy at a
 	// variable offset into argv by the end of the whole value, and buf1
 	// and buf2 after it are the ARGS_LEN bytes of slack that bound needs
@@ -629,6 +637,9 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 
 	st->len1 = 0;
 	st->len2 = 0;
+	st->uptr1 = 0;
+	st->uptr2 = 0;
+	st->sock1 = 0;
 	st->args[0] = 0;
 	st->args[1] = 0;
 	st->args[2] = 0;
@@ -642,6 +653,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = AT_FDCWD;
 		st->args[1] = a1;
 		st->args[2] = a2;
+		st->uptr1 = a0;
 		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 	case NR_creat:
@@ -649,6 +661,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = AT_FDCWD;
 		st->args[1] = O_CREAT | O_WRONLY | O_TRUNC;
 		st->args[2] = a1;
+		st->uptr1 = a0;
 		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 #endif
@@ -657,6 +670,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = a0;
 		st->args[1] = a2;
 		st->args[2] = a3;
+		st->uptr1 = a1;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 	case NR_openat2: {
@@ -669,6 +683,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[1] = how[0];
 		st->args[2] = how[1];
 		st->args[3] = how[2];
+		st->uptr1 = a1;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 	}
@@ -680,6 +695,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	case NR_execve:
 		kind = EV_EXEC_FAILED;
 		st->args[0] = AT_FDCWD;
+		st->uptr1 = a0;
 		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
 		read_argv(st, a1, &flags);
 		break;
@@ -687,6 +703,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_EXEC_FAILED;
 		st->args[0] = a0;
 		st->args[1] = a4;
+		st->uptr1 = a1;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		read_argv(st, a2, &flags);
 		break;
@@ -694,6 +711,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	case NR_bind:
 		kind = EV_BIND;
 		st->args[0] = a0;
+		st->uptr1 = a1;
+		st->sock1 = 1;
 		st->len1 = read_sockaddr(st->buf1, a1, a2 & 0xffffffff, &st->args[1], &flags);
 		break;
 	// EV_LISTEN: args = fd, backlog
@@ -726,6 +745,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_SENDTO;
 		st->args[0] = a0;
 		st->args[2] = a2;
+		st->uptr1 = a4;
+		st->sock1 = 1;
 		st->len1 = read_sockaddr(st->buf1, a4, a5 & 0xffffffff, &st->args[1], &flags);
 		break;
 	case NR_sendmsg:
@@ -737,6 +758,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 			return;
 		kind = EV_SENDTO;
 		st->args[0] = a0;
+		st->uptr1 = hdr[0];
+		st->sock1 = 1;
 		st->len1 = read_sockaddr(st->buf1, hdr[0], hdr[1] & 0xffffffff, &st->args[1], &flags);
 		break;
 	}
@@ -746,6 +769,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_CONNECT;
 		st->args[0] = a0;
 		st->args[1] = len;
+		st->uptr1 = a1;
+		st->sock1 = 1;
 		if (len > ADDR_LEN) {
 			len = ADDR_LEN;
 			flags |= EF_TRUNC1;
@@ -764,6 +789,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_UNLINK;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = nr == NR_rmdir ? AT_REMOVEDIR : 0;
+		st->uptr1 = a0;
 		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 #endif
@@ -771,6 +797,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_UNLINK;
 		st->args[0] = a0;
 		st->args[1] = a2;
+		st->uptr1 = a1;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 	// EV_RENAME: args = old dirfd, new dirfd, flags
@@ -779,7 +806,9 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_RENAME;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = AT_FDCWD;
+		st->uptr1 = a0;
 		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		st->uptr2 = a1;
 		st->len2 = read_str(st->buf2, a1, &flags, EF_TRUNC2, EF_FAULT2);
 		break;
 #endif
@@ -789,7 +818,9 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = a0;
 		st->args[1] = a2;
 		st->args[2] = nr == NR_renameat2 ? a4 : 0;
+		st->uptr1 = a1;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		st->uptr2 = a3;
 		st->len2 = read_str(st->buf2, a3, &flags, EF_TRUNC2, EF_FAULT2);
 		break;
 	// EV_CHMOD: args = dirfd, mode, flags (fchmodat2)
@@ -798,6 +829,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_CHMOD;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = a1;
+		st->uptr1 = a0;
 		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 #endif
@@ -807,6 +839,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = a0;
 		st->args[1] = a2;
 		st->args[2] = nr == NR_fchmodat2 ? a3 : 0;
+		st->uptr1 = a1;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
 	// EV_SETID: args = the ids in argument order, 0xffffffff where absent
@@ -936,6 +969,41 @@ static __always_inline void fill_sys(struct sys_event *e, struct task_state *st,
 	e->len2 = st->len2;
 }
 
+// reread copies again, at exit, a string or address whose copy at entry
+// faulted: it sat on a page the caller had not touched yet (a probe read
+// cannot fault pages in), which the kernel's own copy has faulted in by
+// now. The event says so (EF_LATE): between the kernel's read and this one
+// a thread of the caller could have changed the buffer.
+static __always_inline void reread(struct task_state *st)
+{
+	if ((st->flags & EF_FAULT1) && st->uptr1) {
+		if (st->sock1) {
+			__u64 len = st->args[1];
+			if (len > ADDR_LEN)
+				len = ADDR_LEN;
+			if (len > 0 && bpf_probe_read_user(st->buf1, len, (const void *)st->uptr1) == 0) {
+				st->len1 = len;
+				st->flags = (st->flags & ~EF_FAULT1) | EF_LATE;
+			}
+		} else {
+			__u8 f = 0;
+			__u32 n = read_str(st->buf1, st->uptr1, &f, EF_TRUNC1, EF_FAULT1);
+			if (!(f & EF_FAULT1)) {
+				st->len1 = n;
+				st->flags = (st->flags & ~EF_FAULT1) | f | EF_LATE;
+			}
+		}
+	}
+	if ((st->flags & EF_FAULT2) && st->uptr2) {
+		__u8 f = 0;
+		__u32 n = read_str(st->buf2, st->uptr2, &f, EF_TRUNC2, EF_FAULT2);
+		if (!(f & EF_FAULT2)) {
+			st->len2 = n;
+			st->flags = (st->flags & ~EF_FAULT2) | f | EF_LATE;
+		}
+	}
+}
+
 SEC("raw_tp/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -998,6 +1066,8 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		st->args[2] = 0;
 		st->args[3] = 0;
 	}
+
+	reread(st);
 
 	if (kind == EV_EXEC_FAILED) {
 		struct exec_failed_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
