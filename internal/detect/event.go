@@ -65,6 +65,12 @@ type Event struct {
 	Caps []uint64 `json:"caps,omitempty"` // capset: effective, permitted, inheritable
 
 	Truncated bool `json:"truncated,omitempty"` // a path or argv was cut at the sensor's bound
+	// ExeName is, for an exec, the name of the file run as the kernel
+	// opened it ("memfd:x" for a memfd run through /dev/fd/N).
+	ExeName string `json:"exeName,omitempty"`
+	// Fileless: an exec of a file with no link in any file system (a
+	// memfd, or a file deleted before it ran).
+	Fileless bool `json:"fileless,omitempty"`
 	// ReadAtExit: the path or address was on a page the caller had not
 	// touched, so the sensor read it as the call returned (a thread of
 	// the caller could have changed it in between).

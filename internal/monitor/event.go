@@ -45,6 +45,7 @@ func fromSensor(ev *sensor.Event, a detect.Attribution) detect.Event {
 	switch ev.Kind {
 	case sensor.KindExec:
 		e.Exe = ev.Path
+		e.ExeName, e.Fileless = ev.ExeName, ev.Fileless
 	case sensor.KindOpen:
 		e.Intent = intents(ev.Intent)
 	case sensor.KindConnect, sensor.KindBind, sensor.KindAccept, sensor.KindSendto:

@@ -188,6 +188,7 @@ func TestMonitorTraceRecord(t *testing.T) {
 // the rule that must catch it.
 var suspiciousActions = map[string]string{
 	"environ-self":       "environ-read",
+	"memfd-exec":         "fileless-exec",
 	"environ-init":       "environ-read",
 	"shadow":             "credential-read",
 	"aws-credentials":    "credential-read",

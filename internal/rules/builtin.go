@@ -173,6 +173,20 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
+		Info:  Info{"fileless-exec", detect.SeverityCritical, "a program run from memory (a memfd) or from a file deleted before it ran: code that never stayed on a path"},
+		kinds: kinds("exec"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if !ev.Fileless {
+				return nil
+			}
+			what := ev.ExeName
+			if what == "" {
+				what = ev.Path
+			}
+			return &match{key: what, summary: "ran a program with no file behind it: " + what + " (" + describe(ev) + ")"}
+		},
+	},
+	{
 		Info:  Info{"tmp-chmod-exec", detect.SeverityMedium, "an execute bit set on a file in a writable directory"},
 		kinds: kinds("chmod"),
 		match: func(_ *State, ev *detect.Event) *match {

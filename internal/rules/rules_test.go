@@ -90,6 +90,16 @@ func TestBuiltins(t *testing.T) {
 			[]string{"tmp-write-exec", "exec-from-writable"}},
 		{"chmod +x in tmp", []detect.Event{ev("chmod", func(e *detect.Event) { e.Path, e.Mode = "/tmp/p", 0o755 })}, []string{"tmp-chmod-exec"}},
 		{"hidden exec", []detect.Event{exec("/var/task/.hidden")}, []string{"exec-from-writable"}},
+		{"memfd exec", []detect.Event{func() detect.Event {
+			x := exec("/dev/fd/3", "payload")
+			x.ExeName, x.Fileless = "memfd:payload", true
+			return x
+		}()}, []string{"fileless-exec"}},
+		{"exec of a descriptor of a linked file is not fileless", []detect.Event{func() detect.Event {
+			x := exec("/dev/fd/3", "true")
+			x.ExeName = "true"
+			return x
+		}()}, nil},
 		{"shm exec attempt", []detect.Event{func() detect.Event { x := exec("/dev/shm/p"); x.Result, x.Errno = -2, "ENOENT"; return x }()}, []string{"exec-from-writable"}},
 		{"environ", []detect.Event{open("/proc/1/environ", "read")}, []string{"environ-read"}},
 		{"own environ", []detect.Event{open("/proc/self/environ", "read")}, []string{"environ-read"}},

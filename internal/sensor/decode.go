@@ -41,7 +41,11 @@ const (
 	offExecFilenameLen = sizeHdr + 8
 	offExecFilename    = sizeHdr + 16
 	offExecArgs        = offExecFilename + pathLen
-	sizeExec           = offExecArgs + argsLen
+	offExecNlink       = offExecArgs + argsLen
+	offExecNameLen     = offExecNlink + 4
+	offExecName        = offExecNameLen + 4
+	nameLen            = 64 // NAME_LEN
+	sizeExec           = offExecName + nameLen
 	// struct exit_event
 	offExitCode = sizeHdr
 	sizeExit    = sizeHdr + 8
@@ -72,6 +76,7 @@ const (
 	flagFault2
 	flagKilled
 	flagLate
+	flagFileless
 )
 
 // Address families (the same on every Linux architecture).
@@ -254,6 +259,12 @@ func decodeExec(rec []byte, e Event) (Event, error) {
 	}
 	e.Path = cstring(rec[offExecFilename : offExecFilename+int(nFile)])
 	e.Argv = splitArgs(rec[offExecArgs : offExecArgs+int(nArgs)])
+	nName := ne.Uint32(rec[offExecNameLen:])
+	if nName > nameLen {
+		return Event{}, fmt.Errorf("%w: exec name length %d", ErrMalformed, nName)
+	}
+	e.ExeName = cstring(rec[offExecName : offExecName+int(nName)])
+	e.Fileless = rec[offFlags]&flagFileless != 0
 	return e, nil
 }
 

@@ -173,6 +173,14 @@ type Event struct {
 	// read (a bad pointer, or memory not paged in); the field is empty (a
 	// failed exec's Argv: cut before the argument that could not be read).
 	Faulted bool
+	// ExeName is, for a successful KindExec, the name of the file run as
+	// the kernel opened it (its directory entry): for an exec of a
+	// descriptor, whose Path is only /dev/fd/N, what it was ("memfd:x").
+	ExeName string
+	// Fileless reports, for a successful KindExec, that the file run has
+	// no link in any file system: a memfd, or a file deleted before it
+	// was run. Code run this way never touched a path.
+	Fileless bool
 	// ReadAtExit reports that Path, NewPath or Addr sat on a page the
 	// caller had not touched when the call began, so it was read when the
 	// call returned (after the kernel's own copy faulted it in). A thread

@@ -219,6 +219,8 @@ func runChild(mode string) int {
 		err = childUnprivilegedLoad()
 	case "untouched":
 		err = childUntouched()
+	case "memfd":
+		err = childMemfd()
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}

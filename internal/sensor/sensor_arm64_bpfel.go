@@ -65,6 +65,9 @@ type sensorExecEvent struct {
 	Pad         uint32
 	Filename    [256]int8
 	Args        [512]int8
+	Nlink       uint32
+	NameLen     uint32
+	Name        [64]int8
 }
 
 type sensorExecFailedEvent struct {

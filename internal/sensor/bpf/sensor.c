@@ -41,6 +41,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define ARGS_LEN 512 // bytes of argv kept (NUL-separated strings)
 #define ADDR_LEN 128 // bytes of a socket address kept (sizeof sockaddr_storage)
 #define MAX_ARGV 64  // argv pointers a failed exec's capture looks at
+#define NAME_LEN 64  // bytes of the exec'd file's own name kept
 
 #define EPERM 1
 #define EACCES 13
@@ -80,6 +81,7 @@ enum {
 	EF_FAULT2 = 8, // argv / buf2 could not be read
 	EF_KILLED = 16, // denied: the caller was sent SIGKILL (an escape attempt)
 	EF_LATE = 32,   // filename / buf1 / buf2 faulted at entry and was read at exit
+	EF_FILELESS = 64, // exec: the file run has no link in any file system (memfd, deleted)
 };
 
 struct event_hdr {
@@ -106,6 +108,9 @@ struct exec_event {
 	__u32 _pad;
 	char filename[PATH_LEN];
 	char args[ARGS_LEN];
+	__u32 nlink;    // links of the file run (0: memfd or deleted)
+	__u32 name_len; // bytes of name filled, NUL included
+	char name[NAME_LEN]; // the file's own name (its dentry), e.g. "memfd:x" for a memfd
 };
 
 struct exit_event {
@@ -441,6 +446,34 @@ int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	}
 	e->args_len = len;
 	e->_pad = 0;
+
+	// The file run, as the kernel opened it: for an exec of a descriptor
+	// (execveat with AT_EMPTY_PATH, fexecve) the filename is only
+	// "/dev/fd/N", and a memfd or a deleted file has no path at all, but
+	// its inode has no link.
+	struct file *file = 0;
+	struct dentry *dentry = 0;
+	struct inode *inode = 0;
+	const unsigned char *name = 0;
+	unsigned int nlink = 1;
+	READ(&file, &bprm->file);
+	if (file) {
+		READ(&inode, &file->f_inode);
+		READ(&dentry, &file->f_path.dentry);
+	}
+	if (inode)
+		READ(&nlink, &inode->i_nlink);
+	if (dentry)
+		READ(&name, &dentry->d_name.name);
+	e->nlink = nlink;
+	e->name_len = 0;
+	if (name) {
+		long m = bpf_probe_read_kernel_str(e->name, NAME_LEN, name);
+		if (m > 0)
+			e->name_len = m;
+	}
+	if (nlink == 0)
+		flags |= EF_FILELESS;
 
 	fill_hdr(&e->hdr, EV_EXEC, flags, cg, -1);
 	bpf_ringbuf_submit(e, wakeup_flag());

