@@ -50,12 +50,20 @@ type Event struct {
 	Signal  int    `json:"signal,omitempty"`  // exit: the signal that ended it
 	Killed  bool   `json:"killed,omitempty"`  // denied: the kernel killed the caller (an escape attempt, Sandbox.OnDenial recycle)
 
-	Path    string   `json:"path,omitempty"`     // as given to the call; exec: the executable
-	NewPath string   `json:"new_path,omitempty"` // rename: the new name
-	Argv    []string `json:"argv,omitempty"`     // exec: the first arguments
-	Flags   uint32   `json:"flags,omitempty"`
-	Mode    uint32   `json:"mode,omitempty"`
-	Intent  []string `json:"intent,omitempty"` // open: read, write, create, trunc
+	// Path is absolute and clean ("." and ".." resolved, symlinks not
+	// followed) where the call's path can be placed: an absolute one, or
+	// one relative to the working directory (/var/task, every
+	// function's); one relative to another directory descriptor stays as
+	// given. Exec: the executable.
+	Path    string `json:"path,omitempty"`
+	NewPath string `json:"new_path,omitempty"` // rename: the new name, made canonical as Path
+	// Asked is the path exactly as the call gave it, when Path differs.
+	Asked    string   `json:"asked,omitempty"`
+	AskedNew string   `json:"asked_new,omitempty"` // rename: the new name as given, when NewPath differs
+	Argv     []string `json:"argv,omitempty"`      // exec: the first arguments
+	Flags    uint32   `json:"flags,omitempty"`
+	Mode     uint32   `json:"mode,omitempty"`
+	Intent   []string `json:"intent,omitempty"` // open: read, write, create, trunc
 
 	Family string `json:"family,omitempty"` // connect, bind, accept, sendto: inet, inet6, unix, or the number
 	Addr   string `json:"addr,omitempty"`   // IP address (destination, local or peer), or socket path for unix

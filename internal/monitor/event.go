@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"path"
 	"strconv"
 	"syscall"
 
@@ -35,6 +36,20 @@ func fromSensor(ev *sensor.Event, a detect.Attribution) detect.Event {
 		Truncated:  ev.Truncated,
 		ReadAtExit: ev.ReadAtExit,
 		Killed:     ev.Killed,
+	}
+	if ev.Kind != sensor.KindConnect && ev.Kind != sensor.KindBind && ev.Kind != sensor.KindAccept && ev.Kind != sensor.KindSendto {
+		// (a unix socket's address is a path too, but one the socket
+		// layer resolves; it stays as given)
+		dirfd := ev.Dirfd
+		if ev.Kind == sensor.KindExec && ev.Syscall < 0 {
+			dirfd = atFdcwd // a successful exec's filename: as execve resolved it
+		}
+		if p := canonical(e.Path, dirfd); p != e.Path {
+			e.Asked, e.Path = e.Path, p
+		}
+		if p := canonical(e.NewPath, ev.NewDirfd); p != e.NewPath {
+			e.AskedNew, e.NewPath = e.NewPath, p
+		}
 	}
 	if ev.Syscall >= 0 && ev.Kind != sensor.KindExec && ev.Kind != sensor.KindExit {
 		e.Syscall = detect.SyscallName(ev.Syscall)
@@ -92,4 +107,26 @@ func intents(in sensor.Intent) []string {
 		}
 	}
 	return out
+}
+
+// atFdcwd is AT_FDCWD: a path relative to the working directory.
+const atFdcwd = -100
+
+// workDir is the working directory of every function's processes.
+const workDir = "/var/task"
+
+// canonical makes p absolute and clean where it can be placed: an absolute
+// path is cleaned; a relative one is taken from workDir when dirfd is
+// AT_FDCWD; a path relative to another descriptor, or empty, stays as it
+// is. The cleaning is lexical: symlinks are not followed.
+func canonical(p string, dirfd int) string {
+	switch {
+	case p == "":
+		return p
+	case path.IsAbs(p):
+		return path.Clean(p)
+	case dirfd == atFdcwd:
+		return path.Join(workDir, p)
+	}
+	return p
 }

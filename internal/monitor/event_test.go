@@ -1,8 +1,10 @@
 package monitor
 
 import (
+	"context"
 	"net/netip"
 	"reflect"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -66,4 +68,63 @@ func TestFromSensor(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCanonicalPaths(t *testing.T) {
+	tests := []struct {
+		in    string
+		dirfd int
+		want  string
+	}{
+		{"/etc/../etc/shadow", -100, "/etc/shadow"},
+		{"/etc//./shadow", 3, "/etc/shadow"}, // absolute: the descriptor does not matter
+		{"../../etc/shadow", -100, "/etc/shadow"},
+		{"environ", -100, "/var/task/environ"},
+		{"./bootstrap", -100, "/var/task/bootstrap"},
+		{"environ", 5, "environ"}, // relative to a directory the sensor does not know
+		{"", -100, ""},
+		{"/", -100, "/"},
+	}
+	for _, tt := range tests {
+		if got := canonical(tt.in, tt.dirfd); got != tt.want {
+			t.Errorf("canonical(%q, %d) = %q, want %q", tt.in, tt.dirfd, got, tt.want)
+		}
+	}
+	// An event keeps what was asked next to the canonical path; a path
+	// already canonical has no Asked.
+	ev := fromSensor(&sensor.Event{Kind: sensor.KindOpen, Syscall: 257, Dirfd: -100, Path: "/etc/../etc/shadow"}, detect.Attribution{})
+	if ev.Path != "/etc/shadow" || ev.Asked != "/etc/../etc/shadow" {
+		t.Errorf("open: Path %q, Asked %q", ev.Path, ev.Asked)
+	}
+	ev = fromSensor(&sensor.Event{Kind: sensor.KindRename, Syscall: 82, Dirfd: -100, NewDirfd: -100, Path: "/tmp/a", NewPath: "x/../y"}, detect.Attribution{})
+	if ev.Path != "/tmp/a" || ev.Asked != "" || ev.NewPath != "/var/task/y" || ev.AskedNew != "x/../y" {
+		t.Errorf("rename: %+v", ev)
+	}
+	ev = fromSensor(&sensor.Event{Kind: sensor.KindConnect, Syscall: 42, Family: syscall.AF_UNIX, Path: "../run/x.sock"}, detect.Attribution{})
+	if ev.Addr != "../run/x.sock" || ev.Asked != "" {
+		t.Errorf("unix connect: Addr %q, Asked %q", ev.Addr, ev.Asked)
+	}
+}
+
+// TestDotDotCannotHideACredentialRead: the rules see the canonical path.
+func TestDotDotCannotHideACredentialRead(t *testing.T) {
+	m, src := newTestMonitor(t, nil)
+	if err := m.Observe("dd", detect.InstanceInfo{Function: "fn", Version: "1"}, 4040, "/var/task/bootstrap"); err != nil {
+		t.Fatal(err)
+	}
+	src.emit(m, 4040, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
+	m.Begin("dd", "req-dd")
+	src.emit(m, 4040, sensor.Event{Kind: sensor.KindOpen, Dirfd: -100, Path: "/etc/../etc/./shadow", Intent: sensor.IntentRead})
+	src.emit(m, 4040, sensor.Event{Kind: sensor.KindOpen, Dirfd: -100, Path: "../../proc/self/environ", Intent: sensor.IntentRead})
+	m.End("dd", "req-dd")
+	waitFor(t, "both alerts", func() bool {
+		var rules []string
+		_ = m.ReadAlerts(context.Background(), "fn", time.Time{}, false, func(a detect.Alert) error {
+			if a.RequestID == "req-dd" {
+				rules = append(rules, a.Rule)
+			}
+			return nil
+		})
+		return slices.Contains(rules, "credential-read") && slices.Contains(rules, "environ-read")
+	})
 }

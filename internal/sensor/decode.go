@@ -230,6 +230,7 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 	case KindRename:
 		// args: old dirfd, new dirfd, flags
 		e.Dirfd = int(int32(args[0]))
+		e.NewDirfd = int(int32(args[1]))
 		e.Flags = uint32(args[2])
 		e.Path = cstring(buf1)
 		e.NewPath = cstring(buf2)

@@ -230,7 +230,7 @@ func TestDecode(t *testing.T) {
 		{"unlink dir", pathRec(KindUnlink, 263, 0, [4]uint64{fdcwd, 0x200}, "/tmp/d"),
 			with(base(KindUnlink, 263), func(e *Event) { e.Dirfd, e.Flags, e.Path = atFDCWD, 0x200, "/tmp/d" })},
 		{"rename", sysRec(KindRename, 316, 0, [4]uint64{fdcwd, fdcwd, 1}, []byte("/a\x00"), []byte("/b\x00")),
-			with(base(KindRename, 316), func(e *Event) { e.Dirfd, e.Flags, e.Path, e.NewPath = atFDCWD, 1, "/a", "/b" })},
+			with(base(KindRename, 316), func(e *Event) { e.Dirfd, e.NewDirfd, e.Flags, e.Path, e.NewPath = atFDCWD, atFDCWD, 1, "/a", "/b" })},
 		{"chmod", pathRec(KindChmod, 268, 0, [4]uint64{fdcwd, 0o4755}, "/tmp/x"),
 			with(base(KindChmod, 268), func(e *Event) { e.Dirfd, e.Mode, e.Path = atFDCWD, 0o4755, "/tmp/x" })},
 		{"setresuid", sensorSysEvent{Hdr: hdr(KindSetID, 117), Args: [4]uint64{0, 0xffffffff, 5}},

@@ -162,11 +162,12 @@ type Event struct {
 	// Signal is the signal that ended the process (KindExit), or 0.
 	Signal int
 
-	Path    string   // the path as given to the call; the executable for KindExec; for AF_UNIX sockets (connect, bind, accept, sendto) the socket path (abstract ones start with '@')
-	NewPath string   // KindRename: the new name
-	Dirfd   int      // the directory file descriptor a relative Path is resolved from (-100 is AT_FDCWD)
-	Argv    []string // KindExec: the first arguments, up to 512 bytes of them (a failed exec's as the caller passed them)
-	Argc    int      // KindExec: the number of arguments (a failed exec's counted up to 64; Truncated past that)
+	Path     string   // the path as given to the call; the executable for KindExec; for AF_UNIX sockets (connect, bind, accept, sendto) the socket path (abstract ones start with '@')
+	NewPath  string   // KindRename: the new name
+	Dirfd    int      // the directory file descriptor a relative Path is resolved from (-100 is AT_FDCWD)
+	NewDirfd int      // KindRename: the one a relative NewPath is resolved from
+	Argv     []string // KindExec: the first arguments, up to 512 bytes of them (a failed exec's as the caller passed them)
+	Argc     int      // KindExec: the number of arguments (a failed exec's counted up to 64; Truncated past that)
 	// Truncated reports that Path, NewPath or Argv was cut at its bound.
 	Truncated bool
 	// Faulted reports that a user-memory string or structure could not be
