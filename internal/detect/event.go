@@ -27,14 +27,17 @@ const (
 // /tmp, ...); ids are the host's. JSON names are those rules use (see
 // the rules' CEL variables).
 type Event struct {
-	Time      time.Time `json:"time"`
-	Kind      string    `json:"kind"` // exec, exit, connect, bind, listen, accept, sendto, open, unlink, rename, chmod, setid, capset, denied
-	Function  string    `json:"function"`
-	Version   string    `json:"version"`
-	Instance  string    `json:"instance"`
-	RequestID string    `json:"request_id,omitempty"`
-	Phase     string    `json:"phase"`
-	Runtime   string    `json:"runtime,omitempty"` // the function's Runtime setting
+	Time time.Time `json:"time"`
+	// Kind is exec, exit, connect, bind, listen, accept, sendto, open,
+	// unlink, rename, chmod, mkdir, link, symlink, truncate, utimes,
+	// mknod, chown, setid, capset or denied.
+	Kind      string `json:"kind"`
+	Function  string `json:"function"`
+	Version   string `json:"version"`
+	Instance  string `json:"instance"`
+	RequestID string `json:"request_id,omitempty"`
+	Phase     string `json:"phase"`
+	Runtime   string `json:"runtime,omitempty"` // the function's Runtime setting
 
 	PID  int    `json:"pid"`
 	PPID int    `json:"ppid"`
@@ -56,7 +59,8 @@ type Event struct {
 	// function's); one relative to another directory descriptor stays as
 	// given. Exec: the executable.
 	Path    string `json:"path,omitempty"`
-	NewPath string `json:"new_path,omitempty"` // rename: the new name, made canonical as Path
+	NewPath string `json:"new_path,omitempty"` // rename: the new name; link, symlink: the new link; made canonical as Path
+	Target  string `json:"target,omitempty"`   // symlink: what the link points to, as given
 	// Asked is the path exactly as the call gave it, when Path differs.
 	Asked    string   `json:"asked,omitempty"`
 	AskedNew string   `json:"asked_new,omitempty"` // rename: the new name as given, when NewPath differs
@@ -69,20 +73,27 @@ type Event struct {
 	Addr   string `json:"addr,omitempty"`   // IP address (destination, local or peer), or socket path for unix
 	Port   int    `json:"port,omitempty"`
 
-	IDs  []int64  `json:"ids,omitempty"`  // setid: the ids asked for, -1 where unchanged
+	// FD is the file of a change made through a descriptor (fchmod,
+	// ftruncate, futimens, fchown), which then has no Path.
+	FD       int    `json:"fd,omitempty"`
+	Length   int64  `json:"length,omitempty"`    // truncate: the new length
+	Dev      uint64 `json:"dev,omitempty"`       // mknod: the device number
+	TimesSet bool   `json:"times_set,omitempty"` // utimes: the times were given (not now)
+
+	IDs  []int64  `json:"ids,omitempty"`  // setid: the ids asked for, -1 where unchanged; chown: uid, gid
 	Caps []uint64 `json:"caps,omitempty"` // capset: effective, permitted, inheritable
 
 	Truncated bool `json:"truncated,omitempty"` // a path or argv was cut at the sensor's bound
 	// ExeName is, for an exec, the name of the file run as the kernel
 	// opened it ("memfd:x" for a memfd run through /dev/fd/N).
-	ExeName string `json:"exeName,omitempty"`
+	ExeName string `json:"exe_name,omitempty"`
 	// Fileless: an exec of a file with no link in any file system (a
 	// memfd, or a file deleted before it ran).
 	Fileless bool `json:"fileless,omitempty"`
 	// ReadAtExit: the path or address was on a page the caller had not
 	// touched, so the sensor read it as the call returned (a thread of
 	// the caller could have changed it in between).
-	ReadAtExit bool `json:"readAtExit,omitempty"`
+	ReadAtExit bool `json:"read_at_exit,omitempty"`
 }
 
 // Failed reports whether the call failed.

@@ -82,6 +82,16 @@ func fromSensor(ev *sensor.Event, a detect.Attribution) detect.Event {
 		if ev.Kind == sensor.KindAccept && ev.Family == 0 {
 			e.Family = "" // the caller did not ask for the peer
 		}
+	case sensor.KindSymlink:
+		e.Target = ev.Target
+	case sensor.KindTruncate, sensor.KindUtimes, sensor.KindChmod, sensor.KindChown, sensor.KindMknod:
+		if e.Path == "" {
+			e.FD = ev.FD
+		}
+		e.Length, e.Dev, e.TimesSet = ev.Length, ev.Dev, ev.TimesSet
+		if ev.Kind == sensor.KindChown {
+			e.IDs = idList(ev.IDs[:2])
+		}
 	case sensor.KindSetID:
 		for _, id := range ev.IDs {
 			if id == sensor.NoID {
@@ -104,6 +114,19 @@ func intents(in sensor.Intent) []string {
 	}{{sensor.IntentRead, "read"}, {sensor.IntentWrite, "write"}, {sensor.IntentCreate, "create"}, {sensor.IntentTrunc, "trunc"}} {
 		if in&x.bit != 0 {
 			out = append(out, x.name)
+		}
+	}
+	return out
+}
+
+// idList is ids as events carry them: -1 for an id left unchanged.
+func idList(ids []uint32) []int64 {
+	out := make([]int64, len(ids))
+	for i, id := range ids {
+		if id == sensor.NoID {
+			out[i] = -1
+		} else {
+			out[i] = int64(id)
 		}
 	}
 	return out

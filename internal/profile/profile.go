@@ -133,8 +133,15 @@ func item(ev *detect.Event) (string, string) {
 			return "", ""
 		}
 		return "read", generalize(p)
-	case "unlink", "chmod":
+	case "unlink", "chmod", "mkdir", "truncate", "utimes", "mknod", "chown":
+		if ev.Path == "" {
+			return "", "" // a change through a descriptor: its open was the write
+		}
 		if p := absolute(ev.Path); !ignoredWrite(p) {
+			return "write", generalize(p)
+		}
+	case "link", "symlink":
+		if p := absolute(ev.NewPath); ev.NewPath != "" && !ignoredWrite(p) {
 			return "write", generalize(p)
 		}
 	case "rename":

@@ -251,3 +251,24 @@ func BenchmarkCheck(b *testing.B) {
 		p.Check(evs[i%len(evs)])
 	}
 }
+
+func TestFileSystemChangesAreWrites(t *testing.T) {
+	for _, tt := range []struct {
+		ev       detect.Event
+		cat, val string
+	}{
+		{detect.Event{Kind: "mkdir", Path: "/tmp/cache"}, "write", "/tmp/cache"},
+		{detect.Event{Kind: "link", Path: "/usr/bin/true", NewPath: "/tmp/t"}, "write", "/tmp/t"},
+		{detect.Event{Kind: "symlink", Target: "/etc/shadow", NewPath: "/tmp/s"}, "write", "/tmp/s"},
+		{detect.Event{Kind: "truncate", Path: "/tmp/log"}, "write", "/tmp/log"},
+		{detect.Event{Kind: "utimes", Path: "/var/task/bootstrap"}, "write", "/var/task/bootstrap"},
+		{detect.Event{Kind: "chown", Path: "/tmp/x"}, "write", "/tmp/x"},
+		{detect.Event{Kind: "mknod", Path: "/tmp/fifo"}, "write", "/tmp/fifo"},
+		{detect.Event{Kind: "truncate", FD: 5}, "", ""}, // through a descriptor: its open was the write
+		{detect.Event{Kind: "chmod", FD: 5}, "", ""},
+	} {
+		if cat, val := item(&tt.ev); cat != tt.cat || val != tt.val {
+			t.Errorf("item(%s %s %s) = %q %q, want %q %q", tt.ev.Kind, tt.ev.Path, tt.ev.NewPath, cat, val, tt.cat, tt.val)
+		}
+	}
+}

@@ -108,7 +108,7 @@ func hasPrefixAny(p string, prefixes []string) bool {
 
 func writes(ev *detect.Event) bool {
 	switch ev.Kind {
-	case "unlink", "rename", "chmod":
+	case "unlink", "rename", "chmod", "mkdir", "link", "symlink", "truncate", "utimes", "mknod", "chown":
 		return true
 	case "open":
 		for _, in := range ev.Intent {
@@ -337,14 +337,18 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"sensitive-write", detect.SeverityMedium, "a write, delete, rename or chmod in the code, system or kernel directories (read-only in the sandbox: the attempt is tampering)"},
-		kinds: kinds("open", "unlink", "rename", "chmod"),
+		Info:  Info{"sensitive-write", detect.SeverityMedium, "a write, delete, rename, link, chmod, chown, truncate, time change or new node in the code, system or kernel directories (read-only in the sandbox: the attempt is tampering)"},
+		kinds: kinds("open", "unlink", "rename", "chmod", "mkdir", "link", "symlink", "truncate", "utimes", "mknod", "chown"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !writes(ev) {
 				return nil
 			}
 			p := ev.Path
-			if !hasPrefixAny(p, protectedDirs) && !(ev.Kind == "rename" && hasPrefixAny(ev.NewPath, protectedDirs)) {
+			if ev.Kind == "link" {
+				p = "" // the existing file is only named: the new link is the change
+			}
+			newName := ev.Kind == "rename" || ev.Kind == "link" || ev.Kind == "symlink"
+			if !(p != "" && hasPrefixAny(p, protectedDirs)) && !(newName && hasPrefixAny(ev.NewPath, protectedDirs)) {
 				return nil
 			}
 			return &match{key: ev.Kind + p, summary: "tampering attempt: " + describe(ev)}

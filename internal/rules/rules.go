@@ -206,6 +206,8 @@ var variables = []struct {
 	{"flags", cel.IntType}, {"mode", cel.IntType}, {"intent", cel.ListType(cel.StringType)},
 	{"family", cel.StringType}, {"addr", cel.StringType}, {"port", cel.IntType},
 	{"ids", cel.ListType(cel.IntType)}, {"truncated", cel.BoolType},
+	{"target", cel.StringType}, {"fd", cel.IntType}, {"length", cel.IntType}, {"times_set", cel.BoolType},
+	{"exe_name", cel.StringType}, {"fileless", cel.BoolType}, {"asked", cel.StringType},
 }
 
 // Variables names the CEL variables rules can use.
@@ -294,6 +296,20 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return e.IDs, true
 	case "truncated":
 		return e.Truncated, true
+	case "target":
+		return e.Target, true
+	case "fd":
+		return int64(e.FD), true
+	case "length":
+		return e.Length, true
+	case "times_set":
+		return e.TimesSet, true
+	case "exe_name":
+		return e.ExeName, true
+	case "fileless":
+		return e.Fileless, true
+	case "asked":
+		return e.Asked, true
 	}
 	return nil, false
 }
@@ -401,9 +417,9 @@ func (st *State) remember(ev *detect.Event) {
 				break
 			}
 		}
-	case "rename":
-		st.wrote(ev.NewPath)
-	case "chmod":
+	case "rename", "link", "symlink":
+		st.wrote(ev.NewPath) // a new name for something: it can be run by it
+	case "chmod", "truncate", "mknod":
 		st.wrote(ev.Path)
 	case "exec":
 		switch base(ev.Path) {

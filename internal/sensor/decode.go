@@ -92,20 +92,27 @@ const wireExecFailed = 11
 
 // recordSize is the size of each kind's record.
 var recordSize = [...]int{
-	KindExec:    sizeExec,
-	KindExit:    sizeExit,
-	KindConnect: sizeSysPath,
-	KindOpen:    sizeSysPath,
-	KindUnlink:  sizeSysPath,
-	KindRename:  sizeSysPth2,
-	KindChmod:   sizeSysPath,
-	KindSetID:   sizeSys,
-	KindCapset:  sizeSys,
-	KindDenied:  sizeDenied,
-	KindBind:    sizeSysPath,
-	KindListen:  sizeSysPath,
-	KindAccept:  sizeSysPath,
-	KindSendto:  sizeSysPath,
+	KindExec:     sizeExec,
+	KindExit:     sizeExit,
+	KindConnect:  sizeSysPath,
+	KindOpen:     sizeSysPath,
+	KindUnlink:   sizeSysPath,
+	KindRename:   sizeSysPth2,
+	KindChmod:    sizeSysPath,
+	KindSetID:    sizeSys,
+	KindCapset:   sizeSys,
+	KindDenied:   sizeDenied,
+	KindBind:     sizeSysPath,
+	KindListen:   sizeSysPath,
+	KindAccept:   sizeSysPath,
+	KindSendto:   sizeSysPath,
+	KindMkdir:    sizeSysPath,
+	KindLink:     sizeSysPth2,
+	KindSymlink:  sizeSysPth2,
+	KindTruncate: sizeSysPath,
+	KindUtimes:   sizeSysPath,
+	KindMknod:    sizeSysPath,
+	KindChown:    sizeSysPath,
 }
 
 var ne = binary.NativeEndian
@@ -235,11 +242,66 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 		e.Path = cstring(buf1)
 		e.NewPath = cstring(buf2)
 	case KindChmod:
-		// args: dirfd, mode, flags
+		// args: dirfd, mode, flags; fchmod: fd, mode, 0, 1
 		e.Dirfd = int(int32(args[0]))
 		e.Mode = uint32(args[1])
 		e.Flags = uint32(args[2])
 		e.Path = cstring(buf1)
+		if args[3] == 1 {
+			e.FD, e.Dirfd = e.Dirfd, 0
+		}
+	case KindMkdir:
+		// args: dirfd, mode
+		e.Dirfd = int(int32(args[0]))
+		e.Mode = uint32(args[1])
+		e.Path = cstring(buf1)
+	case KindLink:
+		// args: old dirfd, new dirfd, flags
+		e.Dirfd = int(int32(args[0]))
+		e.NewDirfd = int(int32(args[1]))
+		e.Flags = uint32(args[2])
+		e.Path = cstring(buf1)
+		e.NewPath = cstring(buf2)
+	case KindSymlink:
+		// args: new dirfd; buf1: the target, buf2: the link
+		e.NewDirfd = int(int32(args[0]))
+		e.Target = cstring(buf1)
+		e.NewPath = cstring(buf2)
+	case KindTruncate:
+		// args: dirfd or fd, length, 1 for a descriptor
+		e.Length = int64(args[1])
+		if args[2] == 1 {
+			e.FD = int(int32(args[0]))
+		} else {
+			e.Dirfd = int(int32(args[0]))
+			e.Path = cstring(buf1)
+		}
+	case KindUtimes:
+		// args: dirfd or fd, flags, times given, 1 for a descriptor
+		e.Flags = uint32(args[1])
+		e.TimesSet = args[2] != 0
+		if args[3] == 1 {
+			e.FD = int(int32(args[0]))
+		} else {
+			e.Dirfd = int(int32(args[0]))
+			e.Path = cstring(buf1)
+		}
+	case KindMknod:
+		// args: dirfd, mode, dev
+		e.Dirfd = int(int32(args[0]))
+		e.Mode = uint32(args[1])
+		e.Dev = args[2]
+		e.Path = cstring(buf1)
+	case KindChown:
+		// args: dirfd or fd, uid, gid, flags | 1 << 32 for a descriptor
+		e.IDs = [3]uint32{uint32(args[1]), uint32(args[2]), NoID}
+		e.Flags = uint32(args[3])
+		if args[3]>>32 == 1 {
+			e.FD = int(int32(args[0]))
+		} else {
+			e.Dirfd = int(int32(args[0]))
+			e.Path = cstring(buf1)
+		}
 	case KindSetID:
 		// args: up to three ids in argument order
 		e.IDs = [3]uint32{uint32(args[0]), uint32(args[1]), uint32(args[2])}

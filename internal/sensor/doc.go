@@ -12,7 +12,9 @@
 // uses), and for nothing else:
 //
 //   - exec: every successful execve/execveat, with the filename, the first
-//     512 bytes of argv and the argument count (Syscall -1, Result 0); a
+//     512 bytes of argv and the argument count (Syscall -1, Result 0), and
+//     the file the kernel ran: its own name and whether it has any link
+//     (a memfd or a deleted file has none: Fileless); a
 //     failed one (ENOENT, EACCES, EPERM, ...) with the syscall, the
 //     filename, the dirfd and flags (execveat), argv and argc as the caller
 //     passed them, and Result -errno. Each exec is reported once: a
@@ -33,7 +35,13 @@
 //   - open (open, creat, openat, openat2): path, flags, mode and the
 //     intent they express (read, write, create, trunc), and result;
 //   - unlink/rmdir/unlinkat, rename/renameat/renameat2, chmod/fchmodat/
-//     fchmodat2: paths, flags, mode, result;
+//     fchmodat2/fchmod: paths (fchmod: the descriptor), flags, mode,
+//     result;
+//   - mkdir/mkdirat, link/linkat, symlink/symlinkat (the target and the
+//     link), truncate/ftruncate (the length), utimensat (whether times
+//     were given; futimens: the descriptor), mknod/mknodat (mode and
+//     device), chown/lchown/fchownat/fchown (the ids): every other change
+//     to the file system;
 //   - set*id (setuid, setgid, setreuid, setregid, setresuid, setresgid)
 //     and capset: the ids or capability sets asked for, and result;
 //   - denied: any syscall the seccomp filter refused with EPERM or EACCES,
@@ -98,9 +106,11 @@
 //   - Ids (PID, PPID, UID, GID) are those of the initial namespaces.
 //   - Paths are reported as the caller gave them; a relative one is
 //     relative to Dirfd (AT_FDCWD: the caller's working directory), which
-//     the sensor does not resolve. A path is what the caller's buffer held
-//     at syscall entry; a racing thread can still change it between that
-//     read and the kernel's own copy.
+//     the sensor does not resolve (the monitor makes them canonical). A
+//     path is what the caller's buffer held at syscall entry; a racing
+//     thread can still change it between that read and the kernel's own
+//     copy. One on a page the caller had not touched cannot be read at
+//     entry; it is read at exit instead (ReadAtExit).
 //   - Watch a cgroup before its first task enters it: a task already
 //     inside a syscall when its cgroup is watched has no entry mark, so an
 //     EPERM from that one call would be reported as denied.

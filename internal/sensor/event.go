@@ -28,27 +28,43 @@ const (
 	KindListen Kind = 13 // listen(2): FD, Backlog, Result
 	KindAccept Kind = 14 // accept, accept4: FD (listening), Result (the new fd), the peer's Family and Addr when asked for
 	KindSendto Kind = 15 // sendto, sendmsg, sendmmsg naming a destination: FD, Family, Addr (or Path), Result
+	// File-system changes beyond open, unlink, rename and chmod (fchmod is
+	// a KindChmod with FD and no Path).
+	KindMkdir    Kind = 16 // mkdir, mkdirat: Path, Mode, Result
+	KindLink     Kind = 17 // link, linkat: Path (the existing file), NewPath (the new name), Flags, Result
+	KindSymlink  Kind = 18 // symlink, symlinkat: Target (what the link points to), NewPath (the link), Result
+	KindTruncate Kind = 19 // truncate (Path) or ftruncate (FD): Length, Result
+	KindUtimes   Kind = 20 // utimensat: Path (or FD), Flags, TimesSet, Result
+	KindMknod    Kind = 21 // mknod, mknodat: Path, Mode (file type and permissions), Dev, Result
+	KindChown    Kind = 22 // chown, lchown, fchownat (Path) or fchown (FD): IDs[0] uid, IDs[1] gid, Flags, Result
 )
 
 var kindNames = [...]string{
-	KindExec:    "exec",
-	KindExit:    "exit",
-	KindConnect: "connect",
-	KindOpen:    "open",
-	KindUnlink:  "unlink",
-	KindRename:  "rename",
-	KindChmod:   "chmod",
-	KindSetID:   "setid",
-	KindCapset:  "capset",
-	KindDenied:  "denied",
-	KindBind:    "bind",
-	KindListen:  "listen",
-	KindAccept:  "accept",
-	KindSendto:  "sendto",
+	KindExec:     "exec",
+	KindExit:     "exit",
+	KindConnect:  "connect",
+	KindOpen:     "open",
+	KindUnlink:   "unlink",
+	KindRename:   "rename",
+	KindChmod:    "chmod",
+	KindSetID:    "setid",
+	KindCapset:   "capset",
+	KindDenied:   "denied",
+	KindBind:     "bind",
+	KindListen:   "listen",
+	KindAccept:   "accept",
+	KindSendto:   "sendto",
+	KindMkdir:    "mkdir",
+	KindLink:     "link",
+	KindSymlink:  "symlink",
+	KindTruncate: "truncate",
+	KindUtimes:   "utimes",
+	KindMknod:    "mknod",
+	KindChown:    "chown",
 }
 
 func (k Kind) valid() bool {
-	return (k >= KindExec && k <= KindDenied) || (k >= KindBind && k <= KindSendto)
+	return (k >= KindExec && k <= KindDenied) || (k >= KindBind && k <= KindChown)
 }
 
 func (k Kind) String() string {
@@ -163,9 +179,10 @@ type Event struct {
 	Signal int
 
 	Path     string   // the path as given to the call; the executable for KindExec; for AF_UNIX sockets (connect, bind, accept, sendto) the socket path (abstract ones start with '@')
-	NewPath  string   // KindRename: the new name
+	NewPath  string   // KindRename: the new name; KindLink, KindSymlink: the new link
+	Target   string   // KindSymlink: what the link points to (any string, resolved only when used)
 	Dirfd    int      // the directory file descriptor a relative Path is resolved from (-100 is AT_FDCWD)
-	NewDirfd int      // KindRename: the one a relative NewPath is resolved from
+	NewDirfd int      // KindRename, KindLink, KindSymlink: the one a relative NewPath is resolved from
 	Argv     []string // KindExec: the first arguments, up to 512 bytes of them (a failed exec's as the caller passed them)
 	Argc     int      // KindExec: the number of arguments (a failed exec's counted up to 64; Truncated past that)
 	// Truncated reports that Path, NewPath or Argv was cut at its bound.
@@ -193,14 +210,19 @@ type Event struct {
 	Killed bool
 
 	Flags  uint32 // open flags; AT_REMOVEDIR for unlink; RENAME_* for rename; AT_* for fchmodat2 and for a failed execveat; SOCK_* for accept4
-	Mode   uint32 // open and chmod mode
+	Mode   uint32 // open, chmod and mkdir mode; KindMknod: file type and permissions
 	Intent Intent // KindOpen
 
-	Family  uint16         // KindConnect, KindBind, KindAccept, KindSendto: address family (AF_INET, AF_INET6, AF_UNIX, ...)
-	Addr    netip.AddrPort // the destination (connect, sendto), local address (bind) or peer (accept) for AF_INET and AF_INET6
-	FD      int            // KindConnect, KindBind, KindListen, KindSendto: the socket; KindAccept: the listening socket (the new one is Result)
-	Backlog int            // KindListen: the backlog asked for
+	Family uint16         // KindConnect, KindBind, KindAccept, KindSendto: address family (AF_INET, AF_INET6, AF_UNIX, ...)
+	Addr   netip.AddrPort // the destination (connect, sendto), local address (bind) or peer (accept) for AF_INET and AF_INET6
+	FD     int            // KindConnect, KindBind, KindListen, KindSendto: the socket; KindAccept: the listening socket (the new one is Result); a change of a file by its descriptor (fchmod, ftruncate, futimens, fchown): the file
+	Length int64          // KindTruncate: the new length
+	Dev    uint64         // KindMknod: the device number
+	// TimesSet reports, for KindUtimes, that the caller gave the times
+	// (backdating a file); without them the times are set to now.
+	TimesSet bool
+	Backlog  int // KindListen: the backlog asked for
 
-	IDs  [3]uint32 // KindSetID: the ids asked for, in argument order; NoID where unchanged or absent
+	IDs  [3]uint32 // KindSetID: the ids asked for, in argument order; KindChown: uid, gid; NoID where unchanged or absent
 	Caps [3]uint64 // KindCapset: effective, permitted, inheritable sets asked for
 }

@@ -221,6 +221,8 @@ func runChild(mode string) int {
 		err = childUntouched()
 	case "memfd":
 		err = childMemfd()
+	case "fschanges":
+		err = childFSChanges()
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}

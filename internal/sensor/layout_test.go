@@ -91,6 +91,13 @@ func TestLayout(t *testing.T) {
 		{sensorEventKindEV_LISTEN, KindListen},
 		{sensorEventKindEV_ACCEPT, KindAccept},
 		{sensorEventKindEV_SENDTO, KindSendto},
+		{sensorEventKindEV_MKDIR, KindMkdir},
+		{sensorEventKindEV_LINK, KindLink},
+		{sensorEventKindEV_SYMLINK, KindSymlink},
+		{sensorEventKindEV_TRUNCATE, KindTruncate},
+		{sensorEventKindEV_UTIMES, KindUtimes},
+		{sensorEventKindEV_MKNOD, KindMknod},
+		{sensorEventKindEV_CHOWN, KindChown},
 	} {
 		if uint32(k.c) != uint32(k.g) {
 			t.Errorf("kind %s: C %d, Go %d", k.g, k.c, k.g)

@@ -527,7 +527,9 @@ func markSyscalls(m *ebpf.Map, option string, names []string) error {
 var reportedSyscalls = []string{
 	"open", "creat", "openat", "openat2",
 	"unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2",
-	"chmod", "fchmodat", "fchmodat2",
+	"chmod", "fchmodat", "fchmodat2", "fchmod",
+	"mkdir", "mkdirat", "link", "linkat", "symlink", "symlinkat", "truncate", "ftruncate", "utimensat",
+	"mknod", "mknodat", "chown", "fchown", "lchown", "fchownat",
 	"execve", "execveat",
 	"connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg", "sendmmsg",
 	"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset",

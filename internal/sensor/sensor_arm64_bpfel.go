@@ -54,6 +54,13 @@ const (
 	sensorEventKindEV_LISTEN      sensorEventKind = 13
 	sensorEventKindEV_ACCEPT      sensorEventKind = 14
 	sensorEventKindEV_SENDTO      sensorEventKind = 15
+	sensorEventKindEV_MKDIR       sensorEventKind = 16
+	sensorEventKindEV_LINK        sensorEventKind = 17
+	sensorEventKindEV_SYMLINK     sensorEventKind = 18
+	sensorEventKindEV_TRUNCATE    sensorEventKind = 19
+	sensorEventKindEV_UTIMES      sensorEventKind = 20
+	sensorEventKindEV_MKNOD       sensorEventKind = 21
+	sensorEventKindEV_CHOWN       sensorEventKind = 22
 )
 
 type sensorExecEvent struct {

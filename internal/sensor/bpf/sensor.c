@@ -71,6 +71,14 @@ enum event_kind {
 	EV_LISTEN = 13, // a sys_event_path: args = fd, backlog
 	EV_ACCEPT = 14, // a sys_event_path: args = fd, flags; buf1 = the peer, when asked for
 	EV_SENDTO = 15, // a sys_event_path: args = fd, addrlen, length; buf1 = the destination
+	// File-system changes beyond open, unlink, rename and chmod.
+	EV_MKDIR = 16,    // a sys_event_path: args = dirfd, mode
+	EV_LINK = 17,     // a sys_event_path2: args = old dirfd, new dirfd, flags; buf1 = old, buf2 = new
+	EV_SYMLINK = 18,  // a sys_event_path2: args = new dirfd; buf1 = the target, buf2 = the link
+	EV_TRUNCATE = 19, // a sys_event_path: args = dirfd (truncate) or fd (ftruncate), length, 1 if fd
+	EV_UTIMES = 20,   // a sys_event_path: args = dirfd or fd, flags, 1 if times given, 1 if fd
+	EV_MKNOD = 21,    // a sys_event_path: args = dirfd, mode, dev
+	EV_CHOWN = 22,    // a sys_event_path: args = dirfd or fd, uid, gid, flags | 1 << 32 if fd
 };
 
 // event_hdr.flags
@@ -300,6 +308,22 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define NR_renameat2 316
 #define NR_openat2 437
 #define NR_fchmodat2 452
+#define NR_mkdir 83
+#define NR_mkdirat 258
+#define NR_link 86
+#define NR_linkat 265
+#define NR_symlink 88
+#define NR_symlinkat 266
+#define NR_truncate 76
+#define NR_ftruncate 77
+#define NR_utimensat 280
+#define NR_mknod 133
+#define NR_mknodat 259
+#define NR_chown 92
+#define NR_fchown 93
+#define NR_lchown 94
+#define NR_fchownat 260
+#define NR_fchmod 91
 #define SC_ARG0(r) (&(r)->di)
 #define SC_ARG1(r) (&(r)->si)
 #define SC_ARG2(r) (&(r)->dx)
@@ -332,6 +356,16 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define NR_renameat2 276
 #define NR_openat2 437
 #define NR_fchmodat2 452
+#define NR_mkdirat 34
+#define NR_linkat 37
+#define NR_symlinkat 36
+#define NR_truncate 45
+#define NR_ftruncate 46
+#define NR_utimensat 88
+#define NR_mknodat 33
+#define NR_fchown 55
+#define NR_fchownat 54
+#define NR_fchmod 52
 #define SC_ARG0(r) (&(r)->regs[0])
 #define SC_ARG1(r) (&(r)->regs[1])
 #define SC_ARG2(r) (&(r)->regs[2])
@@ -632,7 +666,23 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	case NR_rmdir:
 	case NR_rename:
 	case NR_chmod:
+	case NR_mkdir:
+	case NR_link:
+	case NR_symlink:
+	case NR_mknod:
+	case NR_chown:
+	case NR_lchown:
 #endif
+	case NR_mkdirat:
+	case NR_linkat:
+	case NR_symlinkat:
+	case NR_truncate:
+	case NR_ftruncate:
+	case NR_utimensat:
+	case NR_mknodat:
+	case NR_fchown:
+	case NR_fchownat:
+	case NR_fchmod:
 	case NR_execve:
 	case NR_execveat:
 	case NR_bind:
@@ -875,6 +925,148 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->uptr1 = a1;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
 		break;
+	// EV_CHMOD of a descriptor: args = fd, mode, flags, 1
+	case NR_fchmod:
+		kind = EV_CHMOD;
+		st->args[0] = a0;
+		st->args[1] = a1;
+		st->args[3] = 1;
+		break;
+	// EV_MKDIR: args = dirfd, mode
+#ifdef NR_open
+	case NR_mkdir:
+		kind = EV_MKDIR;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = a1;
+		st->uptr1 = a0;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+#endif
+	case NR_mkdirat:
+		kind = EV_MKDIR;
+		st->args[0] = a0;
+		st->args[1] = a2;
+		st->uptr1 = a1;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	// EV_LINK: args = old dirfd, new dirfd, flags
+#ifdef NR_open
+	case NR_link:
+		kind = EV_LINK;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = AT_FDCWD;
+		st->uptr1 = a0;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		st->uptr2 = a1;
+		st->len2 = read_str(st->buf2, a1, &flags, EF_TRUNC2, EF_FAULT2);
+		break;
+#endif
+	case NR_linkat:
+		kind = EV_LINK;
+		st->args[0] = a0;
+		st->args[1] = a2;
+		st->args[2] = a4;
+		st->uptr1 = a1;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		st->uptr2 = a3;
+		st->len2 = read_str(st->buf2, a3, &flags, EF_TRUNC2, EF_FAULT2);
+		break;
+	// EV_SYMLINK: args = new dirfd; buf1 = the target (any string)
+#ifdef NR_open
+	case NR_symlink:
+		kind = EV_SYMLINK;
+		st->args[0] = AT_FDCWD;
+		st->uptr1 = a0;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		st->uptr2 = a1;
+		st->len2 = read_str(st->buf2, a1, &flags, EF_TRUNC2, EF_FAULT2);
+		break;
+#endif
+	case NR_symlinkat:
+		kind = EV_SYMLINK;
+		st->args[0] = a1;
+		st->uptr1 = a0;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		st->uptr2 = a2;
+		st->len2 = read_str(st->buf2, a2, &flags, EF_TRUNC2, EF_FAULT2);
+		break;
+	// EV_TRUNCATE: args = dirfd or fd, length, 1 for a descriptor
+	case NR_truncate:
+		kind = EV_TRUNCATE;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = a1;
+		st->uptr1 = a0;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	case NR_ftruncate:
+		kind = EV_TRUNCATE;
+		st->args[0] = a0;
+		st->args[1] = a1;
+		st->args[2] = 1;
+		break;
+	// EV_UTIMES: args = dirfd (fd when no path), flags, 1 if times given,
+	// 1 for a descriptor (utimensat with a NULL path: futimens)
+	case NR_utimensat:
+		kind = EV_UTIMES;
+		st->args[0] = a0;
+		st->args[1] = a3;
+		st->args[2] = a2 != 0;
+		if (a1) {
+			st->uptr1 = a1;
+			st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		} else {
+			st->args[3] = 1;
+		}
+		break;
+	// EV_MKNOD: args = dirfd, mode, dev
+#ifdef NR_open
+	case NR_mknod:
+		kind = EV_MKNOD;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = a1;
+		st->args[2] = a2;
+		st->uptr1 = a0;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+#endif
+	case NR_mknodat:
+		kind = EV_MKNOD;
+		st->args[0] = a0;
+		st->args[1] = a2;
+		st->args[2] = a3;
+		st->uptr1 = a1;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	// EV_CHOWN: args = dirfd or fd, uid, gid, flags | 1 << 32 for a
+	// descriptor
+#ifdef NR_open
+	case NR_chown:
+	case NR_lchown:
+		kind = EV_CHOWN;
+		st->args[0] = AT_FDCWD;
+		st->args[1] = a1 & 0xffffffff;
+		st->args[2] = a2 & 0xffffffff;
+		st->args[3] = nr == NR_lchown ? 0x100 : 0; // AT_SYMLINK_NOFOLLOW
+		st->uptr1 = a0;
+		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+#endif
+	case NR_fchown:
+		kind = EV_CHOWN;
+		st->args[0] = a0;
+		st->args[1] = a1 & 0xffffffff;
+		st->args[2] = a2 & 0xffffffff;
+		st->args[3] = 1ULL << 32;
+		break;
+	case NR_fchownat:
+		kind = EV_CHOWN;
+		st->args[0] = a0;
+		st->args[1] = a2 & 0xffffffff;
+		st->args[2] = a3 & 0xffffffff;
+		st->args[3] = a4 & 0xffffffff;
+		st->uptr1 = a1;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
 	// EV_SETID: args = the ids in argument order, 0xffffffff where absent
 	case NR_setuid:
 	case NR_setgid:
@@ -1112,7 +1304,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		bpf_probe_read_kernel(e->filename, PATH_LEN, st->buf1);
 		bpf_probe_read_kernel(e->args, ARGS_LEN, st->argv);
 		bpf_ringbuf_submit(e, wakeup_flag());
-	} else if (kind == EV_RENAME) {
+	} else if (kind == EV_RENAME || kind == EV_LINK || kind == EV_SYMLINK) {
 		struct sys_event_path2 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
 			count_drop(w);
