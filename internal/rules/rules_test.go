@@ -26,6 +26,11 @@ func exec(path string, argv ...string) detect.Event {
 	return ev("exec", func(e *detect.Event) { e.Path, e.Argv = path, append([]string{path}, argv...) })
 }
 
+// named is an exec of path that gives itself argv[0] name.
+func named(path, name string, argv ...string) detect.Event {
+	return ev("exec", func(e *detect.Event) { e.Path, e.Argv = path, append([]string{name}, argv...) })
+}
+
 func open(path string, intent ...string) detect.Event {
 	return ev("open", func(e *detect.Event) { e.Path, e.Intent = path, intent })
 }
@@ -129,6 +134,32 @@ func TestBuiltins(t *testing.T) {
 			[]string{"tmp-write-exec", "exec-from-writable"}},
 		{"truncate then exec", []detect.Event{ev("truncate", func(e *detect.Event) { e.Path = "/tmp/p" }), exec("/tmp/p")},
 			[]string{"tmp-write-exec", "exec-from-writable"}},
+		// Host rules, each with a benign counterpart.
+		{"setuid bit by chmod", []detect.Event{ev("chmod", func(e *detect.Event) { e.Path, e.Mode = "/tmp/sh", 0o4755 })}, []string{"setuid-bit", "tmp-chmod-exec"}},
+		{"setgid bit by fchmod", []detect.Event{ev("chmod", func(e *detect.Event) { e.FD, e.Mode = 4, 0o2755 })}, []string{"setuid-bit"}},
+		{"setuid file created", []detect.Event{ev("open", func(e *detect.Event) { e.Path, e.Intent, e.Mode = "/tmp/x", []string{"write", "create"}, 0o4700 })}, []string{"setuid-bit"}},
+		{"plain chmod is no setuid", []detect.Event{ev("chmod", func(e *detect.Event) { e.Path, e.Mode = "/tmp/data", 0o600 })}, nil},
+		{"history removed", []detect.Event{ev("unlink", func(e *detect.Event) { e.Path = "/root/.bash_history" })}, []string{"history-tamper"}},
+		{"history emptied", []detect.Event{open("/home/x/.zsh_history", "write", "trunc")}, []string{"history-tamper"}},
+		{"history sent to /dev/null", []detect.Event{ev("symlink", func(e *detect.Event) { e.Target, e.NewPath = "/dev/null", "/root/.bash_history" })}, []string{"history-tamper"}},
+		{"log truncated", []detect.Event{ev("truncate", func(e *detect.Event) { e.Path = "/var/log/auth.log" })}, []string{"history-tamper"}},
+		{"log backdated", []detect.Event{ev("utimes", func(e *detect.Event) { e.Path, e.TimesSet = "/var/log/syslog", true })}, []string{"history-tamper"}},
+		{"history appended is what shells do", []detect.Event{open("/root/.bash_history", "write")}, nil},
+		{"bashrc written", []detect.Event{open("/root/.bashrc", "write")}, []string{"shell-profile-write"}},
+		{"profile.d script created", []detect.Event{open("/etc/profile.d/x.sh", "write", "create")}, []string{"shell-profile-write", "sensitive-write"}},
+		{"ld.so.preload", []detect.Event{open("/etc/ld.so.preload", "write", "create")}, []string{"shell-profile-write", "sensitive-write"}},
+		{"bashrc read is fine", []detect.Event{open("/root/.bashrc", "read")}, nil},
+		{"kallsyms read", []detect.Event{open("/proc/kallsyms", "read")}, []string{"kernel-info-read"}},
+		{"kernel config read", []detect.Event{open("/boot/config-6.1.0", "read")}, []string{"kernel-info-read"}},
+		{"cpuinfo is fine", []detect.Event{open("/proc/cpuinfo", "read")}, nil},
+		{"pip install", []detect.Event{exec("/usr/bin/pip3", "install", "x")}, []string{"package-manager"}},
+		{"apt-get", []detect.Event{exec("/usr/bin/apt-get", "install", "-y", "nmap")}, []string{"package-manager"}},
+		{"npm during init is fine", []detect.Event{func() detect.Event { x := exec("/usr/bin/npm", "ci"); x.Phase = detect.PhaseInit; return x }()}, nil},
+		{"shred", []detect.Event{exec("/usr/bin/shred", "-u", "/tmp/x")}, []string{"wipe-tool"}},
+		{"kernel thread name", []detect.Event{named("/tmp/x", "[kworker/0:1]")}, []string{"exec-from-writable", "masquerade"}},
+		{"sshd name", []detect.Event{named("/var/task/helper", "sshd")}, []string{"masquerade"}},
+		{"the real name is fine", []detect.Event{named("/usr/sbin/sshd", "sshd")}, nil},
+		{"a program's own name is fine", []detect.Event{named("/var/task/bootstrap", "bootstrap")}, nil},
 		{"network tool", []detect.Event{exec("/usr/bin/socat", "-", "tcp:x:1")}, []string{"network-tool"}},
 		{"benign go function", []detect.Event{
 			open("/var/task/config.json", "read"), open("/etc/hosts", "read"), open("/tmp/scratch-1.json", "write", "create"),
