@@ -30,7 +30,7 @@ type Event struct {
 	Time time.Time `json:"time"`
 	// Kind is exec, exit, connect, bind, listen, accept, sendto, open,
 	// unlink, rename, chmod, mkdir, link, symlink, truncate, utimes,
-	// mknod, chown, setid, capset or denied.
+	// mknod, chown, setname, setid, capset or denied.
 	Kind      string `json:"kind"`
 	Function  string `json:"function"`
 	Version   string `json:"version"`
@@ -61,6 +61,7 @@ type Event struct {
 	Path    string `json:"path,omitempty"`
 	NewPath string `json:"new_path,omitempty"` // rename: the new name; link, symlink: the new link; made canonical as Path
 	Target  string `json:"target,omitempty"`   // symlink: what the link points to, as given
+	Name    string `json:"name,omitempty"`     // setname: the name the thread gave itself
 	// Asked is the path exactly as the call gave it, when Path differs.
 	Asked    string   `json:"asked,omitempty"`
 	AskedNew string   `json:"asked_new,omitempty"` // rename: the new name as given, when NewPath differs

@@ -84,6 +84,8 @@ func fromSensor(ev *sensor.Event, a detect.Attribution) detect.Event {
 		}
 	case sensor.KindSymlink:
 		e.Target = ev.Target
+	case sensor.KindSetName:
+		e.Name = ev.Name
 	case sensor.KindTruncate, sensor.KindUtimes, sensor.KindChmod, sensor.KindChown, sensor.KindMknod:
 		if e.Path == "" {
 			e.FD = ev.FD

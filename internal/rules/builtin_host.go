@@ -174,9 +174,19 @@ var hostRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"masquerade", detect.SeverityMedium, "a program that calls itself by a host process's name it is not (ATT&CK T1036.004): argv[0] a system daemon or kernel thread, the file something else"},
-		kinds: kinds("exec"),
+		Info:  Info{"masquerade", detect.SeverityMedium, "a program that calls itself by a host process's name it is not (ATT&CK T1036.004): argv[0], or the name a thread sets with prctl(PR_SET_NAME), a system daemon or kernel thread"},
+		kinds: kinds("exec", "setname"),
 		match: func(_ *State, ev *detect.Event) *match {
+			if ev.Kind == "setname" {
+				name := strings.Trim(ev.Name, "[]")
+				if i := strings.IndexAny(name, "/:"); i > 0 {
+					name = name[:i]
+				}
+				if ev.Result < 0 || !systemNames[name] {
+					return nil
+				}
+				return &match{key: "setname|" + ev.Name, summary: fmt.Sprintf("%s (pid %d) renamed itself %q", base(ev.Exe), ev.PID, ev.Name)}
+			}
 			name := argv0(ev)
 			if len(ev.Argv) > 0 && strings.HasPrefix(ev.Argv[0], "[") {
 				// a kernel thread's name: [kworker/0:1]

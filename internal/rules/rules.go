@@ -207,7 +207,7 @@ var variables = []struct {
 	{"family", cel.StringType}, {"addr", cel.StringType}, {"port", cel.IntType},
 	{"ids", cel.ListType(cel.IntType)}, {"truncated", cel.BoolType},
 	{"target", cel.StringType}, {"fd", cel.IntType}, {"length", cel.IntType}, {"times_set", cel.BoolType},
-	{"exe_name", cel.StringType}, {"fileless", cel.BoolType}, {"asked", cel.StringType},
+	{"exe_name", cel.StringType}, {"fileless", cel.BoolType}, {"asked", cel.StringType}, {"name", cel.StringType},
 }
 
 // Variables names the CEL variables rules can use.
@@ -310,6 +310,8 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return e.Fileless, true
 	case "asked":
 		return e.Asked, true
+	case "name":
+		return e.Name, true
 	}
 	return nil, false
 }

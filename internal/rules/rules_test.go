@@ -160,6 +160,8 @@ func TestBuiltins(t *testing.T) {
 		{"sshd name", []detect.Event{named("/var/task/helper", "sshd")}, []string{"masquerade"}},
 		{"the real name is fine", []detect.Event{named("/usr/sbin/sshd", "sshd")}, nil},
 		{"a program's own name is fine", []detect.Event{named("/var/task/bootstrap", "bootstrap")}, nil},
+		{"thread renamed a kernel thread", []detect.Event{ev("setname", func(e *detect.Event) { e.Name = "[kworker/0:2]" })}, []string{"masquerade"}},
+		{"thread renamed a worker is fine", []detect.Event{ev("setname", func(e *detect.Event) { e.Name = "libuv-worker" })}, nil},
 		{"network tool", []detect.Event{exec("/usr/bin/socat", "-", "tcp:x:1")}, []string{"network-tool"}},
 		{"benign go function", []detect.Event{
 			open("/var/task/config.json", "read"), open("/etc/hosts", "read"), open("/tmp/scratch-1.json", "write", "create"),

@@ -113,6 +113,7 @@ var recordSize = [...]int{
 	KindUtimes:   sizeSysPath,
 	KindMknod:    sizeSysPath,
 	KindChown:    sizeSysPath,
+	KindSetName:  sizeSysPath,
 }
 
 var ne = binary.NativeEndian
@@ -292,6 +293,11 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 		e.Mode = uint32(args[1])
 		e.Dev = args[2]
 		e.Path = cstring(buf1)
+	case KindSetName:
+		e.Name = cstring(buf1)
+		if len(e.Name) > commLen-1 {
+			e.Name = e.Name[:commLen-1] // what the kernel keeps
+		}
 	case KindChown:
 		// args: dirfd or fd, uid, gid, flags | 1 << 32 for a descriptor
 		e.IDs = [3]uint32{uint32(args[1]), uint32(args[2]), NoID}

@@ -276,7 +276,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"empty", nil},
 		{"short header", make([]byte, sizeHdr-1)},
 		{"unknown kind", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = 0 })},
-		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = uint8(KindChown) + 1 })},
+		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = uint8(KindSetName) + 1 })},
 		{"failed exec in a shorter record", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed })},
 		{"failed exec filename too long", failed(func(r *sensorExecFailedEvent) { r.Sys.Len1 = pathLen + 1 })},
 		{"failed exec argv too long", failed(func(r *sensorExecFailedEvent) { r.Sys.Len2 = argsLen + 1 })},

@@ -42,6 +42,7 @@
 //     were given; futimens: the descriptor), mknod/mknodat (mode and
 //     device), chown/lchown/fchownat/fchown (the ids): every other change
 //     to the file system;
+//   - setname: prctl(PR_SET_NAME), the name a thread gives itself;
 //   - set*id (setuid, setgid, setreuid, setregid, setresuid, setresgid)
 //     and capset: the ids or capability sets asked for, and result;
 //   - denied: any syscall the seccomp filter refused with EPERM or EACCES,

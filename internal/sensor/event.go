@@ -37,6 +37,7 @@ const (
 	KindUtimes   Kind = 20 // utimensat: Path (or FD), Flags, TimesSet, Result
 	KindMknod    Kind = 21 // mknod, mknodat: Path, Mode (file type and permissions), Dev, Result
 	KindChown    Kind = 22 // chown, lchown, fchownat (Path) or fchown (FD): IDs[0] uid, IDs[1] gid, Flags, Result
+	KindSetName  Kind = 23 // prctl(PR_SET_NAME): Name (the thread's new name), Result
 )
 
 var kindNames = [...]string{
@@ -61,10 +62,11 @@ var kindNames = [...]string{
 	KindUtimes:   "utimes",
 	KindMknod:    "mknod",
 	KindChown:    "chown",
+	KindSetName:  "setname",
 }
 
 func (k Kind) valid() bool {
-	return (k >= KindExec && k <= KindDenied) || (k >= KindBind && k <= KindChown)
+	return (k >= KindExec && k <= KindDenied) || (k >= KindBind && k <= KindSetName)
 }
 
 func (k Kind) String() string {
@@ -181,6 +183,7 @@ type Event struct {
 	Path     string   // the path as given to the call; the executable for KindExec; for AF_UNIX sockets (connect, bind, accept, sendto) the socket path (abstract ones start with '@')
 	NewPath  string   // KindRename: the new name; KindLink, KindSymlink: the new link
 	Target   string   // KindSymlink: what the link points to (any string, resolved only when used)
+	Name     string   // KindSetName: the name the thread gave itself (at most 15 bytes are kept by the kernel)
 	Dirfd    int      // the directory file descriptor a relative Path is resolved from (-100 is AT_FDCWD)
 	NewDirfd int      // KindRename, KindLink, KindSymlink: the one a relative NewPath is resolved from
 	Argv     []string // KindExec: the first arguments, up to 512 bytes of them (a failed exec's as the caller passed them)

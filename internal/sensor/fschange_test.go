@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,7 @@ const fdcwd = -100
 // open, unlink, rename and chmod is reported with its fields: mkdir,
 // hard and symbolic links, truncate and ftruncate, utimensat and
 // futimens, mknod, chown by path and by descriptor, and fchmod (with the
-// setuid bit).
+// setuid bit); so is a thread's new name (prctl PR_SET_NAME).
 func TestFileSystemChanges(t *testing.T) {
 	s := loadOrSkip(t, Options{})
 	cg := newCgroup(t)
@@ -58,6 +59,9 @@ func TestFileSystemChanges(t *testing.T) {
 	ev("fchmod setuid", func(e Event) bool {
 		return e.Kind == KindChmod && e.Path == "" && e.FD > 2 && e.Mode == 0o4755
 	})
+	ev("prctl(PR_SET_NAME)", func(e Event) bool {
+		return e.Kind == KindSetName && e.Name == "kworker/0:1"
+	})
 }
 
 // childFSChanges makes each change of TestFileSystemChanges in $SENSOR_TEST_FS_DIR.
@@ -95,6 +99,13 @@ func childFSChanges() error {
 		},
 		func() error { return unix.Fchown(fd, 0, 0) },
 		func() error { return unix.Fchmod(fd, 0o4755) },
+		func() error { // and, last, the thread renames itself
+			name, err := unix.BytePtrFromString("kworker/0:1")
+			if err != nil {
+				return err
+			}
+			return unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -98,6 +98,7 @@ func TestLayout(t *testing.T) {
 		{sensorEventKindEV_UTIMES, KindUtimes},
 		{sensorEventKindEV_MKNOD, KindMknod},
 		{sensorEventKindEV_CHOWN, KindChown},
+		{sensorEventKindEV_SETNAME, KindSetName},
 	} {
 		if uint32(k.c) != uint32(k.g) {
 			t.Errorf("kind %s: C %d, Go %d", k.g, k.c, k.g)

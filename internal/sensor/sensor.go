@@ -529,7 +529,7 @@ var reportedSyscalls = []string{
 	"unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2",
 	"chmod", "fchmodat", "fchmodat2", "fchmod",
 	"mkdir", "mkdirat", "link", "linkat", "symlink", "symlinkat", "truncate", "ftruncate", "utimensat",
-	"mknod", "mknodat", "chown", "fchown", "lchown", "fchownat",
+	"mknod", "mknodat", "chown", "fchown", "lchown", "fchownat", "prctl",
 	"execve", "execveat",
 	"connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg", "sendmmsg",
 	"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset",

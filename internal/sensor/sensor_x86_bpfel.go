@@ -61,6 +61,7 @@ const (
 	sensorEventKindEV_UTIMES      sensorEventKind = 20
 	sensorEventKindEV_MKNOD       sensorEventKind = 21
 	sensorEventKindEV_CHOWN       sensorEventKind = 22
+	sensorEventKindEV_SETNAME     sensorEventKind = 23
 )
 
 type sensorExecEvent struct {

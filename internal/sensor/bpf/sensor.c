@@ -79,6 +79,7 @@ enum event_kind {
 	EV_UTIMES = 20,   // a sys_event_path: args = dirfd or fd, flags, 1 if times given, 1 if fd
 	EV_MKNOD = 21,    // a sys_event_path: args = dirfd, mode, dev
 	EV_CHOWN = 22,    // a sys_event_path: args = dirfd or fd, uid, gid, flags | 1 << 32 if fd
+	EV_SETNAME = 23,  // prctl(PR_SET_NAME): a sys_event_path; buf1 = the new name
 };
 
 // event_hdr.flags
@@ -324,6 +325,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define NR_lchown 94
 #define NR_fchownat 260
 #define NR_fchmod 91
+#define NR_prctl 157
 #define SC_ARG0(r) (&(r)->di)
 #define SC_ARG1(r) (&(r)->si)
 #define SC_ARG2(r) (&(r)->dx)
@@ -366,6 +368,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define NR_fchown 55
 #define NR_fchownat 54
 #define NR_fchmod 52
+#define NR_prctl 167
 #define SC_ARG0(r) (&(r)->regs[0])
 #define SC_ARG1(r) (&(r)->regs[1])
 #define SC_ARG2(r) (&(r)->regs[2])
@@ -683,6 +686,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	case NR_fchown:
 	case NR_fchownat:
 	case NR_fchmod:
+	case NR_prctl:
 	case NR_execve:
 	case NR_execveat:
 	case NR_bind:
@@ -1066,6 +1070,16 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[3] = a4 & 0xffffffff;
 		st->uptr1 = a1;
 		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		break;
+	// EV_SETNAME: a thread renaming itself (the name ps and comm show)
+	case NR_prctl:
+		if (a0 != 15) // PR_SET_NAME
+			return;
+		kind = EV_SETNAME;
+		st->uptr1 = a1;
+		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		if (st->len1 > 16)
+			st->len1 = 16;
 		break;
 	// EV_SETID: args = the ids in argument order, 0xffffffff where absent
 	case NR_setuid:
