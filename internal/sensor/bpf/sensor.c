@@ -587,6 +587,20 @@ static __always_inline __u32 read_str(__u8 *buf, __u64 uptr, __u8 *flags, __u8 t
 	return n;
 }
 
+// path1 and path2 copy the string at user address u into buf1 or buf2,
+// and keep u for a second read at exit should this one fault.
+static __always_inline void path1(struct task_state *st, __u64 u, __u8 *flags)
+{
+	st->uptr1 = u;
+	st->len1 = read_str(st->buf1, u, flags, EF_TRUNC1, EF_FAULT1);
+}
+
+static __always_inline void path2(struct task_state *st, __u64 u, __u8 *flags)
+{
+	st->uptr2 = u;
+	st->len2 = read_str(st->buf2, u, flags, EF_TRUNC2, EF_FAULT2);
+}
+
 // read_sockaddr copies a user socket address of len bytes (at most
 // ADDR_LEN) into buf, stores len in *lenp and returns the bytes copied.
 static __always_inline __u32 read_sockaddr(__u8 *buf, __u64 uptr, __u64 len, __u64 *lenp, __u8 *flags)
@@ -740,16 +754,14 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = AT_FDCWD;
 		st->args[1] = a1;
 		st->args[2] = a2;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		break;
 	case NR_creat:
 		kind = EV_OPEN;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = O_CREAT | O_WRONLY | O_TRUNC;
 		st->args[2] = a1;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		break;
 #endif
 	case NR_openat:
@@ -757,8 +769,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = a0;
 		st->args[1] = a2;
 		st->args[2] = a3;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		break;
 	case NR_openat2: {
 		// struct open_how { __u64 flags; __u64 mode; __u64 resolve; }
@@ -770,8 +781,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[1] = how[0];
 		st->args[2] = how[1];
 		st->args[3] = how[2];
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		break;
 	}
 	// EV_EXEC_FAILED: args = dirfd, flags (execveat), argc; buf1 = the
@@ -782,16 +792,14 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	case NR_execve:
 		kind = EV_EXEC_FAILED;
 		st->args[0] = AT_FDCWD;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		read_argv(st, a1, &flags);
 		break;
 	case NR_execveat:
 		kind = EV_EXEC_FAILED;
 		st->args[0] = a0;
 		st->args[1] = a4;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		read_argv(st, a2, &flags);
 		break;
 	// EV_BIND: as connect
@@ -876,16 +884,14 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_UNLINK;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = nr == NR_rmdir ? AT_REMOVEDIR : 0;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		break;
 #endif
 	case NR_unlinkat:
 		kind = EV_UNLINK;
 		st->args[0] = a0;
 		st->args[1] = a2;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		break;
 	// EV_RENAME: args = old dirfd, new dirfd, flags
 #ifdef NR_open
@@ -893,10 +899,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_RENAME;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = AT_FDCWD;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
-		st->uptr2 = a1;
-		st->len2 = read_str(st->buf2, a1, &flags, EF_TRUNC2, EF_FAULT2);
+		path1(st, a0, &flags);
+		path2(st, a1, &flags);
 		break;
 #endif
 	case NR_renameat:
@@ -905,10 +909,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = a0;
 		st->args[1] = a2;
 		st->args[2] = nr == NR_renameat2 ? a4 : 0;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
-		st->uptr2 = a3;
-		st->len2 = read_str(st->buf2, a3, &flags, EF_TRUNC2, EF_FAULT2);
+		path1(st, a1, &flags);
+		path2(st, a3, &flags);
 		break;
 	// EV_CHMOD: args = dirfd, mode, flags (fchmodat2)
 #ifdef NR_open
@@ -916,8 +918,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_CHMOD;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = a1;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		break;
 #endif
 	case NR_fchmodat:
@@ -926,8 +927,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = a0;
 		st->args[1] = a2;
 		st->args[2] = nr == NR_fchmodat2 ? a3 : 0;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		break;
 	// EV_CHMOD of a descriptor: args = fd, mode, flags, 1
 	case NR_fchmod:
@@ -942,16 +942,14 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_MKDIR;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = a1;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		break;
 #endif
 	case NR_mkdirat:
 		kind = EV_MKDIR;
 		st->args[0] = a0;
 		st->args[1] = a2;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		break;
 	// EV_LINK: args = old dirfd, new dirfd, flags
 #ifdef NR_open
@@ -959,10 +957,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		kind = EV_LINK;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = AT_FDCWD;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
-		st->uptr2 = a1;
-		st->len2 = read_str(st->buf2, a1, &flags, EF_TRUNC2, EF_FAULT2);
+		path1(st, a0, &flags);
+		path2(st, a1, &flags);
 		break;
 #endif
 	case NR_linkat:
@@ -970,37 +966,30 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = a0;
 		st->args[1] = a2;
 		st->args[2] = a4;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
-		st->uptr2 = a3;
-		st->len2 = read_str(st->buf2, a3, &flags, EF_TRUNC2, EF_FAULT2);
+		path1(st, a1, &flags);
+		path2(st, a3, &flags);
 		break;
 	// EV_SYMLINK: args = new dirfd; buf1 = the target (any string)
 #ifdef NR_open
 	case NR_symlink:
 		kind = EV_SYMLINK;
 		st->args[0] = AT_FDCWD;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
-		st->uptr2 = a1;
-		st->len2 = read_str(st->buf2, a1, &flags, EF_TRUNC2, EF_FAULT2);
+		path1(st, a0, &flags);
+		path2(st, a1, &flags);
 		break;
 #endif
 	case NR_symlinkat:
 		kind = EV_SYMLINK;
 		st->args[0] = a1;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
-		st->uptr2 = a2;
-		st->len2 = read_str(st->buf2, a2, &flags, EF_TRUNC2, EF_FAULT2);
+		path1(st, a0, &flags);
+		path2(st, a2, &flags);
 		break;
 	// EV_TRUNCATE: args = dirfd or fd, length, 1 for a descriptor
 	case NR_truncate:
 		kind = EV_TRUNCATE;
 		st->args[0] = AT_FDCWD;
 		st->args[1] = a1;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		break;
 	case NR_ftruncate:
 		kind = EV_TRUNCATE;
@@ -1016,8 +1005,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[1] = a3;
 		st->args[2] = a2 != 0;
 		if (a1) {
-			st->uptr1 = a1;
-			st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+			path1(st, a1, &flags);
 		} else {
 			st->args[3] = 1;
 		}
@@ -1029,8 +1017,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = AT_FDCWD;
 		st->args[1] = a1;
 		st->args[2] = a2;
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		break;
 #endif
 	case NR_mknodat:
@@ -1038,8 +1025,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = a0;
 		st->args[1] = a2;
 		st->args[2] = a3;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		break;
 	// EV_CHOWN: args = dirfd or fd, uid, gid, flags | 1 << 32 for a
 	// descriptor
@@ -1051,8 +1037,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[1] = a1 & 0xffffffff;
 		st->args[2] = a2 & 0xffffffff;
 		st->args[3] = nr == NR_lchown ? 0x100 : 0; // AT_SYMLINK_NOFOLLOW
-		st->uptr1 = a0;
-		st->len1 = read_str(st->buf1, a0, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a0, &flags);
 		break;
 #endif
 	case NR_fchown:
@@ -1068,16 +1053,14 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[1] = a2 & 0xffffffff;
 		st->args[2] = a3 & 0xffffffff;
 		st->args[3] = a4 & 0xffffffff;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		break;
 	// EV_SETNAME: a thread renaming itself (the name ps and comm show)
 	case NR_prctl:
 		if (a0 != 15) // PR_SET_NAME
 			return;
 		kind = EV_SETNAME;
-		st->uptr1 = a1;
-		st->len1 = read_str(st->buf1, a1, &flags, EF_TRUNC1, EF_FAULT1);
+		path1(st, a1, &flags);
 		if (st->len1 > 16)
 			st->len1 = 16;
 		break;
