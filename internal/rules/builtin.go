@@ -62,7 +62,9 @@ var (
 	metadataNet = []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10"),
 		netip.MustParsePrefix("fd00:ec2::254/128"), netip.MustParsePrefix("100.100.100.200/32")}
 	// sensitiveSyscalls, refused by the sandbox, are escape attempts.
-	sensitiveSyscalls = kinds("ptrace", "mount", "umount2", "pivot_root", "chroot", "bpf", "unshare", "setns",
+	// A refused clone is one that asked for new namespaces (the filter
+	// lets every other clone through).
+	sensitiveSyscalls = kinds("clone", "ptrace", "mount", "umount2", "pivot_root", "chroot", "bpf", "unshare", "setns",
 		"init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "keyctl", "add_key",
 		"request_key", "perf_event_open", "process_vm_readv", "process_vm_writev", "open_by_handle_at",
 		"name_to_handle_at", "userfaultfd", "swapon", "swapoff", "reboot", "acct", "quotactl", "fsopen",
@@ -71,7 +73,11 @@ var (
 	// (a home directory is not known); credentialDirs are prefixes.
 	credentialFiles    = kinds("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/master.passwd")
 	credentialSuffixes = []string{"/.aws/credentials", "/.aws/config", "/.ssh/authorized_keys", "/.docker/config.json",
-		"/.kube/config", "/.netrc", "/.git-credentials", "/.pgpass", "/.config/gcloud/credentials.db"}
+		"/.kube/config", "/.netrc", "/.git-credentials", "/.pgpass", "/.config/gcloud/credentials.db",
+		"/.config/gcloud/application_default_credentials.json", "/.config/gcloud/access_tokens.db", "/.azure/accessTokens.json",
+		"/.azure/msal_token_cache.json", "/.npmrc", "/.pypirc", "/.config/gh/hosts.yml", "/.vault-token", "/.terraformrc",
+		"/.terraform.d/credentials.tfrc.json", "/.my.cnf", "/.config/hub", "/.gem/credentials", "/.cargo/credentials",
+		"/.cargo/credentials.toml", "/.docker/.token_seed", "/.gnupg/secring.gpg", "/.gnupg/private-keys-v1.d"}
 	credentialDirs = []string{"/etc/sudoers.d/", "/var/run/secrets/", "/run/secrets/"}
 	// writableDirs hold files an instance can write; running one from
 	// there is how dropped payloads run.
@@ -218,7 +224,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"credential-read", detect.SeverityHigh, "a credential file opened: shadow, sudoers, cloud, SSH, Docker, Kubernetes or VCS credentials, mounted secrets"},
+		Info:  Info{"credential-read", detect.SeverityHigh, "a credential file opened: shadow, sudoers, cloud (AWS, gcloud, Azure), SSH and GPG keys, Docker, Kubernetes, VCS, package-registry (npm, PyPI, RubyGems, Cargo), Vault and Terraform tokens, mounted secrets"},
 		kinds: kinds("open"),
 		match: func(_ *State, ev *detect.Event) *match {
 			p := ev.Path
@@ -282,7 +288,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"denied-syscall", detect.SeverityHigh, "a sensitive system call (ptrace, mount, bpf, unshare, keyctl, module loading, ...) refused by the sandbox: an escape attempt"},
+		Info:  Info{"denied-syscall", detect.SeverityHigh, "a sensitive system call (ptrace, mount, bpf, unshare, a clone asking for new namespaces, keyctl, module loading, ...) refused by the sandbox: an escape attempt"},
 		kinds: kinds("denied"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !sensitiveSyscalls[ev.Syscall] {
