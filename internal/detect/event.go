@@ -54,11 +54,17 @@ type Event struct {
 	Killed  bool   `json:"killed,omitempty"`  // denied: the kernel killed the caller (an escape attempt, Sandbox.OnDenial recycle)
 
 	// Path is absolute and clean ("." and ".." resolved, symlinks not
-	// followed) where the call's path can be placed: an absolute one, or
-	// one relative to the working directory (/var/task, every
-	// function's); one relative to another directory descriptor stays as
-	// given. Exec: the executable.
-	Path    string `json:"path,omitempty"`
+	// followed): a relative path is joined to the directory the kernel
+	// resolved it from (the working directory, or the directory
+	// descriptor's); one the sensor could not place stays as given.
+	// Exec: the executable. A change made through a descriptor (fchmod,
+	// ftruncate, futimens, fchown): the file changed.
+	Path string `json:"path,omitempty"`
+	// Opened is the file the kernel really opened (or ran), when it is
+	// not Path: every symlink followed ("/tmp/link" opened
+	// "/etc/shadow"; "/proc/self/environ" opened "/proc/7/environ").
+	// Rules that match a path match either.
+	Opened  string `json:"opened,omitempty"`
 	NewPath string `json:"new_path,omitempty"` // rename: the new name; link, symlink: the new link; made canonical as Path
 	Target  string `json:"target,omitempty"`   // symlink: what the link points to, as given
 	Name    string `json:"name,omitempty"`     // setname: the name the thread gave itself
@@ -66,6 +72,7 @@ type Event struct {
 	Asked    string   `json:"asked,omitempty"`
 	AskedNew string   `json:"asked_new,omitempty"` // rename: the new name as given, when NewPath differs
 	Argv     []string `json:"argv,omitempty"`      // exec: the first arguments
+	Env      []string `json:"env,omitempty"`       // exec: the loader variables of the new environment (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT), and no others
 	Flags    uint32   `json:"flags,omitempty"`
 	Mode     uint32   `json:"mode,omitempty"`
 	Intent   []string `json:"intent,omitempty"` // open: read, write, create, trunc
@@ -74,8 +81,9 @@ type Event struct {
 	Addr   string `json:"addr,omitempty"`   // IP address (destination, local or peer), or socket path for unix
 	Port   int    `json:"port,omitempty"`
 
-	// FD is the file of a change made through a descriptor (fchmod,
-	// ftruncate, futimens, fchown), which then has no Path.
+	// FD is the descriptor of a change made through one (fchmod,
+	// ftruncate, futimens, fchown); Path is then its file, when the
+	// sensor could walk it.
 	FD       int    `json:"fd,omitempty"`
 	Length   int64  `json:"length,omitempty"`    // truncate: the new length
 	Dev      uint64 `json:"dev,omitempty"`       // mknod: the device number

@@ -44,11 +44,17 @@ func fromSensor(ev *sensor.Event, a detect.Attribution) detect.Event {
 		if ev.Kind == sensor.KindExec && ev.Syscall < 0 {
 			dirfd = atFdcwd // a successful exec's filename: as execve resolved it
 		}
-		if p := canonical(e.Path, dirfd); p != e.Path {
+		if p := canonical(e.Path, ev.Dir, dirfd); p != e.Path {
 			e.Asked, e.Path = e.Path, p
 		}
-		if p := canonical(e.NewPath, ev.NewDirfd); p != e.NewPath {
+		if p := canonical(e.NewPath, ev.NewDir, ev.NewDirfd); p != e.NewPath {
 			e.AskedNew, e.NewPath = e.NewPath, p
+		}
+		switch {
+		case e.Path == "" && ev.Opened != "":
+			e.Path = ev.Opened // a change by descriptor: the file it changed
+		case ev.Opened != e.Path:
+			e.Opened = ev.Opened
 		}
 	}
 	if ev.Syscall >= 0 && ev.Kind != sensor.KindExec && ev.Kind != sensor.KindExit {
@@ -59,8 +65,8 @@ func fromSensor(ev *sensor.Event, a detect.Attribution) detect.Event {
 	}
 	switch ev.Kind {
 	case sensor.KindExec:
-		e.Exe = ev.Path
-		e.ExeName, e.Fileless = ev.ExeName, ev.Fileless
+		e.Exe = e.Path
+		e.ExeName, e.Fileless, e.Env = ev.ExeName, ev.Fileless, ev.Env
 	case sensor.KindOpen:
 		e.Intent = intents(ev.Intent)
 	case sensor.KindConnect, sensor.KindBind, sensor.KindAccept, sensor.KindSendto:
@@ -87,8 +93,8 @@ func fromSensor(ev *sensor.Event, a detect.Attribution) detect.Event {
 	case sensor.KindSetName:
 		e.Name = ev.Name
 	case sensor.KindTruncate, sensor.KindUtimes, sensor.KindChmod, sensor.KindChown, sensor.KindMknod:
-		if e.Path == "" {
-			e.FD = ev.FD
+		if ev.Path == "" {
+			e.FD = ev.FD // a change by descriptor (Path: its file, when the sensor walked it)
 		}
 		e.Length, e.Dev, e.TimesSet = ev.Length, ev.Dev, ev.TimesSet
 		if ev.Kind == sensor.KindChown {
@@ -141,15 +147,20 @@ const atFdcwd = -100
 const workDir = "/var/task"
 
 // canonical makes p absolute and clean where it can be placed: an absolute
-// path is cleaned; a relative one is taken from workDir when dirfd is
-// AT_FDCWD; a path relative to another descriptor, or empty, stays as it
-// is. The cleaning is lexical: symlinks are not followed.
-func canonical(p string, dirfd int) string {
+// path is cleaned; a relative one is joined to dir, the directory the
+// sensor found it relative to, or, when the sensor could not walk that
+// one, to workDir when dirfd is AT_FDCWD; a path relative to another
+// descriptor the sensor could not walk, or empty, stays as it is. The
+// cleaning is lexical: a symlink in p is not followed (the file the
+// kernel opened is the event's Opened).
+func canonical(p, dir string, dirfd int) string {
 	switch {
 	case p == "":
 		return p
 	case path.IsAbs(p):
 		return path.Clean(p)
+	case dir != "":
+		return path.Join(dir, p)
 	case dirfd == atFdcwd:
 		return path.Join(workDir, p)
 	}

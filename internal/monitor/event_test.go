@@ -72,27 +72,48 @@ func TestFromSensor(t *testing.T) {
 
 func TestCanonicalPaths(t *testing.T) {
 	tests := []struct {
-		in    string
-		dirfd int
-		want  string
+		in, dir string
+		dirfd   int
+		want    string
 	}{
-		{"/etc/../etc/shadow", -100, "/etc/shadow"},
-		{"/etc//./shadow", 3, "/etc/shadow"}, // absolute: the descriptor does not matter
-		{"../../etc/shadow", -100, "/etc/shadow"},
-		{"environ", -100, "/var/task/environ"},
-		{"./bootstrap", -100, "/var/task/bootstrap"},
-		{"environ", 5, "environ"}, // relative to a directory the sensor does not know
-		{"", -100, ""},
-		{"/", -100, "/"},
+		{"/etc/../etc/shadow", "", -100, "/etc/shadow"},
+		{"/etc//./shadow", "/tmp", 3, "/etc/shadow"}, // absolute: the descriptor does not matter
+		{"../../etc/shadow", "", -100, "/etc/shadow"},
+		{"environ", "", -100, "/var/task/environ"},
+		{"./bootstrap", "", -100, "/var/task/bootstrap"},
+		{"environ", "", 5, "environ"}, // relative to a directory the sensor could not walk
+		{"environ", "/proc/7", 5, "/proc/7/environ"},
+		{"../etc/shadow", "/tmp", -100, "/etc/shadow"}, // the working directory the process moved to
+		{"x", "…/deep/dir", -100, "…/deep/dir/x"},
+		{"", "", -100, ""},
+		{"/", "", -100, "/"},
 	}
 	for _, tt := range tests {
-		if got := canonical(tt.in, tt.dirfd); got != tt.want {
-			t.Errorf("canonical(%q, %d) = %q, want %q", tt.in, tt.dirfd, got, tt.want)
+		if got := canonical(tt.in, tt.dir, tt.dirfd); got != tt.want {
+			t.Errorf("canonical(%q, %q, %d) = %q, want %q", tt.in, tt.dir, tt.dirfd, got, tt.want)
 		}
+	}
+	// What the kernel opened is kept when it is not Path; a change by
+	// descriptor takes its file as Path.
+	ev := fromSensor(&sensor.Event{Kind: sensor.KindOpen, Syscall: 257, Dirfd: -100, Path: "/tmp/link", Opened: "/etc/shadow"}, detect.Attribution{})
+	if ev.Path != "/tmp/link" || ev.Opened != "/etc/shadow" || ev.Asked != "" {
+		t.Errorf("open through a symlink: %+v", ev)
+	}
+	ev = fromSensor(&sensor.Event{Kind: sensor.KindOpen, Syscall: 257, Dirfd: 4, Path: "environ", Dir: "/proc/7", Opened: "/proc/7/environ"}, detect.Attribution{})
+	if ev.Path != "/proc/7/environ" || ev.Opened != "" || ev.Asked != "environ" {
+		t.Errorf("open relative to a descriptor: %+v", ev)
+	}
+	ev = fromSensor(&sensor.Event{Kind: sensor.KindChmod, Syscall: 91, FD: 3, Mode: 0o4755, Opened: "/tmp/x"}, detect.Attribution{})
+	if ev.Path != "/tmp/x" || ev.FD != 3 || ev.Opened != "" {
+		t.Errorf("fchmod: %+v", ev)
+	}
+	ev = fromSensor(&sensor.Event{Kind: sensor.KindExec, Syscall: -1, Path: "/tmp/l", Opened: "/usr/bin/true", Env: []string{"LD_PRELOAD=/tmp/x.so"}}, detect.Attribution{})
+	if ev.Path != "/tmp/l" || ev.Exe != "/tmp/l" || ev.Opened != "/usr/bin/true" || !slices.Equal(ev.Env, []string{"LD_PRELOAD=/tmp/x.so"}) {
+		t.Errorf("exec through a symlink: %+v", ev)
 	}
 	// An event keeps what was asked next to the canonical path; a path
 	// already canonical has no Asked.
-	ev := fromSensor(&sensor.Event{Kind: sensor.KindOpen, Syscall: 257, Dirfd: -100, Path: "/etc/../etc/shadow"}, detect.Attribution{})
+	ev = fromSensor(&sensor.Event{Kind: sensor.KindOpen, Syscall: 257, Dirfd: -100, Path: "/etc/../etc/shadow"}, detect.Attribution{})
 	if ev.Path != "/etc/shadow" || ev.Asked != "/etc/../etc/shadow" {
 		t.Errorf("open: Path %q, Asked %q", ev.Path, ev.Asked)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -44,8 +46,15 @@ const (
 	offExecNlink       = offExecArgs + argsLen
 	offExecNameLen     = offExecNlink + 4
 	offExecName        = offExecNameLen + 4
-	nameLen            = 64 // NAME_LEN
-	sizeExec           = offExecName + nameLen
+	nameLen            = 64  // NAME_LEN
+	envLen             = 256 // ENV_LEN
+	offExecWhereLen    = offExecName + nameLen
+	offExecWhereInfo   = offExecWhereLen + 2
+	offExecEnvInfo     = offExecWhereInfo + 1
+	offExecEnvLen      = offExecEnvInfo + 1
+	offExecWhere       = offExecEnvLen + 4
+	offExecEnv         = offExecWhere + pathLen
+	sizeExec           = offExecEnv + envLen
 	// struct exit_event
 	offExitCode = sizeHdr
 	sizeExit    = sizeHdr + 8
@@ -54,15 +63,27 @@ const (
 	offSysArgs  = sizeHdr + 8
 	offSysLen1  = offSysArgs + 32
 	offSysLen2  = offSysLen1 + 4
-	sizeSys     = offSysLen2 + 4
+	offSysWLen1 = offSysLen2 + 4
+	offSysWLen2 = offSysWLen1 + 2
+	offSysWInf1 = offSysWLen2 + 2
+	offSysWInf2 = offSysWInf1 + 1
+	sizeSys     = offSysWInf2 + 3
 	offSysBuf1  = sizeSys
-	sizeSysPath = offSysBuf1 + pathLen
-	offSysBuf2  = sizeSysPath
-	sizeSysPth2 = offSysBuf2 + pathLen
-	// struct exec_failed_event: a sys_event, then the filename and argv
+	offSysWhere = offSysBuf1 + pathLen // sys_event_path's where1
+	sizeSysPath = offSysWhere + pathLen
+	offSysBuf2  = offSysBuf1 + pathLen // sys_event_path2's buf2, where1, where2
+	offSys2Wh1  = offSysBuf2 + pathLen
+	offSys2Wh2  = offSys2Wh1 + pathLen
+	sizeSysPth2 = offSys2Wh2 + pathLen
+	// struct exec_failed_event: a sys_event, then the filename and argv,
+	// the loader variables and the directory of a relative filename
 	offFailedFilename = sizeSys
 	offFailedArgs     = offFailedFilename + pathLen
-	sizeExecFailed    = offFailedArgs + argsLen
+	offFailedEnvLen   = offFailedArgs + argsLen
+	offFailedEnvInfo  = offFailedEnvLen + 4
+	offFailedWhere    = offFailedEnvInfo + 4
+	offFailedEnv      = offFailedWhere + pathLen
+	sizeExecFailed    = offFailedEnv + envLen
 	// struct denied_event
 	offDeniedRet = sizeHdr
 	sizeDenied   = sizeHdr + 8
@@ -77,6 +98,15 @@ const (
 	flagKilled
 	flagLate
 	flagFileless
+)
+
+// What a where buffer holds (WI_*), and env_info (EI_*).
+const (
+	whereFile  = 1
+	whereDir   = 2
+	whereTrunc = 4
+	envTrunc   = 1
+	envFault   = 2
 )
 
 // Address families (the same on every Linux architecture).
@@ -114,6 +144,7 @@ var recordSize = [...]int{
 	KindMknod:    sizeSysPath,
 	KindChown:    sizeSysPath,
 	KindSetName:  sizeSysPath,
+	KindFork:     sizeSys,
 }
 
 var ne = binary.NativeEndian
@@ -183,17 +214,33 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 	len1 := ne.Uint32(rec[offSysLen1:])
 	len2 := ne.Uint32(rec[offSysLen2:])
 	var buf1, buf2 []byte
+	var where1, where2 place
+	// Two paths, or an open's record that places what was asked as well
+	// as what was opened (a relative path: where2 is its directory).
+	two := recordSize[k] >= sizeSysPth2 || (k == KindOpen && len(rec) >= sizeSysPth2)
 	if recordSize[k] >= sizeSysPath {
 		if len1 > pathLen {
 			return Event{}, fmt.Errorf("%w: %s buffer length %d", ErrMalformed, k, len1)
 		}
 		buf1 = rec[offSysBuf1 : offSysBuf1+int(len1)]
+		off := offSysWhere
+		if two {
+			off = offSys2Wh1
+		}
+		var err error
+		if where1, err = decodeWhere(rec, off, offSysWLen1, offSysWInf1); err != nil {
+			return Event{}, err
+		}
 	}
-	if recordSize[k] >= sizeSysPth2 {
+	if two {
 		if len2 > pathLen {
 			return Event{}, fmt.Errorf("%w: %s second buffer length %d", ErrMalformed, k, len2)
 		}
 		buf2 = rec[offSysBuf2 : offSysBuf2+int(len2)]
+		var err error
+		if where2, err = decodeWhere(rec, offSys2Wh2, offSysWLen2, offSysWInf2); err != nil {
+			return Event{}, err
+		}
 	}
 
 	switch k {
@@ -308,6 +355,9 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 			e.Dirfd = int(int32(args[0]))
 			e.Path = cstring(buf1)
 		}
+	case KindFork:
+		// args: the clone flags (fork: SIGCHLD; vfork: CLONE_VM|CLONE_VFORK|SIGCHLD)
+		e.Flags = uint32(args[0])
 	case KindSetID:
 		// args: up to three ids in argument order
 		e.IDs = [3]uint32{uint32(args[0]), uint32(args[1]), uint32(args[2])}
@@ -315,7 +365,70 @@ func decode(rec []byte, boot time.Time) (Event, error) {
 		// args: effective, permitted, inheritable, version | pid << 32
 		e.Caps = [3]uint64{args[0], args[1], args[2]}
 	}
+	// where1 places Path (or is the file an open opened, or the one a
+	// change by descriptor changed); where2 places NewPath.
+	where1.set(&e.Opened, &e.Dir, &e.Truncated)
+	if k == KindOpen {
+		where2.set(nil, &e.Dir, &e.Truncated)
+	} else {
+		where2.set(nil, &e.NewDir, &e.Truncated)
+	}
 	return e, nil
+}
+
+// place is a decoded where buffer.
+type place struct {
+	path string
+	info uint8
+}
+
+// set stores the path where it belongs: file for the file itself (nil:
+// not expected here), dir for the directory of a relative path.
+func (p place) set(file, dir *string, trunc *bool) {
+	if p.info&(whereFile|whereDir) == 0 {
+		return
+	}
+	if p.info&whereTrunc != 0 {
+		*trunc = true
+	}
+	switch {
+	case p.info&whereFile != 0 && file != nil:
+		*file = p.path
+	case p.info&whereDir != 0:
+		*dir = p.path
+	}
+}
+
+// decodeWhere reads the where buffer at off, of the length at offLen and
+// the WI_* bits at offInfo: the components of a path the kernel walked up
+// to the instance's root, the last one first, each NUL-terminated. It
+// returns the path absolute, or, when the walk stopped short, starting
+// with "…/" and the components that were found.
+func decodeWhere(rec []byte, off, offLen, offInfo int) (place, error) {
+	n := int(ne.Uint16(rec[offLen:]))
+	info := rec[offInfo]
+	if n > pathLen {
+		return place{}, fmt.Errorf("%w: where length %d", ErrMalformed, n)
+	}
+	if info&(whereFile|whereDir) == 0 {
+		return place{}, nil
+	}
+	return place{path: joinWalk(rec[off:off+n], info&whereTrunc != 0), info: info}, nil
+}
+
+// joinWalk turns a walk's components (the last first) into a path.
+func joinWalk(b []byte, partial bool) string {
+	b = bytes.TrimSuffix(b, []byte{0})
+	var parts []string
+	if len(b) > 0 {
+		parts = strings.Split(string(b), "\x00")
+	}
+	slices.Reverse(parts)
+	p := "/" + strings.Join(parts, "/")
+	if partial {
+		p = "…" + p
+	}
+	return p
 }
 
 func decodeExec(rec []byte, e Event) (Event, error) {
@@ -334,7 +447,44 @@ func decodeExec(rec []byte, e Event) (Event, error) {
 	}
 	e.ExeName = cstring(rec[offExecName : offExecName+int(nName)])
 	e.Fileless = rec[offFlags]&flagFileless != 0
+	where, err := decodeWhere(rec, offExecWhere, offExecWhereLen, offExecWhereInfo)
+	if err != nil {
+		return Event{}, err
+	}
+	where.set(&e.Opened, &e.Dir, &e.Truncated)
+	if err := e.decodeEnv(rec, offExecEnv, int(ne.Uint32(rec[offExecEnvLen:])), rec[offExecEnvInfo]); err != nil {
+		return Event{}, err
+	}
 	return e, nil
+}
+
+// loaderVars are the environment variables of an exec the sensor keeps:
+// those that make the dynamic loader load code the program did not ask
+// for.
+var loaderVars = []string{"LD_PRELOAD=", "LD_LIBRARY_PATH=", "LD_AUDIT="}
+
+// decodeEnv fills Env from an exec's env buffer of n bytes at off: the
+// strings the kernel side kept by their first eight bytes, of which only
+// the loader variables themselves are reported.
+func (e *Event) decodeEnv(rec []byte, off, n int, info uint8) error {
+	if n > envLen {
+		return fmt.Errorf("%w: exec env length %d", ErrMalformed, n)
+	}
+	for _, v := range splitArgs(rec[off : off+n]) {
+		for _, name := range loaderVars {
+			if strings.HasPrefix(v, name) {
+				e.Env = append(e.Env, v)
+				break
+			}
+		}
+	}
+	if info&envTrunc != 0 {
+		e.Truncated = true
+	}
+	if info&envFault != 0 {
+		e.Faulted = true
+	}
+	return nil
 }
 
 // decodeExecFailed decodes an exec_failed_event: sys.args = dirfd, flags,
@@ -351,6 +501,14 @@ func decodeExecFailed(rec []byte, e Event) (Event, error) {
 	e.Argc = int(uint32(ne.Uint64(rec[offSysArgs+16:])))
 	e.Path = cstring(rec[offFailedFilename : offFailedFilename+int(nFile)])
 	e.Argv = splitArgs(rec[offFailedArgs : offFailedArgs+int(nArgs)])
+	where, err := decodeWhere(rec, offFailedWhere, offSysWLen1, offSysWInf1)
+	if err != nil {
+		return Event{}, err
+	}
+	where.set(&e.Opened, &e.Dir, &e.Truncated)
+	if err := e.decodeEnv(rec, offFailedEnv, int(ne.Uint32(rec[offFailedEnvLen:])), uint8(ne.Uint32(rec[offFailedEnvInfo:]))); err != nil {
+		return Event{}, err
+	}
 	return e, nil
 }
 

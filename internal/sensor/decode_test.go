@@ -119,6 +119,99 @@ func execRec(filename string, args string, argc uint32, flags uint8) sensorExecE
 	return r
 }
 
+// walked is a where buffer as the kernel fills it: the components of a
+// path, the last one first, each NUL-terminated.
+func walked(components ...string) []byte {
+	var b []byte
+	for _, c := range slices.Backward(components) {
+		b = append(append(b, c...), 0)
+	}
+	return b
+}
+
+// openRec is a successful open of path that the kernel placed: where1 is
+// the file opened; for a relative path, the record is the larger one
+// and where2 the directory.
+func openRec(path string, fd int64, opened, dir []byte) any {
+	full := sysRec(KindOpen, 257, fd, [4]uint64{0xffffffffffffff9c}, []byte(path+"\x00"), nil)
+	full.Sys.WhereLen1, full.Sys.WhereInfo1 = uint16(len(opened)), whereFile
+	copy(full.Where1[:], opened)
+	if dir == nil {
+		r := sensorSysEventPath{Sys: full.Sys, Buf1: full.Buf1}
+		copy(r.Where1[:], opened)
+		return r
+	}
+	full.Sys.WhereLen2, full.Sys.WhereInfo2 = uint16(len(dir)), whereDir
+	copy(full.Where2[:], dir)
+	return full
+}
+
+func TestDecodeWhere(t *testing.T) {
+	exec := execRec("/tmp/x", "x\x00", 1, 0)
+	w := walked("usr", "bin", "true")
+	exec.WhereLen, exec.WhereInfo = uint16(len(w)), whereFile
+	copy(exec.Where[:], cchars(string(w)))
+	env := "LD_PRELOAD=/tmp/evil.so\x00LD_LIBRARY_PATHX=no\x00LD_AUDIT=/a.so\x00"
+	exec.EnvLen, exec.EnvInfo = uint32(len(env)), envTrunc
+	copy(exec.Env[:], cchars(env))
+
+	fchmod := pathRec(KindChmod, 91, 0, [4]uint64{5, 0o4755, 0, 1}, "")
+	fchmod.Sys.Len1 = 0
+	w = walked("tmp", "x")
+	fchmod.Sys.WhereLen1, fchmod.Sys.WhereInfo1 = uint16(len(w)), whereFile
+	copy(fchmod.Where1[:], w)
+
+	rename := sysRec(KindRename, 264, 0, [4]uint64{5, 6}, []byte("a\x00"), []byte("b\x00"))
+	d1, d2 := walked("var", "task"), walked("tmp")
+	rename.Sys.WhereLen1, rename.Sys.WhereInfo1 = uint16(len(d1)), whereDir
+	rename.Sys.WhereLen2, rename.Sys.WhereInfo2 = uint16(len(d2)), whereDir|whereTrunc
+	copy(rename.Where1[:], d1)
+	copy(rename.Where2[:], d2)
+
+	root := pathRec(KindOpen, 257, 3, [4]uint64{0xffffffffffffff9c}, "/")
+	root.Sys.WhereInfo1 = whereFile // the root: no component
+
+	for _, tc := range []struct {
+		name string
+		rec  any
+		want func(Event) bool
+	}{
+		{"open placed", openRec("/etc/../etc/shadow", 3, walked("etc", "shadow"), nil),
+			func(e Event) bool { return e.Path == "/etc/../etc/shadow" && e.Opened == "/etc/shadow" && e.Dir == "" }},
+		{"relative open: file and directory", openRec("environ", 3, walked("proc", "7", "environ"), walked("proc", "7")),
+			func(e Event) bool { return e.Path == "environ" && e.Opened == "/proc/7/environ" && e.Dir == "/proc/7" }},
+		{"exec: file run and loader variables", exec,
+			func(e Event) bool {
+				return e.Opened == "/usr/bin/true" && slices.Equal(e.Env, []string{"LD_PRELOAD=/tmp/evil.so", "LD_AUDIT=/a.so"}) && e.Truncated
+			}},
+		{"fchmod: the file", fchmod, func(e Event) bool { return e.FD == 5 && e.Opened == "/tmp/x" && e.Path == "" }},
+		{"rename: two directories, one cut short", rename,
+			func(e Event) bool {
+				return e.Dir == "/var/task" && e.NewDir == "…/tmp" && e.Truncated && e.Opened == ""
+			}},
+		{"the root", root, func(e Event) bool { return e.Opened == "/" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := decode(record(t, tc.rec), boot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want(e) {
+				t.Errorf("decoded %+v", e)
+			}
+		})
+	}
+	long := fchmod
+	long.Sys.WhereLen1 = pathLen + 1
+	if _, err := decode(record(t, long), boot); !errors.Is(err, ErrMalformed) {
+		t.Errorf("where length past its buffer: err %v", err)
+	}
+	exec.EnvLen = envLen + 1
+	if _, err := decode(record(t, exec), boot); !errors.Is(err, ErrMalformed) {
+		t.Errorf("env length past its buffer: err %v", err)
+	}
+}
+
 func TestDecode(t *testing.T) {
 	const atFDCWD = -100
 	fdcwd := uint64(0xffffffffffffff9c)
@@ -276,7 +369,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"empty", nil},
 		{"short header", make([]byte, sizeHdr-1)},
 		{"unknown kind", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = 0 })},
-		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = uint8(KindSetName) + 1 })},
+		{"kind past the last", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = uint8(KindFork) + 1 })},
 		{"failed exec in a shorter record", bad(func(r *sensorSysEventPath2) { r.Sys.Hdr.Kind = wireExecFailed })},
 		{"failed exec filename too long", failed(func(r *sensorExecFailedEvent) { r.Sys.Len1 = pathLen + 1 })},
 		{"failed exec argv too long", failed(func(r *sensorExecFailedEvent) { r.Sys.Len2 = argsLen + 1 })},
@@ -348,6 +441,8 @@ func FuzzDecode(f *testing.F) {
 		pathRecBytes(KindAccept, 288, 6, [4]uint64{5, 0x80000}, sockaddrIn6(40000, netip.MustParseAddr("::1").As16())),
 		pathRecBytes(KindSendto, 46, 9, [4]uint64{4, 16, 9}, sockaddrIn(53, [4]byte{127, 0, 0, 1})),
 		pathRecBytes(KindSendto, 44, 3, [4]uint64{4, 12, 3}, sockaddrUn("\x00abstract")),
+		openRec("environ", 3, walked("proc", "7", "environ"), walked("proc", "7")),
+		openRec("/etc/shadow", 3, walked("etc", "shadow"), nil),
 	} {
 		f.Add(record(f, r))
 	}
@@ -367,11 +462,17 @@ func FuzzDecode(f *testing.F) {
 		if min := recordSize[e.Kind]; len(rec) < min && !(rec[offKind] == wireExecFailed && len(rec) >= sizeExecFailed) {
 			t.Fatalf("accepted a %s record of %d bytes", e.Kind, len(rec))
 		}
-		if len(e.Path) > pathLen || len(e.NewPath) > pathLen || len(e.Comm) >= commLen+1 {
+		if len(e.Path) > pathLen || len(e.NewPath) > pathLen || len(e.Comm) >= commLen+1 ||
+			len(e.Opened) > pathLen+len("…/") || len(e.Dir) > pathLen+len("…/") || len(e.NewDir) > pathLen+len("…/") {
 			t.Fatalf("string past its bound: %d %d %d", len(e.Path), len(e.NewPath), len(e.Comm))
 		}
 		if n := len(strings.Join(e.Argv, "\x00")); n > argsLen {
 			t.Fatalf("argv of %d bytes", n)
+		}
+		for _, v := range e.Env {
+			if !slices.ContainsFunc(loaderVars, func(name string) bool { return strings.HasPrefix(v, name) }) {
+				t.Fatalf("env variable %q is not a loader variable", v)
+			}
 		}
 		if slices.ContainsFunc([]string{e.Comm, e.NewPath}, func(s string) bool { return strings.IndexByte(s, 0) >= 0 }) {
 			t.Fatal("NUL inside a C string")

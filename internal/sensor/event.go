@@ -38,6 +38,7 @@ const (
 	KindMknod    Kind = 21 // mknod, mknodat: Path, Mode (file type and permissions), Dev, Result
 	KindChown    Kind = 22 // chown, lchown, fchownat (Path) or fchown (FD): IDs[0] uid, IDs[1] gid, Flags, Result
 	KindSetName  Kind = 23 // prctl(PR_SET_NAME): Name (the thread's new name), Result
+	KindFork     Kind = 24 // fork, vfork, clone of a new process (not a thread): Flags (clone's), Result (the child's id in the caller's pid namespace)
 )
 
 var kindNames = [...]string{
@@ -63,10 +64,11 @@ var kindNames = [...]string{
 	KindMknod:    "mknod",
 	KindChown:    "chown",
 	KindSetName:  "setname",
+	KindFork:     "fork",
 }
 
 func (k Kind) valid() bool {
-	return (k >= KindExec && k <= KindDenied) || (k >= KindBind && k <= KindSetName)
+	return (k >= KindExec && k <= KindDenied) || (k >= KindBind && k <= KindFork)
 }
 
 func (k Kind) String() string {
@@ -180,8 +182,28 @@ type Event struct {
 	// Signal is the signal that ended the process (KindExit), or 0.
 	Signal int
 
-	Path     string   // the path as given to the call; the executable for KindExec; for AF_UNIX sockets (connect, bind, accept, sendto) the socket path (abstract ones start with '@')
-	NewPath  string   // KindRename: the new name; KindLink, KindSymlink: the new link
+	Path    string // the path as given to the call; the executable for KindExec; for AF_UNIX sockets (connect, bind, accept, sendto) the socket path (abstract ones start with '@')
+	NewPath string // KindRename: the new name; KindLink, KindSymlink: the new link
+	// Opened is the file itself, as the kernel found it, its path walked
+	// from the file's directory entry up to the instance's root (every
+	// symlink followed, "." and ".." gone, the mounts crossed): for a
+	// successful open, the file opened; for KindExec, the file run (a
+	// failed one: when Path was empty, the descriptor's); for a change
+	// by descriptor (fchmod, ftruncate, futimens, fchown) or of an empty
+	// path (AT_EMPTY_PATH), the file changed. A walk that stopped short
+	// (deeper than the sensor goes, or longer than a path it keeps)
+	// starts with "…/" and sets Truncated; one of a file on no mounted
+	// file system (a memfd) is "/" and its own name.
+	Opened string
+	// Dir and NewDir are, when Path (NewPath) is relative, the directory
+	// it is relative to, walked as Opened is: Dirfd's, or the caller's
+	// working directory for AT_FDCWD.
+	Dir, NewDir string
+	// Env is, for KindExec, the variables of the new program's
+	// environment that make the dynamic loader load other code:
+	// LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT ("NAME=value"). No other
+	// variable is read: the environment holds the function's secrets.
+	Env      []string
 	Target   string   // KindSymlink: what the link points to (any string, resolved only when used)
 	Name     string   // KindSetName: the name the thread gave itself (at most 15 bytes are kept by the kernel)
 	Dirfd    int      // the directory file descriptor a relative Path is resolved from (-100 is AT_FDCWD)

@@ -199,6 +199,18 @@ func describe(e Event) string {
 	if e.Addr.IsValid() {
 		s += " addr=" + e.Addr.String()
 	}
+	if e.Opened != "" {
+		s += fmt.Sprintf(" opened=%q", e.Opened)
+	}
+	if e.Dir != "" {
+		s += fmt.Sprintf(" dir=%q", e.Dir)
+	}
+	if e.NewDir != "" {
+		s += fmt.Sprintf(" newdir=%q", e.NewDir)
+	}
+	if e.Env != nil {
+		s += fmt.Sprintf(" env=%q", e.Env)
+	}
 	return s
 }
 
@@ -223,6 +235,8 @@ func runChild(mode string) int {
 		err = childMemfd()
 	case "fschanges":
 		err = childFSChanges()
+	case "where":
+		err = childWhere()
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}

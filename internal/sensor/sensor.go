@@ -533,6 +533,7 @@ var reportedSyscalls = []string{
 	"execve", "execveat",
 	"connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg", "sendmmsg",
 	"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset",
+	"clone", "fork", "vfork",
 }
 
 // maxSyscallNr bounds the escapes map (MAX_SYSCALL_NR in bpf/sensor.c).

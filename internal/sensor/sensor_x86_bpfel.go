@@ -62,6 +62,7 @@ const (
 	sensorEventKindEV_MKNOD       sensorEventKind = 21
 	sensorEventKindEV_CHOWN       sensorEventKind = 22
 	sensorEventKindEV_SETNAME     sensorEventKind = 23
+	sensorEventKindEV_FORK        sensorEventKind = 24
 )
 
 type sensorExecEvent struct {
@@ -76,6 +77,12 @@ type sensorExecEvent struct {
 	Nlink       uint32
 	NameLen     uint32
 	Name        [64]int8
+	WhereLen    uint16
+	WhereInfo   uint8
+	EnvInfo     uint8
+	EnvLen      uint32
+	Where       [256]int8
+	Env         [256]int8
 }
 
 type sensorExecFailedEvent struct {
@@ -83,6 +90,10 @@ type sensorExecFailedEvent struct {
 	Sys      sensorSysEvent
 	Filename [256]int8
 	Args     [512]int8
+	EnvLen   uint32
+	EnvInfo  uint32
+	Where1   [256]int8
+	Env      [256]int8
 }
 
 type sensorExitEvent struct {
@@ -93,43 +104,60 @@ type sensorExitEvent struct {
 }
 
 type sensorSysEvent struct {
-	_    structs.HostLayout
-	Hdr  sensorEventHdr
-	Ret  int64
-	Args [4]uint64
-	Len1 uint32
-	Len2 uint32
+	_          structs.HostLayout
+	Hdr        sensorEventHdr
+	Ret        int64
+	Args       [4]uint64
+	Len1       uint32
+	Len2       uint32
+	WhereLen1  uint16
+	WhereLen2  uint16
+	WhereInfo1 uint8
+	WhereInfo2 uint8
+	Pad2       uint16
 }
 
 type sensorSysEventPath struct {
-	_    structs.HostLayout
-	Sys  sensorSysEvent
-	Buf1 [256]uint8
+	_      structs.HostLayout
+	Sys    sensorSysEvent
+	Buf1   [256]uint8
+	Where1 [256]uint8
 }
 
 type sensorSysEventPath2 struct {
-	_    structs.HostLayout
-	Sys  sensorSysEvent
-	Buf1 [256]uint8
-	Buf2 [256]uint8
+	_      structs.HostLayout
+	Sys    sensorSysEvent
+	Buf1   [256]uint8
+	Buf2   [256]uint8
+	Where1 [256]uint8
+	Where2 [256]uint8
 }
 
 type sensorTaskState struct {
-	_        structs.HostLayout
-	Inflight uint32
-	Kind     uint8
-	Flags    uint8
-	Pad      uint16
-	Args     [4]uint64
-	Len1     uint32
-	Len2     uint32
-	Uptr1    uint64
-	Uptr2    uint64
-	Sock1    uint32
-	Pad2     uint32
-	Argv     [512]uint8
-	Buf1     [256]uint8
-	Buf2     [256]uint8
+	_          structs.HostLayout
+	Inflight   uint32
+	Kind       uint8
+	Flags      uint8
+	Pad        uint16
+	Args       [4]uint64
+	Len1       uint32
+	Len2       uint32
+	Uptr1      uint64
+	Uptr2      uint64
+	Sock1      uint32
+	EnvLen     uint32
+	WhereLen1  uint16
+	WhereLen2  uint16
+	WhereInfo1 uint8
+	WhereInfo2 uint8
+	EnvInfo    uint8
+	Pad3       uint8
+	Where1     [256]uint8
+	Where2     [256]uint8
+	Env        [256]uint8
+	Argv       [512]uint8
+	Buf1       [256]uint8
+	Buf2       [256]uint8
 }
 
 type sensorWatch struct {

@@ -42,6 +42,9 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define ADDR_LEN 128 // bytes of a socket address kept (sizeof sockaddr_storage)
 #define MAX_ARGV 64  // argv pointers a failed exec's capture looks at
 #define NAME_LEN 64  // bytes of the exec'd file's own name kept
+#define ENV_LEN 256  // bytes of an exec's loader variables kept (LD_PRELOAD=..., NUL-separated)
+#define MAX_ENV 128  // envp pointers an exec's capture looks at
+#define MAX_DEPTH 48 // steps of a path walk: directories and mount crossings
 
 #define EPERM 1
 #define EACCES 13
@@ -51,6 +54,10 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000
+#define CLONE_VM 0x100
+#define CLONE_VFORK 0x4000
+#define CLONE_THREAD 0x10000
+#define SIGCHLD 17
 
 enum event_kind {
 	EV_EXEC = 1,
@@ -80,6 +87,7 @@ enum event_kind {
 	EV_MKNOD = 21,    // a sys_event_path: args = dirfd, mode, dev
 	EV_CHOWN = 22,    // a sys_event_path: args = dirfd or fd, uid, gid, flags | 1 << 32 if fd
 	EV_SETNAME = 23,  // prctl(PR_SET_NAME): a sys_event_path; buf1 = the new name
+	EV_FORK = 24,     // fork, vfork, clone of a process (not a thread): a sys_event; args = clone flags
 };
 
 // event_hdr.flags
@@ -91,6 +99,21 @@ enum {
 	EF_KILLED = 16, // denied: the caller was sent SIGKILL (an escape attempt)
 	EF_LATE = 32,   // filename / buf1 / buf2 faulted at entry and was read at exit
 	EF_FILELESS = 64, // exec: the file run has no link in any file system (memfd, deleted)
+};
+
+// What a where buffer holds: the components of a path the kernel walked
+// from a dentry up to the caller's root, the last one first, each
+// NUL-terminated (the root itself: no component). Set in *_info.
+enum {
+	WI_FILE = 1,  // the file itself (an open's result, the file an exec ran, a descriptor's file)
+	WI_DIR = 2,   // the directory a relative path is relative to (its dirfd, or the working directory)
+	WI_TRUNC = 4, // the walk stopped short (depth or bytes): the components nearest the root are missing
+};
+
+// exec env_info
+enum {
+	EI_TRUNC = 1, // more loader variables than fit, or more than MAX_ENV pointers
+	EI_FAULT = 2, // envp or one of its strings could not be read
 };
 
 struct event_hdr {
@@ -120,6 +143,12 @@ struct exec_event {
 	__u32 nlink;    // links of the file run (0: memfd or deleted)
 	__u32 name_len; // bytes of name filled, NUL included
 	char name[NAME_LEN]; // the file's own name (its dentry), e.g. "memfd:x" for a memfd
+	__u16 where_len;    // bytes of where filled
+	__u8 where_info;    // WI_* (WI_FILE: the file run)
+	__u8 env_info;      // EI_*
+	__u32 env_len;      // bytes of env filled
+	char where[PATH_LEN]; // the file run, walked to the root
+	char env[ENV_LEN];    // the loader variables of envp (LD_PRELOAD=..., LD_LIBRARY_PATH=..., LD_AUDIT=...)
 };
 
 struct exit_event {
@@ -136,17 +165,25 @@ struct sys_event {
 	__u64 args[4];
 	__u32 len1; // bytes of buf1 filled (strings: NUL included)
 	__u32 len2;
+	__u16 where_len1; // bytes of where1 filled
+	__u16 where_len2;
+	__u8 where_info1; // WI_* of where1: the file buf1 names, or its directory
+	__u8 where_info2; // and of where2, for buf2
+	__u16 _pad2;
 };
 
 struct sys_event_path {
 	struct sys_event sys;
 	__u8 buf1[PATH_LEN];
+	__u8 where1[PATH_LEN];
 };
 
 struct sys_event_path2 {
 	struct sys_event sys;
 	__u8 buf1[PATH_LEN];
 	__u8 buf2[PATH_LEN];
+	__u8 where1[PATH_LEN];
+	__u8 where2[PATH_LEN];
 };
 
 // A failed execve/execveat: what the caller passed, copied at sys_enter.
@@ -157,6 +194,10 @@ struct exec_failed_event {
 	struct sys_event sys;
 	char filename[PATH_LEN];
 	char args[ARGS_LEN]; // NUL-terminated strings, one after the other
+	__u32 env_len;
+	__u32 env_info;
+	char where1[PATH_LEN]; // the directory a relative filename is relative to
+	char env[ENV_LEN];
 };
 
 struct denied_event {
@@ -179,12 +220,21 @@ struct task_state {
 	__u64 uptr1;
 	__u64 uptr2;
 	__u32 sock1;
-	__u32 _pad2;
-	// An exec's argv. It comes first: the verifier bounds a copy at a
-	// variable offset into argv by the end of the whole value, and buf1
-	// and buf2 after it are the ARGS_LEN bytes of slack that bound needs
-	// (the copies themselves never pass the end of argv).
-	__u8 argv[ARGS_LEN];
+	__u32 env_len;  // bytes of env filled
+	__u16 where_len1;
+	__u16 where_len2;
+	__u8 where_info1;
+	__u8 where_info2;
+	__u8 env_info;
+	__u8 _pad3;
+	// The buffers written at a variable offset come first: the verifier
+	// bounds such a copy by the end of the whole value, and what follows
+	// each is the slack that bound needs (the copies themselves never
+	// pass the end of their own buffer).
+	__u8 where1[PATH_LEN];
+	__u8 where2[PATH_LEN];
+	__u8 env[ENV_LEN];
+	__u8 argv[ARGS_LEN]; // an exec's argv
 	__u8 buf1[PATH_LEN];
 	__u8 buf2[PATH_LEN];
 };
@@ -326,6 +376,9 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define NR_fchownat 260
 #define NR_fchmod 91
 #define NR_prctl 157
+#define NR_clone 56
+#define NR_fork 57
+#define NR_vfork 58
 #define SC_ARG0(r) (&(r)->di)
 #define SC_ARG1(r) (&(r)->si)
 #define SC_ARG2(r) (&(r)->dx)
@@ -369,6 +422,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #define NR_fchownat 54
 #define NR_fchmod 52
 #define NR_prctl 167
+#define NR_clone 220
 #define SC_ARG0(r) (&(r)->regs[0])
 #define SC_ARG1(r) (&(r)->regs[1])
 #define SC_ARG2(r) (&(r)->regs[2])
@@ -425,6 +479,241 @@ static __always_inline void fill_hdr(struct event_hdr *h, __u8 kind, __u8 flags,
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 	h->nr = nr;
 	h->_pad1 = 0;
+}
+
+// The kernel walks: a path from a dentry up to the caller's root, and a
+// descriptor to its file. Both read only kernel memory (the dcache and
+// the fd table under RCU, which the program runs in), so nothing here can
+// fault the way a user buffer can.
+
+// A walk in progress (the context of walk_step, run by bpf_loop so
+// that the verifier checks one step, not every depth).
+struct walk_ctx {
+	__u8 *buf;
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *mnt_root;
+	struct dentry *root_d;
+	struct vfsmount *root_m;
+	__u32 off;
+	int done;
+};
+
+// offsetof(struct mount, mnt), relocated against the running kernel
+#define MNT_OFFSET __builtin_preserve_field_info(((struct mount *)0)->mnt, 0)
+
+static long walk_step(__u64 i, void *data)
+{
+	struct walk_ctx *w = data;
+	struct dentry *dentry = w->dentry;
+
+	if (dentry == w->root_d && w->vfsmnt == w->root_m) {
+		w->done = 1;
+		return 1;
+	}
+	if (dentry == w->mnt_root) {
+		struct mount *parent = 0;
+		READ(&parent, &w->mnt->mnt_parent);
+		if (!parent || parent == w->mnt) {
+			w->done = 1; // the top of this mount tree
+			return 1;
+		}
+		READ(&w->dentry, &w->mnt->mnt_mountpoint);
+		w->mnt = parent;
+		w->vfsmnt = (void *)((char *)parent + MNT_OFFSET);
+		READ(&w->mnt_root, &w->vfsmnt->mnt_root);
+		return 0;
+	}
+	struct dentry *up = 0;
+	const unsigned char *name = 0;
+	READ(&up, &dentry->d_parent);
+	READ(&name, &dentry->d_name.name);
+	__u32 off = w->off;
+	if (off >= PATH_LEN || !name)
+		return 1;
+	// The check above bounds off for the verifier; the size keeps the
+	// copy inside buf.
+	long n = bpf_probe_read_kernel_str(&w->buf[off & (PATH_LEN - 1)], PATH_LEN - off, name);
+	if (n <= 0 || n == PATH_LEN - off)
+		return 1; // unreadable, or cut: the walk is incomplete
+	w->off = off + n;
+	if (!up || up == dentry) {
+		w->done = 1; // the root of a file system mounted nowhere
+		return 1;
+	}
+	w->dentry = up;
+	return 0;
+}
+
+// walk writes the path of (dentry, vfsmnt) into buf (a where buffer of
+// the task state, PATH_LEN bytes) as its components, the last one first,
+// each NUL-terminated, stopping at the current task's root (the
+// instance's, after its pivot), and returns the bytes written; *info
+// gets WI_TRUNC when it stopped short. A mount root is crossed to where
+// it is mounted, as d_path does; the top of a mount tree that is not the
+// caller's root (a pseudo file system: memfd, pipe) ends the walk with
+// what was found.
+static __always_inline __u32 walk(__u8 *buf, struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *info)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fs_struct *fs = 0;
+	struct walk_ctx w = {.buf = buf, .dentry = dentry, .vfsmnt = vfsmnt};
+
+	if (!dentry || !vfsmnt) {
+		*info |= WI_TRUNC;
+		return 0;
+	}
+	READ(&fs, &task->fs);
+	if (fs) {
+		READ(&w.root_d, &fs->root.dentry);
+		READ(&w.root_m, &fs->root.mnt);
+	}
+	w.mnt = (void *)((char *)vfsmnt - MNT_OFFSET);
+	READ(&w.mnt_root, &vfsmnt->mnt_root);
+	bpf_loop(MAX_DEPTH, walk_step, &w, 0);
+	if (!w.done)
+		*info |= WI_TRUNC;
+	return w.off;
+}
+
+// fd_file is the current task's open file of descriptor fd, or NULL.
+static __always_inline struct file *fd_file(long fd)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct files_struct *files = 0;
+	struct fdtable *fdt = 0;
+	struct file **arr = 0;
+	struct file *f = 0;
+	unsigned int max = 0;
+
+	if (fd < 0)
+		return 0;
+	READ(&files, &task->files);
+	if (files)
+		READ(&fdt, &files->fdt);
+	if (fdt) {
+		READ(&max, &fdt->max_fds);
+		READ(&arr, &fdt->fd);
+	}
+	if (!arr || fd >= max)
+		return 0;
+	READ(&f, arr + fd);
+	return f;
+}
+
+// walk_file walks the path of file f into buf.
+static __always_inline __u32 walk_file(__u8 *buf, struct file *f, __u8 *info)
+{
+	struct dentry *d = 0;
+	struct vfsmount *m = 0;
+	if (f) {
+		READ(&d, &f->f_path.dentry);
+		READ(&m, &f->f_path.mnt);
+	}
+	return walk(buf, d, m, info);
+}
+
+// locate fills a where buffer for a path argument: the file of
+// descriptor fd itself (WI_FILE) when asked, or when the path is empty
+// (AT_EMPTY_PATH); for a relative path, the directory it is relative to
+// (WI_DIR): fd's, or the working directory for AT_FDCWD. An absolute
+// path needs nothing.
+static __always_inline __u32 locate(__u8 *buf, const __u8 *path, __u32 len, long fd, int file, __u8 *info)
+{
+	*info = 0;
+	if (!file) {
+		if (len == 0 || path[0] == '/')
+			return 0; // unread, or absolute
+		file = len == 1; // "": the descriptor itself
+	}
+	if (file) {
+		*info = WI_FILE;
+		return walk_file(buf, fd_file(fd), info);
+	}
+	*info = WI_DIR;
+	if ((int)fd != AT_FDCWD)
+		return walk_file(buf, fd_file(fd), info);
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fs_struct *fs = 0;
+	struct dentry *d = 0;
+	struct vfsmount *m = 0;
+	READ(&fs, &task->fs);
+	if (fs) {
+		READ(&d, &fs->pwd.dentry);
+		READ(&m, &fs->pwd.mnt);
+	}
+	return walk(buf, d, m, info);
+}
+
+// The first eight bytes of the loader variables an exec's capture keeps,
+// little-endian (both targets are).
+#define HEAD8(a, b, c, d, e, f, g, h)                                                                 \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |      \
+	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+#define LD_PRELO HEAD8('L', 'D', '_', 'P', 'R', 'E', 'L', 'O')
+#define LD_LIBRA HEAD8('L', 'D', '_', 'L', 'I', 'B', 'R', 'A')
+#define LD_AUDIT HEAD8('L', 'D', '_', 'A', 'U', 'D', 'I', 'T')
+
+// An exec's loader variables being copied (the context of env_step).
+struct env_ctx {
+	struct task_state *st;
+	__u64 uenvp;
+	__u32 off;
+	__u8 flags;
+	__u8 ended;
+};
+
+static long env_step(__u64 i, void *data)
+{
+	struct env_ctx *c = data;
+	__u64 p = 0, head = 0;
+
+	if (bpf_probe_read_user(&p, sizeof(p), (const void *)(c->uenvp + i * sizeof(p))) < 0) {
+		c->flags |= EI_FAULT;
+		c->ended = 1;
+		return 1;
+	}
+	if (!p) {
+		c->ended = 1;
+		return 1;
+	}
+	// A string shorter than eight bytes at the very end of a mapping
+	// cannot be read this way; it names none of these.
+	if (bpf_probe_read_user(&head, sizeof(head), (const void *)p) < 0)
+		return 0;
+	if (head != LD_PRELO && head != LD_LIBRA && head != LD_AUDIT)
+		return 0;
+	__u32 off = c->off;
+	if (off >= ENV_LEN) {
+		c->flags |= EI_TRUNC;
+		return 0;
+	}
+	long n = bpf_probe_read_user_str(&c->st->env[off & (ENV_LEN - 1)], ENV_LEN - off, (const void *)p);
+	if (n < 0) {
+		c->flags |= EI_FAULT;
+		return 0;
+	}
+	if (n == ENV_LEN - off)
+		c->flags |= EI_TRUNC;
+	c->off = off + n;
+	return 0;
+}
+
+// read_env copies, from a user envp array, the strings that set the
+// dynamic loader's preload, library path or audit modules (the name's
+// first eight bytes are compared here, the rest in user space) into
+// st->env, NUL-separated, up to ENV_LEN bytes. Every other variable is
+// left where it is: the environment holds the function's secrets.
+static __always_inline void read_env(struct task_state *st, __u64 uenvp)
+{
+	struct env_ctx c = {.st = st, .uenvp = uenvp, .ended = !uenvp};
+	if (uenvp)
+		bpf_loop(MAX_ENV, env_step, &c, 0);
+	if (!c.ended)
+		c.flags |= EI_TRUNC; // MAX_ENV entries and no end yet
+	st->env_info = c.flags;
+	st->env_len = c.off;
 }
 
 SEC("raw_tp/sched_process_exec")
@@ -511,6 +800,30 @@ int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (nlink == 0)
 		flags |= EF_FILELESS;
+
+	// Where the file run is (symlinks followed: the file the kernel
+	// opened), and the loader variables its caller's envp set, stashed
+	// by sys_enter of the execve.
+	e->where_len = 0;
+	e->where_info = 0;
+	e->env_len = 0;
+	e->env_info = 0;
+	struct task_state *st = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (st) {
+		__u8 winfo = WI_FILE;
+		e->where_len = walk_file(st->where1, file, &winfo);
+		e->where_info = winfo;
+		bpf_probe_read_kernel(e->where, PATH_LEN, st->where1);
+		if (st->inflight == NR_execve + 1 || st->inflight == NR_execveat + 1) {
+			__u32 elen = st->env_len;
+			if (elen > ENV_LEN)
+				elen = ENV_LEN;
+			e->env_len = elen;
+			e->env_info = st->env_info;
+			bpf_probe_read_kernel(e->env, ENV_LEN, st->env);
+		}
+	}
 
 	fill_hdr(&e->hdr, EV_EXEC, flags, cg, -1);
 	bpf_ringbuf_submit(e, wakeup_flag());
@@ -689,7 +1002,10 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	case NR_mknod:
 	case NR_chown:
 	case NR_lchown:
+	case NR_fork:
+	case NR_vfork:
 #endif
+	case NR_clone:
 	case NR_mkdirat:
 	case NR_linkat:
 	case NR_symlinkat:
@@ -741,6 +1057,8 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	st->uptr1 = 0;
 	st->uptr2 = 0;
 	st->sock1 = 0;
+	st->env_len = 0;
+	st->env_info = 0;
 	st->args[0] = 0;
 	st->args[1] = 0;
 	st->args[2] = 0;
@@ -794,6 +1112,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[0] = AT_FDCWD;
 		path1(st, a0, &flags);
 		read_argv(st, a1, &flags);
+		read_env(st, a2);
 		break;
 	case NR_execveat:
 		kind = EV_EXEC_FAILED;
@@ -801,6 +1120,7 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[1] = a4;
 		path1(st, a1, &flags);
 		read_argv(st, a2, &flags);
+		read_env(st, a3);
 		break;
 	// EV_BIND: as connect
 	case NR_bind:
@@ -1055,6 +1375,24 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 		st->args[3] = a4 & 0xffffffff;
 		path1(st, a1, &flags);
 		break;
+	// EV_FORK: args = the clone flags; a new thread is not a new process
+	// and is not reported
+#ifdef NR_open
+	case NR_fork:
+		kind = EV_FORK;
+		st->args[0] = SIGCHLD;
+		break;
+	case NR_vfork:
+		kind = EV_FORK;
+		st->args[0] = CLONE_VM | CLONE_VFORK | SIGCHLD;
+		break;
+#endif
+	case NR_clone:
+		if (a0 & CLONE_THREAD)
+			return;
+		kind = EV_FORK;
+		st->args[0] = a0;
+		break;
 	// EV_SETNAME: a thread renaming itself (the name ps and comm show)
 	case NR_prctl:
 		if (a0 != 15) // PR_SET_NAME
@@ -1189,6 +1527,74 @@ static __always_inline void fill_sys(struct sys_event *e, struct task_state *st,
 	e->args[3] = st->args[3];
 	e->len1 = st->len1;
 	e->len2 = st->len2;
+	e->where_len1 = st->where_len1;
+	e->where_len2 = st->where_len2;
+	e->where_info1 = st->where_info1;
+	e->where_info2 = st->where_info2;
+	e->_pad2 = 0;
+}
+
+// place fills where1 and where2 for the stashed call that returned ret:
+// the file an open opened, the file a change by descriptor changed, or
+// the directory each relative path is relative to. At exit, so that an
+// open's is the file the kernel really opened (every symlink followed);
+// a dirfd is read as the call left it.
+static __always_inline void place(struct task_state *st, __u8 kind, long ret)
+{
+	__u8 i1 = 0, i2 = 0;
+	__u32 n1 = 0, n2 = 0;
+	long fd1 = (long)st->args[0], fd2 = (long)st->args[1];
+	int file1 = 0;
+
+	switch (kind) {
+	case EV_OPEN:
+		if (ret >= 0) {
+			fd1 = ret;
+			file1 = 1;
+		}
+		break;
+	case EV_CHMOD:
+	case EV_UTIMES:
+		file1 = st->args[3] == 1;
+		break;
+	case EV_TRUNCATE:
+		file1 = st->args[2] == 1;
+		break;
+	case EV_CHOWN:
+		file1 = (st->args[3] >> 32) != 0;
+		break;
+	case EV_UNLINK:
+	case EV_MKDIR:
+	case EV_MKNOD:
+	case EV_EXEC_FAILED:
+	case EV_RENAME:
+	case EV_LINK:
+		break;
+	case EV_SYMLINK:
+		// buf1 is the link's target, any string; the link is buf2,
+		// relative to args[0]
+		fd2 = fd1;
+		fd1 = -1;
+		break;
+	default:
+		st->where_len1 = 0;
+		st->where_len2 = 0;
+		st->where_info1 = 0;
+		st->where_info2 = 0;
+		return;
+	}
+	if (fd1 != -1 || file1)
+		n1 = locate(st->where1, st->buf1, file1 ? 1 : st->len1, fd1, file1, &i1);
+	if (kind == EV_RENAME || kind == EV_LINK || kind == EV_SYMLINK)
+		n2 = locate(st->where2, st->buf2, st->len2, fd2, 0, &i2);
+	else if (kind == EV_OPEN && file1)
+		// what was asked too: the directory of a relative path (the
+		// record is then a sys_event_path2, buf2 empty)
+		n2 = locate(st->where2, st->buf1, st->len1, (long)st->args[0], 0, &i2);
+	st->where_len1 = n1;
+	st->where_len2 = n2;
+	st->where_info1 = i1;
+	st->where_info2 = i2;
 }
 
 // reread copies again, at exit, a string or address whose copy at entry
@@ -1290,6 +1696,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	}
 
 	reread(st);
+	place(st, kind, ret);
 
 	if (kind == EV_EXEC_FAILED) {
 		struct exec_failed_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -1300,8 +1707,12 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		fill_sys(&e->sys, st, kind, cg, nr, ret);
 		bpf_probe_read_kernel(e->filename, PATH_LEN, st->buf1);
 		bpf_probe_read_kernel(e->args, ARGS_LEN, st->argv);
+		bpf_probe_read_kernel(e->where1, PATH_LEN, st->where1);
+		bpf_probe_read_kernel(e->env, ENV_LEN, st->env);
+		e->env_len = st->env_len;
+		e->env_info = st->env_info;
 		bpf_ringbuf_submit(e, wakeup_flag());
-	} else if (kind == EV_RENAME || kind == EV_LINK || kind == EV_SYMLINK) {
+	} else if (kind == EV_RENAME || kind == EV_LINK || kind == EV_SYMLINK || (kind == EV_OPEN && st->where_info2)) {
 		struct sys_event_path2 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
 			count_drop(w);
@@ -1309,9 +1720,14 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		}
 		fill_sys(&e->sys, st, kind, cg, nr, ret);
 		bpf_probe_read_kernel(e->buf1, PATH_LEN, st->buf1);
-		bpf_probe_read_kernel(e->buf2, PATH_LEN, st->buf2);
+		if (kind == EV_OPEN)
+			e->sys.len2 = 0;
+		else
+			bpf_probe_read_kernel(e->buf2, PATH_LEN, st->buf2);
+		bpf_probe_read_kernel(e->where1, PATH_LEN, st->where1);
+		bpf_probe_read_kernel(e->where2, PATH_LEN, st->where2);
 		bpf_ringbuf_submit(e, wakeup_flag());
-	} else if (kind == EV_SETID || kind == EV_CAPSET) {
+	} else if (kind == EV_SETID || kind == EV_CAPSET || kind == EV_FORK) {
 		struct sys_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
 			count_drop(w);
@@ -1327,6 +1743,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		}
 		fill_sys(&e->sys, st, kind, cg, nr, ret);
 		bpf_probe_read_kernel(e->buf1, PATH_LEN, st->buf1);
+		bpf_probe_read_kernel(e->where1, PATH_LEN, st->where1);
 		bpf_ringbuf_submit(e, wakeup_flag());
 	}
 	return 0;

@@ -63,26 +63,34 @@ struct mm_struct {
 	unsigned long arg_end;
 };
 
-struct task_struct {
-	pid_t pid;
-	pid_t tgid;
-	int exit_code;
-	struct task_struct *real_parent;
-	struct mm_struct *mm;
-	struct signal_struct *signal;
-	struct seccomp seccomp;
-};
-
 struct qstr {
 	const unsigned char *name;
 };
 
 struct dentry {
+	struct dentry *d_parent;
 	struct qstr d_name;
 };
 
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
 struct path {
+	struct vfsmount *mnt;
 	struct dentry *dentry;
+};
+
+/* fs/mount.h: the vfsmount is embedded in its struct mount. */
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct fs_struct {
+	struct path root;
+	struct path pwd;
 };
 
 struct inode {
@@ -92,6 +100,27 @@ struct inode {
 struct file {
 	struct path f_path;
 	struct inode *f_inode;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct task_struct {
+	pid_t pid;
+	pid_t tgid;
+	int exit_code;
+	struct task_struct *real_parent;
+	struct mm_struct *mm;
+	struct signal_struct *signal;
+	struct seccomp seccomp;
+	struct fs_struct *fs;
+	struct files_struct *files;
 };
 
 struct linux_binprm {
