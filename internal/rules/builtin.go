@@ -58,7 +58,12 @@ var (
 	// miningPorts are the ports of common mining pools (stratum).
 	miningPorts = map[int]bool{3333: true, 3334: true, 3335: true, 3357: true, 4444: true, 5555: true, 5588: true,
 		6666: true, 7777: true, 9999: true, 14433: true, 14444: true, 45560: true, 45700: true}
-	minerNames  = []string{"xmrig", "minerd", "cpuminer", "xmr-stak", "ethminer"}
+	// minerNames are in the names of mining programs (xmrig-notls,
+	// cpuminer-opt, lolminer); minerArgs in their command lines.
+	minerNames = []string{"xmrig", "minerd", "miner", "xmr-stak", "t-rex", "nbminer", "gminer", "bminer", "ccminer", "srbminer", "teamredminer"}
+	minerArgs  = []string{"stratum+tcp://", "stratum+ssl://", "stratum2+tcp://", "stratum1+tcp://", "--donate-level", "--randomx",
+		"cryptonight", "randomx", "rx/0", "--coin=monero", "--coin monero", "--coin=xmr", "nicehash", "supportxmr", "moneroocean",
+		"nanopool.org", "minexmr", "hashvault", "--cpu-max-threads-hint", "--max-cpu-usage"}
 	metadataNet = []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10"),
 		netip.MustParsePrefix("fd00:ec2::254/128"), netip.MustParsePrefix("100.100.100.200/32")}
 	// sensitiveSyscalls, refused by the sandbox, are escape attempts.
@@ -79,6 +84,13 @@ var (
 		"/.terraform.d/credentials.tfrc.json", "/.my.cnf", "/.config/hub", "/.gem/credentials", "/.cargo/credentials",
 		"/.cargo/credentials.toml", "/.docker/.token_seed", "/.gnupg/secring.gpg", "/.gnupg/private-keys-v1.d"}
 	credentialDirs = []string{"/etc/sudoers.d/", "/var/run/secrets/", "/run/secrets/"}
+	// credentialHomes are directories of credentials wherever they are
+	// (a file in one, under any name, is a credential or its backup);
+	// privateKeyNames start the names of SSH private keys, however
+	// renamed after them.
+	credentialHomes = []string{"/.aws/", "/.ssh/", "/.gnupg/", "/.kube/", "/.azure/", "/.config/gcloud/", "/.docker/",
+		"/.password-store/", "/.config/gh/", "/.terraform.d/"}
+	privateKeyNames = []string{"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_xmss"}
 	// writableDirs hold files an instance can write; running one from
 	// there is how dropped payloads run.
 	writableDirs = []string{"/tmp/", "/var/tmp/", "/dev/shm/", "/run/shm/", "/run/"}
@@ -232,8 +244,11 @@ var builtinRules = []*builtin{
 			for _, s := range credentialSuffixes {
 				hit = hit || strings.HasSuffix(p, s)
 			}
-			if i := strings.Index(p, "/.ssh/id_"); i >= 0 {
+			if containsAny(p, credentialHomes) != "" && !strings.HasSuffix(p, "/known_hosts") {
 				hit = true
+			}
+			for _, k := range privateKeyNames {
+				hit = hit || strings.HasPrefix(base(p), k) && !strings.HasSuffix(p, ".pub")
 			}
 			if !hit {
 				return nil
@@ -274,14 +289,13 @@ var builtinRules = []*builtin{
 				}
 				return nil
 			}
-			cmd := strings.Join(ev.Argv, " ")
-			b := base(ev.Path)
-			for _, m := range minerNames {
-				if b == m {
+			cmd := strings.ToLower(strings.Join(ev.Argv, " "))
+			for _, name := range []string{strings.ToLower(base(ev.Path)), strings.ToLower(argv0(ev))} {
+				if containsAny(name, minerNames) != "" {
 					return &match{key: ev.Path, summary: "miner started: " + describe(ev)}
 				}
 			}
-			if strings.Contains(cmd, "stratum+tcp://") || strings.Contains(cmd, "stratum+ssl://") {
+			if containsAny(cmd, minerArgs) != "" {
 				return &match{key: cmd, summary: "miner started: " + describe(ev)}
 			}
 			return nil
@@ -389,10 +403,22 @@ func reverseShellArgv(ev *detect.Event) bool {
 	if b == "socat" && (strings.Contains(cmd, "exec:") || strings.Contains(cmd, "system:") || strings.Contains(cmd, "EXEC:")) {
 		return true
 	}
-	if strings.Contains(cmd, "pty.spawn") {
+	if strings.Contains(cmd, "pty.spawn") || strings.Contains(cmd, "/inet/tcp/") || strings.Contains(cmd, "fsockopen(") ||
+		strings.Contains(cmd, "TCPSocket.") {
 		return true
 	}
-	if strings.Contains(cmd, "mkfifo") && (strings.Contains(cmd, " nc ") || strings.Contains(cmd, "|nc ") || strings.Contains(cmd, "| nc")) {
+	// An interpreter's one-liner that opens a socket and hands it to a
+	// shell (dup2 onto stdin/stdout, or spawns one): python, perl, ruby,
+	// php, node, lua.
+	if isShell(ev.Path) && strings.Contains(cmd, "socket") &&
+		containsAny(cmd, []string{"dup2", "/bin/sh", "/bin/bash", "sh -i", "spawn(", "exec(", "popen", "system("}) != "" {
+		return true
+	}
+	// A shell wired to a socket client through a pipe or fifo.
+	if containsAny(cmd, []string{"mkfifo", "mknod"}) != "" && containsAny(cmd, []string{"nc ", "ncat ", "telnet ", "openssl s_client", "socat "}) != "" {
+		return true
+	}
+	if strings.Contains(cmd, "openssl s_client") && containsAny(cmd, []string{"| /bin/sh", "|/bin/sh", "| sh", "| bash", "|bash"}) != "" {
 		return true
 	}
 	if isShell(ev.Path) && strings.Contains(cmd, " -i") && strings.Contains(cmd, ">&") {

@@ -136,6 +136,9 @@ type State struct {
 	connects   map[int]int64 // pid → time (ns) of its last inet connect
 	denied     []int64       // times (ns) of recent denied events
 	burstUntil int64
+	forks      []int64        // when the processes of the last second started (process-storm)
+	sweeps     map[int]*sweep // directories each process listed lately (directory-sweep)
+	stormUntil int64
 	seen       map[string]bool // alert keys already raised
 	suppressed uint64
 }
@@ -144,7 +147,7 @@ const maxRemembered = 1024
 
 // NewState returns a fresh per-instance state.
 func (e *Engine) NewState() *State {
-	return &State{written: map[string]bool{}, connects: map[int]int64{}, seen: map[string]bool{}}
+	return &State{written: map[string]bool{}, connects: map[int]int64{}, seen: map[string]bool{}, sweeps: map[int]*sweep{}}
 }
 
 // Suppressed counts the alerts de-duplicated away.
@@ -208,6 +211,7 @@ var variables = []struct {
 	{"ids", cel.ListType(cel.IntType)}, {"truncated", cel.BoolType},
 	{"target", cel.StringType}, {"fd", cel.IntType}, {"length", cel.IntType}, {"times_set", cel.BoolType},
 	{"exe_name", cel.StringType}, {"fileless", cel.BoolType}, {"asked", cel.StringType}, {"name", cel.StringType},
+	{"opened", cel.StringType}, {"env", cel.ListType(cel.StringType)},
 }
 
 // Variables names the CEL variables rules can use.
@@ -310,6 +314,13 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return e.Fileless, true
 	case "asked":
 		return e.Asked, true
+	case "opened":
+		return e.Opened, true
+	case "env":
+		if e.Env == nil {
+			return []string{}, true
+		}
+		return e.Env, true
 	case "name":
 		return e.Name, true
 	}
@@ -326,7 +337,15 @@ func (e *Engine) Eval(st *State, ev *detect.Event) []detect.Alert {
 		if !b.kinds[ev.Kind] {
 			continue
 		}
-		if m := b.match(st, ev); m != nil {
+		m := b.match(st, ev)
+		if m == nil && ev.Opened != "" {
+			// The file the kernel opened, when the path named another
+			// (a symlink, /proc/self): a rule on paths matches either.
+			opened := *ev
+			opened.Path, opened.Opened = ev.Opened, ""
+			m = b.match(st, &opened)
+		}
+		if m != nil {
 			out = st.add(out, b.Name, b.Severity, m, ev)
 		}
 	}
@@ -416,6 +435,7 @@ func (st *State) remember(ev *detect.Event) {
 		for _, in := range ev.Intent {
 			if in == "write" || in == "create" || in == "trunc" {
 				st.wrote(ev.Path)
+				st.wrote(ev.Opened)
 				break
 			}
 		}

