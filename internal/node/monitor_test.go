@@ -213,6 +213,18 @@ var suspiciousActions = map[string]string{
 	"network-tool":       "network-tool",
 	"bind-shell":         "listener",
 	"metadata-udp":       "metadata-access",
+	"environ-dirfd":      "environ-read",
+	"environ-cwd":        "environ-read",
+	"shadow-dotdot":      "credential-read",
+	"shadow-symlink":     "credential-read",
+	"setuid-file":        "setuid-bit",
+	"preload":            "loader-hijack",
+	"fork-storm":         "process-storm",
+	"decode-exec":        "decode-exec",
+	"key-sweep":          "credential-sweep",
+	"upload":             "exfil-upload",
+	"tor-proxy":          "anonymity-network",
+	"hidden-dir":         "hidden-file",
 }
 
 // TestMonitorCatchesSuspiciousActions is the external check: each

