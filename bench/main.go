@@ -5,8 +5,10 @@
 // interleaved round by round; cold starts at 128 and 1,769 MB with and
 // without the sandbox pool, against the same bootstrap started bare on the
 // host; idle instances, ListFunctions with many functions, moat's memory;
-// with -scale, 1,000 idle instances and a throttled burst. It starts the
-// moat binary it is given with fresh data dirs and stops it at the end.
+// with -scale, 1,000 idle instances and a throttled burst; with -sensor,
+// the runtime sensor's cost; with -event-generator, an external detection
+// run (eventgen.go). It starts the moat binary it is given with fresh data
+// dirs and stops it at the end.
 //
 //	go run ./bench -moat bin/moat -zip internal/cli/examples/echo-go.zip -rie /path/to/aws-lambda-rie
 package main
@@ -49,12 +51,16 @@ func main() {
 	warmInstances := flag.Int("instances", 100, "idle warm instances for the per-instance cost")
 	scale := flag.Bool("scale", false, "also run the scale checks: many idle instances, and a throttled burst at concurrency 64")
 	sensor := flag.Bool("sensor", false, "measure the runtime sensor instead: throughput with it off, in monitor and in enforce mode, alert latency, memory")
+	eventGenerator := flag.String("event-generator", "", "run each syscall action of this falcosecurity/event-generator binary (built by you) in its own invocation of a network-isolated instance, and print what moat saw of it")
 	flag.Parse()
 	fmt.Println(machine())
 	var err error
-	if *sensor {
+	switch {
+	case *eventGenerator != "":
+		err = runEventGenerator(*moatBin, *eventGenerator)
+	case *sensor:
 		err = runSensor(*moatBin, *zipPath, *rounds, *duration)
-	} else {
+	default:
 		err = run(config{moat: *moatBin, zip: *zipPath, dur: *duration, rounds: *rounds, colds: *colds, rie: *rie,
 			functions: *functions, instances: *warmInstances, scale: *scale})
 	}

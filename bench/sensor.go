@@ -269,12 +269,21 @@ func buildFunction(pkg string) ([]byte, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", filepath.Join(dir, "bootstrap"), "./"+pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+	if err := goBuild("./"+pkg, filepath.Join(dir, "bootstrap")); err != nil {
+		return nil, err
 	}
 	return codepkg.Zip(dir)
+}
+
+// goBuild builds a Go package of this module as a static Lambda
+// bootstrap.
+func goBuild(pkg, out string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
 }
 
 func median(d []time.Duration) time.Duration {

@@ -216,7 +216,7 @@ var suspiciousActions = map[string]string{
 	"environ-dirfd":      "environ-read",
 	"environ-cwd":        "environ-read",
 	"shadow-dotdot":      "credential-read",
-	"shadow-symlink":     "credential-read",
+	"shadow-symlink":     "sensitive-link",
 	"setuid-file":        "setuid-bit",
 	"preload":            "loader-hijack",
 	"fork-storm":         "process-storm",

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"path"
 	"slices"
 	"strings"
 
@@ -16,6 +15,8 @@ type Info struct {
 	Name        string          `json:"name"`
 	Severity    detect.Severity `json:"severity"`
 	Description string          `json:"description"`
+	// Techniques are the MITRE ATT&CK techniques the rule covers.
+	Techniques []string `json:"techniques,omitempty"`
 }
 
 // builtin is a rule that needs no learning: a Go matcher over the kinds
@@ -62,7 +63,7 @@ var (
 	// minerNames are in the names of mining programs (xmrig-notls,
 	// cpuminer-opt, lolminer); minerArgs in their command lines.
 	minerNames = []string{"xmrig", "minerd", "miner", "xmr-stak", "t-rex", "nbminer", "gminer", "bminer", "ccminer", "srbminer", "teamredminer"}
-	minerArgs  = []string{"stratum+tcp://", "stratum+ssl://", "stratum2+tcp://", "stratum1+tcp://", "--donate-level", "--randomx",
+	minerArgs  = []string{"stratum+tcp", "stratum+ssl", "stratum2+tcp", "stratum1+tcp", "--donate-level", "--randomx",
 		"cryptonight", "randomx", "rx/0", "--coin=monero", "--coin monero", "--coin=xmr", "nicehash", "supportxmr", "moneroocean",
 		"nanopool.org", "minexmr", "hashvault", "--cpu-max-threads-hint", "--max-cpu-usage"}
 	metadataNet = []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10"),
@@ -96,10 +97,39 @@ var (
 	// there is how dropped payloads run.
 	writableDirs = []string{"/tmp/", "/var/tmp/", "/dev/shm/", "/run/shm/", "/run/"}
 	// protectedDirs are read-only in the sandbox: a write is tampering.
-	protectedDirs  = []string{"/etc/", "/var/task/", "/opt/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/proc/sys/", "/sys/", "/boot/"}
+	protectedDirs = []string{"/etc/", "/var/task/", "/opt/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/proc/sys/", "/sys/", "/boot/", "/var/lib/"}
+	// devFiles are the device files a program writes and creates
+	// (shells open >/dev/null with O_CREAT); anything else made under
+	// /dev hides there.
+	devFiles       = kinds("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/console", "/dev/ptmx")
+	devWritable    = []string{"/dev/fd/", "/dev/pts/", "/dev/shm/", "/dev/mqueue/"}
 	containerSocks = []string{"docker.sock", "containerd.sock", "crio.sock", "podman.sock", "kubelet.sock", "dockershim.sock"}
 	networkTools   = kinds("nc", "ncat", "netcat", "socat", "nmap", "masscan", "zmap", "tcpdump", "telnet", "ssh", "scp", "sftp", "ftp", "tftp")
+	// ingressTools fetch files from elsewhere.
+	ingressTools = kinds("curl", "wget", "fetch", "aria2c", "axel", "lftp", "lynx", "links", "w3m")
 )
+
+// isCredential reports a credential file: by its exact path, its
+// directory, or its name, wherever it is.
+func isCredential(p string) bool {
+	if credentialFiles[p] || hasPrefixAny(p, credentialDirs) {
+		return true
+	}
+	for _, s := range credentialSuffixes {
+		if strings.HasSuffix(p, s) {
+			return true
+		}
+	}
+	if containsAny(p, credentialHomes) != "" && !strings.HasSuffix(p, "/known_hosts") {
+		return true
+	}
+	for _, k := range privateKeyNames {
+		if strings.HasPrefix(base(p), k) && !strings.HasSuffix(p, ".pub") {
+			return true
+		}
+	}
+	return false
+}
 
 func isShell(p string) bool {
 	// Shells and interpreters a function's code has no business starting
@@ -141,7 +171,7 @@ func writes(ev *detect.Event) bool {
 
 var builtinRules = []*builtin{
 	{
-		Info:  Info{"shell-spawned", detect.SeverityHigh, "a shell or interpreter started by a function whose runtime is not a shell, after init"},
+		Info:  Info{Name: "shell-spawned", Severity: detect.SeverityHigh, Description: "a shell or interpreter started by a function whose runtime is not a shell, after init", Techniques: []string{"T1059.004"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if ev.Phase == detect.PhaseInit || ev.Runtime == "shell" || !isShell(ev.Path) {
@@ -151,7 +181,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"reverse-shell", detect.SeverityCritical, "a reverse shell: a shell wired to a socket (argv shapes), or a process that connected out and then became a shell"},
+		Info:  Info{Name: "reverse-shell", Severity: detect.SeverityCritical, Description: "a reverse shell: a shell wired to a socket (argv shapes), or a process that connected out and then became a shell", Techniques: []string{"T1059.004", "T1095"}},
 		kinds: kinds("exec"),
 		match: func(st *State, ev *detect.Event) *match {
 			if reverseShellArgv(ev) {
@@ -167,7 +197,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"download-exec", detect.SeverityCritical, "a download piped into a shell, or a file run after curl or wget fetched something in the instance"},
+		Info:  Info{Name: "download-exec", Severity: detect.SeverityCritical, Description: "a download piped into a shell, or a file run after curl or wget fetched something in the instance", Techniques: []string{"T1105", "T1059.004"}},
 		kinds: kinds("exec"),
 		match: func(st *State, ev *detect.Event) *match {
 			cmd := strings.Join(ev.Argv, " ")
@@ -182,7 +212,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"tmp-write-exec", detect.SeverityHigh, "a file the instance wrote (or renamed, or made executable) and then ran"},
+		Info:  Info{Name: "tmp-write-exec", Severity: detect.SeverityHigh, Description: "a file the instance wrote (or renamed, or made executable) and then ran", Techniques: []string{"T1105", "T1204.002"}},
 		kinds: kinds("exec"),
 		match: func(st *State, ev *detect.Event) *match {
 			if !st.written[ev.Path] {
@@ -192,7 +222,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"fileless-exec", detect.SeverityCritical, "a program run from memory (a memfd) or from a file deleted before it ran: code that never stayed on a path"},
+		Info:  Info{Name: "fileless-exec", Severity: detect.SeverityCritical, Description: "a program run from memory (a memfd) or from a file deleted before it ran: code that never stayed on a path", Techniques: []string{"T1620"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !ev.Fileless {
@@ -206,17 +236,23 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"tmp-chmod-exec", detect.SeverityMedium, "an execute bit set on a file in a writable directory"},
-		kinds: kinds("chmod"),
+		Info:  Info{Name: "tmp-chmod-exec", Severity: detect.SeverityMedium, Description: "an execute bit set on a file in a writable directory, or a file created there executable: a new program, not the function's", Techniques: []string{"T1222.002"}},
+		kinds: kinds("chmod", "open"),
 		match: func(_ *State, ev *detect.Event) *match {
-			if ev.Mode&0o111 == 0 || !hasPrefixAny(ev.Path, writableDirs) {
+			if ev.Kind == "open" && (creates(ev) == "" || ev.Flags&oDirectory != 0) {
 				return nil
+			}
+			if ev.Failed() || ev.Mode&0o111 == 0 || !hasPrefixAny(ev.Path, writableDirs) {
+				return nil
+			}
+			if ev.Kind == "open" {
+				return &match{key: ev.Path, summary: fmt.Sprintf("created %s executable (mode %o)", ev.Path, ev.Mode)}
 			}
 			return &match{key: ev.Path, summary: fmt.Sprintf("made %s executable (mode %o)", ev.Path, ev.Mode)}
 		},
 	},
 	{
-		Info:  Info{"exec-from-writable", detect.SeverityMedium, "a program run (or tried) from /tmp, /dev/shm or another writable place, or a hidden file"},
+		Info:  Info{Name: "exec-from-writable", Severity: detect.SeverityMedium, Description: "a program run (or tried) from /tmp, /dev/shm or another writable place, or a hidden file", Techniques: []string{"T1204.002", "T1564.001"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !hasPrefixAny(ev.Path, writableDirs) && !strings.HasPrefix(base(ev.Path), ".") {
@@ -226,7 +262,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"environ-read", detect.SeverityHigh, "another process's or the instance's own environment read through /proc (where secrets live), or process memory"},
+		Info:  Info{Name: "environ-read", Severity: detect.SeverityHigh, Description: "another process's or the instance's own environment read through /proc (where secrets live), or process memory", Techniques: []string{"T1552", "T1003"}},
 		kinds: kinds("open"),
 		match: func(_ *State, ev *detect.Event) *match {
 			p := ev.Path
@@ -237,45 +273,25 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"credential-read", detect.SeverityHigh, "a credential file opened (or a symlink made to one): shadow, sudoers, cloud (AWS, gcloud, Azure), SSH and GPG keys, Docker, Kubernetes, VCS, package-registry (npm, PyPI, RubyGems, Cargo), Vault and Terraform tokens, mounted secrets; any file of a credential directory (.aws, .ssh, .gnupg, .kube, ...) and SSH private keys under any name after them"},
-		kinds: kinds("open", "symlink"),
+		Info:  Info{Name: "credential-read", Severity: detect.SeverityHigh, Description: "a credential file opened: shadow, sudoers, cloud (AWS, gcloud, Azure), SSH and GPG keys, Docker, Kubernetes, VCS, package-registry (npm, PyPI, RubyGems, Cargo), Vault and Terraform tokens, mounted secrets; any file of a credential directory (.aws, .ssh, .gnupg, .kube, ...) and SSH private keys under any name after them", Techniques: []string{"T1552.001", "T1003.008"}},
+		kinds: kinds("open"),
 		match: func(_ *State, ev *detect.Event) *match {
 			p := ev.Path
-			if ev.Kind == "symlink" {
-				// a link made to one stages its read under another name
-				if p = ev.Target; !path.IsAbs(p) {
-					return nil
-				}
-				p = path.Clean(p)
-			}
-			hit := credentialFiles[p] || hasPrefixAny(p, credentialDirs)
-			for _, s := range credentialSuffixes {
-				hit = hit || strings.HasSuffix(p, s)
-			}
-			if containsAny(p, credentialHomes) != "" && !strings.HasSuffix(p, "/known_hosts") {
-				hit = true
-			}
-			for _, k := range privateKeyNames {
-				hit = hit || strings.HasPrefix(base(p), k) && !strings.HasSuffix(p, ".pub")
-			}
-			if !hit {
+			if !isCredential(p) {
 				return nil
-			}
-			if ev.Kind == "symlink" {
-				return &match{key: p, summary: "linked " + ev.NewPath + " to credential file " + p}
 			}
 			return &match{key: p, summary: "opened credential file " + p}
 		},
 	},
 	{
-		Info:  Info{"listener", detect.SeverityMedium, "a function listening for connections: a bind shell or a backdoor (functions are invoked, they do not serve)"},
+		Info:  Info{Name: "listener", Severity: detect.SeverityMedium, Description: "a function listening for connections: a bind shell or a backdoor (functions are invoked, they do not serve)", Techniques: []string{"T1095", "T1571"}},
 		kinds: kinds("listen"),
 		match: func(_ *State, ev *detect.Event) *match {
 			return &match{key: fmt.Sprint(ev.PID), summary: fmt.Sprintf("listening socket opened by pid %d (%s)", ev.PID, base(ev.Exe))}
 		},
 	},
 	{
-		Info:  Info{"metadata-access", detect.SeverityHigh, "a connection or datagram (sent or refused) to a cloud metadata or link-local address"},
+		Info:  Info{Name: "metadata-access", Severity: detect.SeverityHigh, Description: "a connection or datagram (sent or refused) to a cloud metadata or link-local address", Techniques: []string{"T1552.005"}},
 		kinds: kinds("connect", "sendto"),
 		match: func(_ *State, ev *detect.Event) *match {
 			a, err := netip.ParseAddr(ev.Addr)
@@ -291,7 +307,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"mining-pool", detect.SeverityHigh, "a connection to a mining pool port, or a miner started"},
+		Info:  Info{Name: "mining-pool", Severity: detect.SeverityHigh, Description: "a connection to a mining pool port, or a miner started", Techniques: []string{"T1496"}},
 		kinds: kinds("connect", "sendto", "exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if ev.Kind != "exec" {
@@ -313,7 +329,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"denied-syscall", detect.SeverityHigh, "a sensitive system call (ptrace, mount, bpf, unshare, a clone asking for new namespaces, keyctl, module loading, ...) refused by the sandbox: an escape attempt"},
+		Info:  Info{Name: "denied-syscall", Severity: detect.SeverityHigh, Description: "a sensitive system call (ptrace, mount, bpf, unshare, a clone asking for new namespaces, keyctl, module loading, ...) refused by the sandbox: an escape attempt", Techniques: []string{"T1611"}},
 		kinds: kinds("denied"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !sensitiveSyscalls[ev.Syscall] {
@@ -323,7 +339,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"denied-burst", detect.SeverityCritical, "10 or more system calls refused by the sandbox within one second: probing for a way out"},
+		Info:  Info{Name: "denied-burst", Severity: detect.SeverityCritical, Description: "10 or more system calls refused by the sandbox within one second: probing for a way out", Techniques: []string{"T1611"}},
 		kinds: kinds("denied"),
 		match: func(st *State, ev *detect.Event) *match {
 			now := ev.Time.UnixNano()
@@ -343,14 +359,14 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"privilege-change", detect.SeverityHigh, "an attempt to change user or group ids, or capabilities"},
+		Info:  Info{Name: "privilege-change", Severity: detect.SeverityHigh, Description: "an attempt to change user or group ids, or capabilities", Techniques: []string{"T1548"}},
 		kinds: kinds("setid", "capset"),
 		match: func(_ *State, ev *detect.Event) *match {
 			return &match{key: ev.Syscall + fmt.Sprint(ev.IDs), summary: "privilege change: " + describe(ev)}
 		},
 	},
 	{
-		Info:  Info{"container-socket", detect.SeverityHigh, "a connection to a container runtime or kubelet socket"},
+		Info:  Info{Name: "container-socket", Severity: detect.SeverityHigh, Description: "a connection to a container runtime or kubelet socket", Techniques: []string{"T1611", "T1610"}},
 		kinds: kinds("connect"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if ev.Family != "unix" {
@@ -368,7 +384,7 @@ var builtinRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"sensitive-write", detect.SeverityMedium, "a write, delete, rename, link, chmod, chown, truncate, time change or new node in the code, system or kernel directories (read-only in the sandbox: the attempt is tampering)"},
+		Info:  Info{Name: "sensitive-write", Severity: detect.SeverityMedium, Description: "a write, delete, rename, link, chmod, chown, truncate, time change or new node in the code, system, kernel, root's home or package-database directories, or a file made under /dev or at the top of the root (read-only in the sandbox: the attempt is tampering)", Techniques: []string{"T1554", "T1222.002"}},
 		kinds: kinds("open", "unlink", "rename", "chmod", "mkdir", "link", "symlink", "truncate", "utimes", "mknod", "chown"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !writes(ev) {
@@ -379,14 +395,34 @@ var builtinRules = []*builtin{
 				p = "" // the existing file is only named: the new link is the change
 			}
 			newName := ev.Kind == "rename" || ev.Kind == "link" || ev.Kind == "symlink"
-			if !(p != "" && hasPrefixAny(p, protectedDirs)) && !(newName && hasPrefixAny(ev.NewPath, protectedDirs)) {
+			if !(p != "" && protected(p)) && !(newName && protected(ev.NewPath)) && !madeInDevOrRoot(ev) {
 				return nil
 			}
 			return &match{key: ev.Kind + p, summary: "tampering attempt: " + describe(ev)}
 		},
 	},
 	{
-		Info:  Info{"network-tool", detect.SeverityMedium, "a network tool started: nc, socat, nmap, tcpdump, ssh, telnet, ..."},
+		Info:  Info{Name: "ingress-tool", Severity: detect.SeverityMedium, Description: "a download tool (curl, wget, aria2c, ...) started after init by a function whose runtime is not a shell: tooling fetched at run time", Techniques: []string{"T1105"}},
+		kinds: kinds("exec"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if ev.Phase == detect.PhaseInit || ev.Runtime == "shell" || !ingressTools[base(ev.Path)] && !ingressTools[argv0(ev)] {
+				return nil
+			}
+			return &match{key: base(ev.Path), summary: "download tool: " + describe(ev)}
+		},
+	},
+	{
+		Info:  Info{Name: "proc-exe-write", Severity: detect.SeverityHigh, Description: "a process's executable or descriptor reopened for writing through /proc (/proc/self/exe, /proc/N/fd/M, map_files): the way out of a container that overwrites its runtime", Techniques: []string{"T1611"}},
+		kinds: kinds("open"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if !writes(ev) || !procExeOrFD(ev.Path) {
+				return nil
+			}
+			return &match{key: ev.Path, summary: "opened for writing through /proc: " + ev.Path}
+		},
+	},
+	{
+		Info:  Info{Name: "network-tool", Severity: detect.SeverityMedium, Description: "a network tool started: nc, socat, nmap, tcpdump, ssh, telnet, ...", Techniques: []string{"T1046", "T1095"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !networkTools[base(ev.Path)] {
@@ -395,6 +431,56 @@ var builtinRules = []*builtin{
 			return &match{key: ev.Path, summary: "network tool: " + describe(ev)}
 		},
 	},
+}
+
+// protected reports a path in (or one of) the protected directories.
+func protected(p string) bool { return hasPrefixAny(p+"/", protectedDirs) }
+
+// procExeOrFD reports /proc/<pid or self or thread-self>/exe, .../fd/N
+// and .../map_files/... (and the same under task/<tid>).
+func procExeOrFD(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/proc/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) >= 3 && parts[1] == "task" {
+		parts = parts[2:] // /proc/<pid>/task/<tid>/...
+	}
+	if len(parts) < 2 {
+		return false
+	}
+	switch parts[1] {
+	case "exe":
+		return len(parts) == 2
+	case "fd", "map_files":
+		return len(parts) == 3
+	}
+	return false
+}
+
+// madeInDevOrRoot reports a file or directory made under /dev (not one of
+// the usual device files) or directly in /: hiding places and tampering.
+func madeInDevOrRoot(ev *detect.Event) bool {
+	p := creates(ev)
+	switch {
+	case p == "" && ev.Kind == "open" && ev.Failed():
+		// a refused create made nothing, but it was tried
+		for _, in := range ev.Intent {
+			if in == "create" {
+				p = ev.Path
+			}
+		}
+	case p == "" && (ev.Kind == "mkdir" || ev.Kind == "mknod"):
+		p = ev.Path
+	}
+	if p == "" || devFiles[p] || hasPrefixAny(p, devWritable) {
+		return false
+	}
+	if strings.HasPrefix(p, "/dev/") {
+		return true
+	}
+	return len(p) > 1 && strings.Count(p, "/") == 1 // "/x"
 }
 
 // reverseShellArgv recognises the command lines of common reverse shells.

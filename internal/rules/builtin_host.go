@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"moat.dev/moat/internal/detect"
@@ -15,9 +16,13 @@ import (
 func init() { builtinRules = append(builtinRules, hostRules...) }
 
 var (
-	// historyNames are shell and interpreter history files.
-	historyNames = kinds(".bash_history", ".zsh_history", ".sh_history", ".ash_history", ".history",
-		".python_history", ".node_repl_history", ".mysql_history", ".psql_history", ".lesshst", ".viminfo")
+	// historyNames are shell and interpreter history files (with or
+	// without their leading dot); logNames are the host's log files
+	// wherever they are.
+	historyNames = kinds("bash_history", "zsh_history", "sh_history", "ash_history", "history",
+		"python_history", "node_repl_history", "mysql_history", "psql_history", "lesshst", "viminfo")
+	logNames = kinds("syslog", "messages", "auth.log", "secure", "kern.log", "daemon.log", "audit.log", "wtmp", "btmp",
+		"utmp", "lastlog", "faillog")
 	// logDirs hold the host's logs.
 	logDirs = []string{"/var/log/", "/var/run/utmp", "/var/log"}
 	// profileNames are shell start-up files; profileDirs hold more.
@@ -33,6 +38,9 @@ var (
 		"pip", "pip3", "pipx", "easy_install", "npm", "npx", "yarn", "pnpm", "gem", "cargo", "go", "composer")
 	// wipers destroy data beyond recovery.
 	wipers = kinds("shred", "wipe", "srm", "sfill", "sswap", "sdmem", "wipefs", "scrub")
+	// linkedDirs are directories a link to is a way around the rules
+	// on what is in them.
+	linkedDirs = kinds("/", "/etc", "/root", "/proc/1/root", "/proc/self/root", "/var/run/secrets", "/run/secrets", "/etc/sudoers.d", "/home")
 	// systemNames are the names of host processes a disguised program
 	// takes (a function has none of these).
 	systemNames = kinds("init", "systemd", "kthreadd", "sshd", "cron", "crond", "rsyslogd", "dbus-daemon",
@@ -65,7 +73,8 @@ func target(ev *detect.Event) string {
 }
 
 func isHistory(p string) bool {
-	return historyNames[base(p)] || hasPrefixAny(p, logDirs)
+	b := base(p)
+	return historyNames[strings.TrimPrefix(b, ".")] || logNames[b] || hasPrefixAny(p, logDirs)
 }
 
 func isProfile(p string) bool {
@@ -90,7 +99,24 @@ func argv0(ev *detect.Event) string {
 
 var hostRules = []*builtin{
 	{
-		Info:  Info{"setuid-bit", detect.SeverityHigh, "a setuid or setgid bit set on a file (ATT&CK T1548.001): a program that would run with its owner's privileges"},
+		Info:  Info{Name: "sensitive-link", Severity: detect.SeverityHigh, Description: "a symbolic or hard link made to a credential file or to a system directory (/, /etc, /root, /proc/1/root, mounted secrets): its contents staged under a name no rule watches", Techniques: []string{"T1552.001"}},
+		kinds: kinds("symlink", "link"),
+		match: func(_ *State, ev *detect.Event) *match {
+			p := ev.Path // link: the existing file
+			if ev.Kind == "symlink" {
+				if p = ev.Target; !path.IsAbs(p) {
+					return nil // relative: resolved against the link's own directory, when used
+				}
+			}
+			p = path.Clean(p)
+			if !isCredential(p) && !linkedDirs[p] {
+				return nil
+			}
+			return &match{key: ev.NewPath + "|" + p, summary: fmt.Sprintf("%s made a link to %s (%s)", ev.NewPath, p, ev.Kind)}
+		},
+	},
+	{
+		Info:  Info{Name: "setuid-bit", Severity: detect.SeverityHigh, Description: "a setuid or setgid bit set on a file: a program that would run with its owner's privileges", Techniques: []string{"T1548.001"}},
 		kinds: kinds("chmod", "mkdir", "mknod", "open"),
 		match: func(_ *State, ev *detect.Event) *match {
 			mode, ok := changesMode(ev)
@@ -105,7 +131,7 @@ var hostRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"history-tamper", detect.SeverityHigh, "shell history or host logs removed, emptied, redirected or backdated (ATT&CK T1070.003, T1070.006)"},
+		Info:  Info{Name: "history-tamper", Severity: detect.SeverityHigh, Description: "shell history or host logs removed, emptied, redirected or backdated", Techniques: []string{"T1070.002", "T1070.003", "T1070.006"}},
 		kinds: kinds("unlink", "truncate", "open", "symlink", "rename", "link", "utimes"),
 		match: func(_ *State, ev *detect.Event) *match {
 			p := target(ev)
@@ -133,7 +159,7 @@ var hostRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"shell-profile-write", detect.SeverityMedium, "a shell start-up file or /etc/ld.so.preload written, created or replaced: persistence (ATT&CK T1546.004, T1574.006)"},
+		Info:  Info{Name: "shell-profile-write", Severity: detect.SeverityMedium, Description: "a shell start-up file or /etc/ld.so.preload written, created or replaced: persistence", Techniques: []string{"T1546.004", "T1574.006"}},
 		kinds: kinds("open", "rename", "link", "symlink", "truncate", "chmod"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !writes(ev) || !isProfile(target(ev)) {
@@ -143,7 +169,7 @@ var hostRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"kernel-info-read", detect.SeverityMedium, "the kernel's symbols, configuration, modules or boot files read: reconnaissance for an exploit (ATT&CK T1082)"},
+		Info:  Info{Name: "kernel-info-read", Severity: detect.SeverityMedium, Description: "the kernel's symbols, configuration, modules or boot files read: reconnaissance for an exploit", Techniques: []string{"T1082"}},
 		kinds: kinds("open"),
 		match: func(_ *State, ev *detect.Event) *match {
 			p := ev.Path
@@ -154,7 +180,7 @@ var hostRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"package-manager", detect.SeverityMedium, "a package manager started after init: software installed at run time (ATT&CK T1105)"},
+		Info:  Info{Name: "package-manager", Severity: detect.SeverityMedium, Description: "a package manager started after init: software installed at run time", Techniques: []string{"T1105"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if ev.Phase == detect.PhaseInit || !packageManagers[base(ev.Path)] && !packageManagers[argv0(ev)] {
@@ -164,7 +190,7 @@ var hostRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"wipe-tool", detect.SeverityHigh, "a secure-deletion tool started (ATT&CK T1485, T1070.004)"},
+		Info:  Info{Name: "wipe-tool", Severity: detect.SeverityHigh, Description: "a secure-deletion tool started", Techniques: []string{"T1485", "T1070.004"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !wipers[base(ev.Path)] {
@@ -174,7 +200,7 @@ var hostRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"masquerade", detect.SeverityMedium, "a program that calls itself by a host process's name it is not (ATT&CK T1036.004): argv[0], or the name a thread sets with prctl(PR_SET_NAME), a system daemon or kernel thread"},
+		Info:  Info{Name: "masquerade", Severity: detect.SeverityMedium, Description: "a program that calls itself by a host process's name it is not: argv[0], or the name a thread sets with prctl(PR_SET_NAME), a system daemon or kernel thread", Techniques: []string{"T1036.004"}},
 		kinds: kinds("exec", "setname"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if ev.Kind == "setname" {

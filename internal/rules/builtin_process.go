@@ -13,11 +13,11 @@ import (
 func init() { builtinRules = append(builtinRules, processRules...) }
 
 const (
-	// stormWindow and stormProcesses: this many new processes within the
-	// window is a storm (a fork bomb, a runaway spawner). A function's
-	// handler that runs a tool per request starts a few.
-	stormWindow    = int64(1e9)
-	stormProcesses = 64
+	// stormLive processes of an instance alive at once, started by a fork
+	// the sensor saw and not yet exited, is a storm (a fork bomb, a
+	// runaway spawner): a function's handler runs a few at a time, each
+	// gone before the next.
+	stormLive = 128
 	// eagain is how the kernel refuses a process past the instance's
 	// pids limit.
 	eagain = "EAGAIN"
@@ -48,7 +48,7 @@ func loaderHijack(ev *detect.Event) string {
 
 var processRules = []*builtin{
 	{
-		Info:  Info{"loader-hijack", detect.SeverityHigh, "a program started with LD_PRELOAD or LD_AUDIT set, or with LD_LIBRARY_PATH searching a writable directory: the dynamic loader made to run other code first"},
+		Info:  Info{Name: "loader-hijack", Severity: detect.SeverityHigh, Description: "a program started with LD_PRELOAD or LD_AUDIT set, or with LD_LIBRARY_PATH searching a writable directory: the dynamic loader made to run other code first", Techniques: []string{"T1574.006"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			v := loaderHijack(ev)
@@ -59,33 +59,26 @@ var processRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"process-storm", detect.SeverityHigh, fmt.Sprintf("%d or more processes started within a second, or a new process refused by the instance's process limit: a fork bomb or a runaway spawner", stormProcesses)},
-		kinds: kinds("fork"),
+		Info:  Info{Name: "process-storm", Severity: detect.SeverityHigh, Description: fmt.Sprintf("%d or more processes of an instance alive at once, or a new process refused by the instance's process limit: a fork bomb or a runaway spawner", stormLive), Techniques: []string{"T1499"}},
+		kinds: kinds("fork", "exit"),
 		match: func(st *State, ev *detect.Event) *match {
-			now := ev.Time.UnixNano()
-			if ev.Failed() {
-				if ev.Errno != eagain || now < st.stormUntil {
-					return nil
-				}
-				st.stormUntil = now + stormWindow
-				return &match{key: fmt.Sprint(now / stormWindow), summary: fmt.Sprintf("pid %d could not start a process: the instance's process limit is reached", ev.PID)}
-			}
-			st.forks = append(st.forks, now)
-			keep := st.forks[:0]
-			for _, t := range st.forks {
-				if now-t < stormWindow {
-					keep = append(keep, t)
-				}
-			}
-			st.forks = keep
-			if len(keep) > stormProcesses {
-				st.forks = keep[len(keep)-stormProcesses:]
-			}
-			if len(st.forks) < stormProcesses || now < st.stormUntil {
+			if ev.Kind == "exit" {
+				st.live-- // (an exit may arrive before its fork: the count is signed)
 				return nil
 			}
-			st.stormUntil = now + stormWindow
-			return &match{key: fmt.Sprint(now / stormWindow), summary: fmt.Sprintf("%d processes started within a second (last by pid %d, %s)", len(st.forks), ev.PID, base(ev.Exe))}
+			if ev.Failed() {
+				if ev.Errno != eagain || st.stormRaised {
+					return nil
+				}
+				st.stormRaised = true
+				return &match{key: "pids-limit", summary: fmt.Sprintf("pid %d (%s) could not start a process: the instance's process limit is reached", ev.PID, base(ev.Exe))}
+			}
+			st.live++
+			if st.live < stormLive || st.stormRaised {
+				return nil
+			}
+			st.stormRaised = true
+			return &match{key: "live", summary: fmt.Sprintf("%d processes alive at once (the last started by pid %d, %s)", st.live, ev.PID, base(ev.Exe))}
 		},
 	},
 }

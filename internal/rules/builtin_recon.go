@@ -43,6 +43,11 @@ var (
 	anonymityPorts = map[int]bool{9050: true, 9051: true, 9150: true, 9151: true, 7656: true, 7657: true}
 	// hiddenDirs are where a hidden name is only ever a hiding place.
 	hiddenDirs = []string{"/dev/shm/", "/run/shm/", "/var/tmp/", "/dev/mqueue/"}
+	// usualDotDirs are the hidden directories tools make for themselves
+	// (caches, settings): not hiding anything.
+	usualDotDirs = kinds(".cache", ".config", ".local", ".npm", ".yarn", ".node-gyp", ".pki", ".git", ".venv", ".ipython",
+		".matplotlib", ".keras", ".nv", ".java", ".m2", ".gradle", ".cargo", ".rustup", ".dotnet", ".nuget", ".terraform",
+		".pytest_cache", ".mypy_cache", ".ruff_cache", ".serverless", ".aws-sam", ".conda", ".deno", ".bun", ".pnpm-store")
 	// dirSweepLimit distinct directories listed by one process within
 	// dirSweepWindow outside the runtime's own trees is a sweep (a
 	// runtime's module search lists tens).
@@ -97,7 +102,7 @@ func creates(ev *detect.Event) string {
 
 var reconRules = []*builtin{
 	{
-		Info:  Info{"decode-exec", detect.SeverityHigh, "a command line that decodes a payload and runs it (base64, hex, xxd, openssl fed to a shell or an eval) (ATT&CK T1140, T1059)"},
+		Info:  Info{Name: "decode-exec", Severity: detect.SeverityHigh, Description: "a command line that decodes a payload and runs it (base64, hex, xxd, openssl fed to a shell or an eval)", Techniques: []string{"T1140", "T1059"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if len(ev.Argv) < 2 || !isShell(ev.Path) && !isShell(argv0(ev)) {
@@ -112,7 +117,7 @@ var reconRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"credential-sweep", detect.SeverityHigh, "a search of the file system for keys, passwords and tokens (find, grep, locate with a credential pattern) (ATT&CK T1552.001, T1083)"},
+		Info:  Info{Name: "credential-sweep", Severity: detect.SeverityHigh, Description: "a search of the file system for keys, passwords and tokens (find, grep, locate with a credential pattern)", Techniques: []string{"T1552.001", "T1083"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if !sweepTools[base(ev.Path)] && !sweepTools[argv0(ev)] {
@@ -126,19 +131,19 @@ var reconRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"directory-sweep", detect.SeverityMedium, fmt.Sprintf("one process listing %d or more directories outside the function's and runtime's own within ten seconds: a walk of the file system (ATT&CK T1083)", dirSweepLimit)},
+		Info:  Info{Name: "directory-sweep", Severity: detect.SeverityMedium, Description: fmt.Sprintf("one process listing %d or more directories, outside the function's and runtime's own and its scratch space, within ten seconds of one invocation: a walk of the file system", dirSweepLimit), Techniques: []string{"T1083"}},
 		kinds: kinds("open"),
 		match: func(st *State, ev *detect.Event) *match {
-			if ev.Failed() || ev.Flags&oDirectory == 0 || hasPrefixAny(ev.Path+"/", runtimeTrees) {
-				return nil
+			if ev.Failed() || ev.Flags&oDirectory == 0 || hasPrefixAny(ev.Path+"/", runtimeTrees) || hasPrefixAny(ev.Path+"/", writableDirs) {
+				return nil // the function's and runtime's own trees, and its scratch space
 			}
 			now := ev.Time.UnixNano()
 			sw := st.sweeps[ev.PID]
-			if sw == nil || now-sw.since > dirSweepWindow {
+			if sw == nil || now-sw.since > dirSweepWindow || sw.request != ev.RequestID {
 				if len(st.sweeps) >= maxRemembered {
 					clear(st.sweeps)
 				}
-				sw = &sweep{since: now, dirs: map[string]bool{}}
+				sw = &sweep{since: now, request: ev.RequestID, dirs: map[string]bool{}}
 				st.sweeps[ev.PID] = sw
 			}
 			if sw.raised || len(sw.dirs) >= dirSweepLimit {
@@ -153,7 +158,7 @@ var reconRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"exfil-upload", detect.SeverityHigh, "a transfer tool sending a file out: curl -T, -d @file or -F, wget --post-file, scp, sftp, rsync or rclone to a remote, a shell feeding a file to a socket (ATT&CK T1048, T1567)"},
+		Info:  Info{Name: "exfil-upload", Severity: detect.SeverityHigh, Description: "a transfer tool sending a file out: curl -T, -d @file or -F, wget --post-file, scp, sftp, rsync or rclone to a remote, a shell feeding a file to a socket", Techniques: []string{"T1048", "T1567"}},
 		kinds: kinds("exec"),
 		match: func(_ *State, ev *detect.Event) *match {
 			tool := base(ev.Path)
@@ -181,7 +186,7 @@ var reconRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"anonymity-network", detect.SeverityHigh, "Tor, I2P or a proxy chain started, or a connection to their local proxy ports (9050, 9150, 7656): traffic hidden from the egress policy's view (ATT&CK T1090.003)"},
+		Info:  Info{Name: "anonymity-network", Severity: detect.SeverityHigh, Description: "Tor, I2P or a proxy chain started, or a connection to their local proxy ports (9050, 9150, 7656): traffic hidden from the egress policy's view", Techniques: []string{"T1090.003"}},
 		kinds: kinds("exec", "connect"),
 		match: func(_ *State, ev *detect.Event) *match {
 			if ev.Kind == "connect" {
@@ -197,7 +202,7 @@ var reconRules = []*builtin{
 		},
 	},
 	{
-		Info:  Info{"hidden-file", detect.SeverityMedium, "a file or directory created under a name made to be overlooked (\"...\", trailing spaces), or a hidden one in shared memory or /var/tmp (ATT&CK T1564.001)"},
+		Info:  Info{Name: "hidden-file", Severity: detect.SeverityMedium, Description: "a file or directory created under a name made to be overlooked (\"...\", trailing spaces), a hidden directory that is not a tool's cache or settings, or a hidden file in shared memory or /var/tmp", Techniques: []string{"T1564.001"}},
 		kinds: kinds("open", "mkdir", "mknod", "rename", "link", "symlink"),
 		match: func(_ *State, ev *detect.Event) *match {
 			p := creates(ev)
@@ -205,7 +210,8 @@ var reconRules = []*builtin{
 				return nil
 			}
 			name := base(p)
-			if !hiddenName(name) && !(strings.HasPrefix(name, ".") && hasPrefixAny(p, hiddenDirs)) {
+			dotDir := ev.Kind == "mkdir" && strings.HasPrefix(name, ".") && !usualDotDirs[name]
+			if !hiddenName(name) && !dotDir && !(strings.HasPrefix(name, ".") && hasPrefixAny(p, hiddenDirs)) {
 				return nil
 			}
 			return &match{key: p, summary: fmt.Sprintf("hidden file made: %q (%s)", p, ev.Kind)}
@@ -215,7 +221,8 @@ var reconRules = []*builtin{
 
 // sweep counts the directories one process listed since a time.
 type sweep struct {
-	since  int64
-	dirs   map[string]bool
-	raised bool
+	since   int64
+	request string // a sweep is counted within one invocation (or phase)
+	dirs    map[string]bool
+	raised  bool
 }

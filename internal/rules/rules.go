@@ -130,17 +130,17 @@ type userRule struct {
 // State is one instance's memory for stateful rules and alert
 // de-duplication. It is used by one goroutine at a time.
 type State struct {
-	written    map[string]bool // paths this instance wrote, created, renamed to or chmod'ed
-	writtenOrd []string
-	fetched    bool          // curl or wget ran in the instance
-	connects   map[int]int64 // pid → time (ns) of its last inet connect
-	denied     []int64       // times (ns) of recent denied events
-	burstUntil int64
-	forks      []int64        // when the processes of the last second started (process-storm)
-	sweeps     map[int]*sweep // directories each process listed lately (directory-sweep)
-	stormUntil int64
-	seen       map[string]bool // alert keys already raised
-	suppressed uint64
+	written     map[string]bool // paths this instance wrote, created, renamed to or chmod'ed
+	writtenOrd  []string
+	fetched     bool          // curl or wget ran in the instance
+	connects    map[int]int64 // pid → time (ns) of its last inet connect
+	denied      []int64       // times (ns) of recent denied events
+	burstUntil  int64
+	live        int             // processes forked and not yet exited (process-storm)
+	stormRaised bool            // process-storm raised, once per instance
+	sweeps      map[int]*sweep  // directories each process listed lately (directory-sweep)
+	seen        map[string]bool // alert keys already raised
+	suppressed  uint64
 }
 
 const maxRemembered = 1024

