@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Modes of unpacked directories. They are writable only while being filled.
@@ -96,9 +97,17 @@ func (s *rootSink) mkdir(name string) error {
 	return stripPath(s.root.Mkdir(name, dirModeFilling))
 }
 
+// create opens a new file for writing. It holds syscall.ForkLock (read)
+// until the file is closed: a process forked meanwhile by this one (an
+// instance starting) would otherwise inherit the descriptor open for
+// writing until it execs, and an exec of the file in that window fails
+// with ETXTBSY (golang/go#22315) — a function's first cold start right
+// after its deploy did.
 func (s *rootSink) create(name string, perm fs.FileMode) (io.WriteCloser, error) {
+	syscall.ForkLock.RLock()
 	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		syscall.ForkLock.RUnlock()
 		return nil, stripPath(err)
 	}
 	return &sealingFile{f: f, perm: perm}, nil
@@ -121,10 +130,15 @@ func (w *sealingFile) Write(p []byte) (int, error) {
 }
 
 func (w *sealingFile) Close() error {
+	if w.f == nil {
+		return nil
+	}
 	err := w.f.Chmod(w.perm)
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
+	w.f = nil
+	syscall.ForkLock.RUnlock()
 	return stripPath(err)
 }
 

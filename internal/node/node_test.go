@@ -173,7 +173,10 @@ func TestSDKEndToEnd(t *testing.T) {
 	t.Run("function error", func(t *testing.T) {
 		out := n.invoke(t, "behave", map[string]any{"action": "error", "message": "nope"}, nil)
 		if aws.ToString(out.FunctionError) != "Unhandled" || !strings.Contains(string(out.Payload), `"errorMessage":"nope"`) {
-			t.Fatalf("got %v %s", out.FunctionError, out.Payload)
+			resp := n.signed(t, "GET", "/moat/v1/logs/behave", nil)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Fatalf("got %v %s\nlogs of behave:\n%s", out.FunctionError, out.Payload, body)
 		}
 	})
 	t.Run("panic then fresh instance", func(t *testing.T) {

@@ -13,13 +13,17 @@
 //
 //   - exec: every successful execve/execveat, with the filename, the first
 //     512 bytes of argv and the argument count (Syscall -1, Result 0), and
-//     the file the kernel ran: its own name and whether it has any link
-//     (a memfd or a deleted file has none: Fileless); a
+//     the file the kernel ran: its path (Opened), its own name and whether
+//     it has any link (a memfd or a deleted file has none: Fileless); the
+//     loader variables of the new environment (LD_PRELOAD,
+//     LD_LIBRARY_PATH, LD_AUDIT, and no other variable: Env); a
 //     failed one (ENOENT, EACCES, EPERM, ...) with the syscall, the
 //     filename, the dirfd and flags (execveat), argv and argc as the caller
 //     passed them, and Result -errno. Each exec is reported once: a
 //     successful one by sched_process_exec, a failed one at sys_exit;
 //   - exit: the last thread of a process exiting, with status or signal;
+//   - fork: fork, vfork and clone of a new process (not of a thread), with
+//     clone's flags and the child's id as the caller sees it;
 //   - connect, bind: the socket, address family, IPv4/IPv6 address and
 //     port (or AF_UNIX path) and result;
 //   - listen: the socket, backlog and result (no address: that would mean
@@ -33,7 +37,8 @@
 //     (bytes sent; messages sent for sendmmsg). Sends that name none, on a
 //     connected socket, are not reported: its connect was;
 //   - open (open, creat, openat, openat2): path, flags, mode and the
-//     intent they express (read, write, create, trunc), and result;
+//     intent they express (read, write, create, trunc), and result; for
+//     a successful one, the file opened (Opened);
 //   - unlink/rmdir/unlinkat, rename/renameat/renameat2, chmod/fchmodat/
 //     fchmodat2/fchmod: paths (fchmod: the descriptor), flags, mode,
 //     result;
@@ -48,6 +53,22 @@
 //   - denied: any syscall the seccomp filter refused with EPERM or EACCES,
 //     with its number and errno.
 //
+// # Where paths are
+//
+// A path is reported as the caller gave it (Path, NewPath) and placed by
+// the kernel's own structures, read at sys_exit: the file a successful
+// open opened (the descriptor it returned, looked up in the fd table),
+// the file an exec ran (the binprm's), the file a change by descriptor
+// changed (Opened), and, for a relative path, the directory it is
+// relative to (Dir, NewDir: the dirfd's file, or the working directory).
+// Each is walked from its dentry up to the task's root (the instance's
+// own, after its pivot), crossing mounts as d_path does, so every symlink
+// the kernel followed is followed and "." and ".." are gone. A walk of
+// more than 48 steps or 256 bytes is cut (Truncated; the path starts
+// with "…/"). The walk reads the dcache without its locks, as every
+// tracer does: a rename racing the walk can yield a name from before or
+// after it, never memory outside the dentries.
+//
 // # How
 //
 // Four BPF_PROG_TYPE_RAW_TRACEPOINT programs: sched_process_exec,
@@ -61,7 +82,7 @@
 // they need no tracefs, and they cost no record formatting. Kernel structs
 // are read with CO-RE relocations (bpf/vmlinux.h, trimmed from the host's
 // BTF), so one object runs on every kernel with BTF, task storage and ring
-// buffers (5.11 or later).
+// buffers and bpf_loop (5.17 or later).
 //
 // A syscall refused by seccomp never reaches sys_enter but does pass
 // sys_exit with its errno. sys_enter therefore marks the syscall in flight
@@ -73,8 +94,11 @@
 // marked and the task runs under a seccomp filter, a denied event for
 // EPERM or EACCES. Other errnos of skipped calls (moat's filter answers
 // clone3 with ENOSYS by design) are not reported. The stash is about
-// 1 KiB of task storage per watched thread (an exec's argv and two
-// paths), made at its first syscall and freed with the thread.
+// 2 KiB of task storage per watched thread (an exec's argv and loader
+// variables, two paths and their two walks), made at its first syscall
+// and freed with the thread. The path walk and the scan of an exec's
+// envp run under bpf_loop, so that the verifier checks one step of each
+// rather than every iteration.
 //
 // Every program first looks the current task's cgroup v2 id up in the
 // watched hash map and returns at once when it is absent. Records go to
@@ -105,13 +129,16 @@
 // # Limits worth knowing
 //
 //   - Ids (PID, PPID, UID, GID) are those of the initial namespaces.
-//   - Paths are reported as the caller gave them; a relative one is
-//     relative to Dirfd (AT_FDCWD: the caller's working directory), which
-//     the sensor does not resolve (the monitor makes them canonical). A
-//     path is what the caller's buffer held at syscall entry; a racing
+//   - Path is what the caller's buffer held at syscall entry; a racing
 //     thread can still change it between that read and the kernel's own
 //     copy. One on a page the caller had not touched cannot be read at
-//     entry; it is read at exit instead (ReadAtExit).
+//     entry; it is read at exit instead (ReadAtExit). Opened, Dir and
+//     NewDir come from the kernel and cannot be raced that way. A call
+//     that failed has no Opened (nothing was opened), only the Dir of a
+//     relative path; symlinks in the directories of a path that names
+//     no file (an unlink, a mkdir) are not followed.
+//   - An exec's loader variables are found by their first eight bytes
+//     among at most 128 envp entries and kept up to 256 bytes.
 //   - Watch a cgroup before its first task enters it: a task already
 //     inside a syscall when its cgroup is watched has no entry mark, so an
 //     EPERM from that one call would be reported as denied.
