@@ -19,6 +19,9 @@ var (
 	decoders = []string{"base64 -d", "base64 --decode", "base64 -D", "b64decode", "decode_base64", "base32 -d",
 		"xxd -r", "xxd -p -r", "openssl enc -d", "openssl base64 -d", "uudecode", "gunzip -c", "zcat", "rev |", "fromCharCode",
 		"Buffer.from(", "codecs.decode", "bytes.fromhex", "unhexlify", "\\x"}
+	// decodeTools decode; decodeFlags make them do it.
+	decodeTools = kinds("base64", "base32", "basenc", "xxd", "uudecode")
+	decodeFlags = kinds("-d", "--decode", "-D", "-r", "-rp", "-pr")
 	// runners are the run steps: a shell or interpreter fed what was
 	// decoded, or an eval of it.
 	runners = []string{"| sh", "|sh", "| bash", "|bash", "| zsh", "| dash", "| python", "|python", "| perl", "|perl",
@@ -114,6 +117,28 @@ var reconRules = []*builtin{
 				return nil
 			}
 			return &match{key: cmd, summary: "decode and run: " + describe(ev)}
+		},
+	},
+	{
+		Info:  Info{Name: "decode-payload", Severity: detect.SeverityMedium, Description: "a decoding tool (base64 -d, xxd -r, ...) started, or a command line with a decode step, after init by a function whose runtime is not a shell: a payload unpacked at run time", Techniques: []string{"T1140"}},
+		kinds: kinds("exec"),
+		match: func(_ *State, ev *detect.Event) *match {
+			if ev.Phase == detect.PhaseInit || ev.Runtime == "shell" || len(ev.Argv) < 2 {
+				return nil
+			}
+			cmd := strings.Join(ev.Argv[1:], " ")
+			if (isShell(ev.Path) || isShell(argv0(ev))) && containsAny(cmd, runners) != "" {
+				return nil // decode-exec's
+			}
+			tool := decodeTools[base(ev.Path)] || decodeTools[argv0(ev)]
+			flag := false
+			for _, a := range ev.Argv[1:] {
+				flag = flag || decodeFlags[a]
+			}
+			if d := containsAny(cmd, decoders); !(tool && flag) && (d == "" || d == "\\x") {
+				return nil
+			}
+			return &match{key: cmd, summary: "payload decoded: " + describe(ev)}
 		},
 	},
 	{
