@@ -81,8 +81,15 @@
 // and fentry are both BPF_PROG_TYPE_TRACING, and these hosts refuse fentry),
 // they need no tracefs, and they cost no record formatting. Kernel structs
 // are read with CO-RE relocations (bpf/vmlinux.h, trimmed from the host's
-// BTF), so one object runs on every kernel with BTF, task storage and ring
-// buffers and bpf_loop (5.17 or later).
+// BTF), so one object runs on every kernel with BTF, task storage, ring
+// buffers, bpf_loop and the kfunc bpf_rdonly_cast (6.2 or later). They
+// are read by direct loads, not helper calls: through the current task's
+// BTF pointer (bpf_get_current_task_btf), or through a pointer cast to
+// its kernel type with bpf_rdonly_cast, whose loads the kernel makes
+// fault-safe; a helper call is left only for strings, user memory and
+// one slot of the fd table. That is what pays for the path walks: the
+// cost to a watched open stayed where it was before them, and every
+// process on the host pays less at sys_exit (BenchmarkSensorOverhead).
 //
 // A syscall refused by seccomp never reaches sys_enter but does pass
 // sys_exit with its errno. sys_enter therefore marks the syscall in flight

@@ -34,12 +34,13 @@ static struct task_struct *(*bpf_get_current_task_btf)(void) = (void *)158;
 static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)181;
 
 /*
- * READ(dst, src): read one kernel value through a pointer that the verifier
- * does not trust (raw tracepoint arguments, pointers read from kernel
- * memory). src is an access expression such as &task->real_parent; the
- * preserve_access_index attribute on the struct makes its offset a CO-RE
- * relocation.
+ * CAST(type, p): the kernel pointer p as a typed, read-only pointer to a
+ * struct type of the running kernel (kfunc bpf_rdonly_cast, Linux 6.2),
+ * whose members then load directly: each load is fault-safe (a bad
+ * pointer reads as zero), and the verifier turns the cast itself into a
+ * move, so a member costs a load, not a helper call.
  */
-#define READ(dst, src) bpf_probe_read_kernel((dst), sizeof(*(dst)), (src))
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __attribute__((section(".ksyms")));
+#define CAST(type, p) ((type *)bpf_rdonly_cast((const void *)(p), __builtin_btf_type_id(*(type *)0, 1)))
 
 #endif /* MOAT_SENSOR_HELPERS_H */

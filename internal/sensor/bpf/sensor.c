@@ -458,13 +458,9 @@ static __always_inline void fill_hdr(struct event_hdr *h, __u8 kind, __u8 flags,
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct task_struct *parent = 0;
-	__u32 ppid = 0;
-
-	READ(&parent, &task->real_parent);
-	if (parent)
-		READ(&ppid, &parent->tgid);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *parent = task->real_parent;
+	__u32 ppid = parent ? parent->tgid : 0;
 
 	h->kind = kind;
 	h->flags = flags;
@@ -487,15 +483,15 @@ static __always_inline void fill_hdr(struct event_hdr *h, __u8 kind, __u8 flags,
 // fault the way a user buffer can.
 
 // A walk in progress (the context of walk_step, run by bpf_loop so
-// that the verifier checks one step, not every depth).
+// that the verifier checks one step, not every depth). The pointers are
+// kept as numbers: each step casts the one it reads.
 struct walk_ctx {
 	__u8 *buf;
-	struct dentry *dentry;
-	struct vfsmount *vfsmnt;
-	struct mount *mnt;
-	struct dentry *mnt_root;
-	struct dentry *root_d;
-	struct vfsmount *root_m;
+	__u64 dentry;
+	__u64 mnt; // the struct mount of the current vfsmount
+	__u64 mnt_root;
+	__u64 root_d;
+	__u64 root_m; // the root's vfsmount
 	__u32 off;
 	int done;
 };
@@ -506,29 +502,26 @@ struct walk_ctx {
 static long walk_step(__u64 i, void *data)
 {
 	struct walk_ctx *w = data;
-	struct dentry *dentry = w->dentry;
+	struct dentry *dentry = CAST(struct dentry, w->dentry);
+	struct mount *mnt = CAST(struct mount, w->mnt);
 
-	if (dentry == w->root_d && w->vfsmnt == w->root_m) {
+	if (w->dentry == w->root_d && w->mnt + MNT_OFFSET == w->root_m) {
 		w->done = 1;
 		return 1;
 	}
-	if (dentry == w->mnt_root) {
-		struct mount *parent = 0;
-		READ(&parent, &w->mnt->mnt_parent);
-		if (!parent || parent == w->mnt) {
+	if (w->dentry == w->mnt_root) {
+		struct mount *parent = mnt->mnt_parent;
+		if (!parent || parent == mnt) {
 			w->done = 1; // the top of this mount tree
 			return 1;
 		}
-		READ(&w->dentry, &w->mnt->mnt_mountpoint);
-		w->mnt = parent;
-		w->vfsmnt = (void *)((char *)parent + MNT_OFFSET);
-		READ(&w->mnt_root, &w->vfsmnt->mnt_root);
+		w->dentry = (__u64)mnt->mnt_mountpoint;
+		w->mnt = (__u64)parent;
+		w->mnt_root = (__u64)parent->mnt.mnt_root;
 		return 0;
 	}
-	struct dentry *up = 0;
-	const unsigned char *name = 0;
-	READ(&up, &dentry->d_parent);
-	READ(&name, &dentry->d_name.name);
+	struct dentry *up = dentry->d_parent;
+	const unsigned char *name = dentry->d_name.name;
 	__u32 off = w->off;
 	if (off >= PATH_LEN || !name)
 		return 1;
@@ -538,11 +531,11 @@ static long walk_step(__u64 i, void *data)
 	if (n <= 0 || n == PATH_LEN - off)
 		return 1; // unreadable, or cut: the walk is incomplete
 	w->off = off + n;
-	if (!up || up == dentry) {
+	if (!up || (__u64)up == w->dentry) {
 		w->done = 1; // the root of a file system mounted nowhere
 		return 1;
 	}
-	w->dentry = up;
+	w->dentry = (__u64)up;
 	return 0;
 }
 
@@ -553,24 +546,25 @@ static long walk_step(__u64 i, void *data)
 // gets WI_TRUNC when it stopped short. A mount root is crossed to where
 // it is mounted, as d_path does; the top of a mount tree that is not the
 // caller's root (a pseudo file system: memfd, pipe) ends the walk with
-// what was found.
+// what was found. The kernel's structs are read directly (typed by
+// bpf_rdonly_cast, each load fault-safe) and only the names with a
+// helper: one helper call a component.
 static __always_inline __u32 walk(__u8 *buf, struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *info)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct fs_struct *fs = 0;
-	struct walk_ctx w = {.buf = buf, .dentry = dentry, .vfsmnt = vfsmnt};
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct walk_ctx w = {.buf = buf, .dentry = (__u64)dentry};
 
 	if (!dentry || !vfsmnt) {
 		*info |= WI_TRUNC;
 		return 0;
 	}
-	READ(&fs, &task->fs);
+	struct fs_struct *fs = task->fs;
 	if (fs) {
-		READ(&w.root_d, &fs->root.dentry);
-		READ(&w.root_m, &fs->root.mnt);
+		w.root_d = (__u64)fs->root.dentry;
+		w.root_m = (__u64)fs->root.mnt;
 	}
-	w.mnt = (void *)((char *)vfsmnt - MNT_OFFSET);
-	READ(&w.mnt_root, &vfsmnt->mnt_root);
+	w.mnt = (__u64)vfsmnt - MNT_OFFSET;
+	w.mnt_root = (__u64)CAST(struct vfsmount, vfsmnt)->mnt_root;
 	bpf_loop(MAX_DEPTH, walk_step, &w, 0);
 	if (!w.done)
 		*info |= WI_TRUNC;
@@ -580,38 +574,33 @@ static __always_inline __u32 walk(__u8 *buf, struct dentry *dentry, struct vfsmo
 // fd_file is the current task's open file of descriptor fd, or NULL.
 static __always_inline struct file *fd_file(long fd)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct files_struct *files = 0;
-	struct fdtable *fdt = 0;
-	struct file **arr = 0;
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *f = 0;
-	unsigned int max = 0;
 
 	if (fd < 0)
 		return 0;
-	READ(&files, &task->files);
-	if (files)
-		READ(&fdt, &files->fdt);
-	if (fdt) {
-		READ(&max, &fdt->max_fds);
-		READ(&arr, &fdt->fd);
-	}
-	if (!arr || fd >= max)
+	struct files_struct *files = task->files;
+	if (!files)
 		return 0;
-	READ(&f, arr + fd);
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return 0;
+	__u64 arr = (__u64)fdt->fd;
+	if (!arr)
+		return 0;
+	bpf_probe_read_kernel(&f, sizeof(f), (void *)(arr + fd * sizeof(f)));
 	return f;
 }
 
 // walk_file walks the path of file f into buf.
 static __always_inline __u32 walk_file(__u8 *buf, struct file *f, __u8 *info)
 {
-	struct dentry *d = 0;
-	struct vfsmount *m = 0;
-	if (f) {
-		READ(&d, &f->f_path.dentry);
-		READ(&m, &f->f_path.mnt);
+	if (!f) {
+		*info |= WI_TRUNC;
+		return 0;
 	}
-	return walk(buf, d, m, info);
+	struct file *file = CAST(struct file, f);
+	return walk(buf, file->f_path.dentry, file->f_path.mnt, info);
 }
 
 // locate fills a where buffer for a path argument: the file of
@@ -634,16 +623,13 @@ static __always_inline __u32 locate(__u8 *buf, const __u8 *path, __u32 len, long
 	*info = WI_DIR;
 	if ((int)fd != AT_FDCWD)
 		return walk_file(buf, fd_file(fd), info);
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct fs_struct *fs = 0;
-	struct dentry *d = 0;
-	struct vfsmount *m = 0;
-	READ(&fs, &task->fs);
-	if (fs) {
-		READ(&d, &fs->pwd.dentry);
-		READ(&m, &fs->pwd.mnt);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fs_struct *fs = task->fs;
+	if (!fs) {
+		*info |= WI_TRUNC;
+		return 0;
 	}
-	return walk(buf, d, m, info);
+	return walk(buf, fs->pwd.dentry, fs->pwd.mnt, info);
 }
 
 // The first eight bytes of the loader variables an exec's capture keeps,
@@ -725,8 +711,9 @@ int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 
 	// TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-	struct task_struct *task = (void *)ctx->args[0];
-	struct linux_binprm *bprm = (void *)ctx->args[2];
+	// (p is current)
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct linux_binprm *bprm = CAST(struct linux_binprm, ctx->args[2]);
 
 	struct exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -735,8 +722,7 @@ int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	}
 	__u8 flags = 0;
 
-	const char *filename = 0;
-	READ(&filename, &bprm->filename);
+	const char *filename = bprm->filename;
 	long n = bpf_probe_read_kernel_str(e->filename, PATH_LEN, filename);
 	if (n < 0) {
 		n = 0;
@@ -746,18 +732,15 @@ int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	}
 	e->filename_len = n;
 
-	int argc = 0;
-	READ(&argc, &bprm->argc);
-	e->argc = argc;
+	e->argc = bprm->argc;
 
 	// The new image's argv: NUL-separated strings between arg_start and
 	// arg_end of the new mm, set up before this tracepoint fires.
-	struct mm_struct *mm = 0;
+	struct mm_struct *mm = task->mm;
 	unsigned long start = 0, end = 0;
-	READ(&mm, &task->mm);
 	if (mm) {
-		READ(&start, &mm->arg_start);
-		READ(&end, &mm->arg_end);
+		start = mm->arg_start;
+		end = mm->arg_end;
 	}
 	__u64 len = end - start;
 	if (end < start)
@@ -777,20 +760,19 @@ int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	// (execveat with AT_EMPTY_PATH, fexecve) the filename is only
 	// "/dev/fd/N", and a memfd or a deleted file has no path at all, but
 	// its inode has no link.
-	struct file *file = 0;
+	struct file *file = bprm->file;
 	struct dentry *dentry = 0;
 	struct inode *inode = 0;
 	const unsigned char *name = 0;
 	unsigned int nlink = 1;
-	READ(&file, &bprm->file);
 	if (file) {
-		READ(&inode, &file->f_inode);
-		READ(&dentry, &file->f_path.dentry);
+		inode = file->f_inode;
+		dentry = file->f_path.dentry;
 	}
 	if (inode)
-		READ(&nlink, &inode->i_nlink);
+		nlink = inode->i_nlink;
 	if (dentry)
-		READ(&name, &dentry->d_name.name);
+		name = dentry->d_name.name;
 	e->nlink = nlink;
 	e->name_len = 0;
 	if (name) {
@@ -832,9 +814,7 @@ int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 
 static __always_inline void emit_exit(struct watch *w, __u64 cg)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	int code = 0;
-	READ(&code, &task->exit_code);
+	int code = bpf_get_current_task_btf()->exit_code;
 
 	struct exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -874,12 +854,8 @@ int sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (!w)
 		return 0;
 
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct signal_struct *sig = 0;
-	int live = 1;
-	READ(&sig, &task->signal);
-	if (sig)
-		READ(&live, &sig->live.counter);
+	struct signal_struct *sig = bpf_get_current_task_btf()->signal;
+	int live = sig ? sig->live.counter : 1;
 	if (live != 0)
 		return 0;
 	emit_exit(w, cg);
@@ -1045,12 +1021,13 @@ static __always_inline void stash(struct task_state *st, struct pt_regs *regs, l
 	default:
 		return;
 	}
-	READ(&a0, SC_ARG0(regs));
-	READ(&a1, SC_ARG1(regs));
-	READ(&a2, SC_ARG2(regs));
-	READ(&a3, SC_ARG3(regs));
-	READ(&a4, SC_ARG4(regs));
-	READ(&a5, SC_ARG5(regs));
+	struct pt_regs *r = CAST(struct pt_regs, regs);
+	a0 = *SC_ARG0(r);
+	a1 = *SC_ARG1(r);
+	a2 = *SC_ARG2(r);
+	a3 = *SC_ARG3(r);
+	a4 = *SC_ARG4(r);
+	a5 = *SC_ARG5(r);
 
 	st->len1 = 0;
 	st->len2 = 0;
@@ -1474,10 +1451,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 
 static __always_inline int in_seccomp_filter(void)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	int mode = 0;
-	READ(&mode, &task->seccomp.mode);
-	return mode == SECCOMP_MODE_FILTER;
+	return bpf_get_current_task_btf()->seccomp.mode == SECCOMP_MODE_FILTER;
 }
 
 // count_refusal counts, in the cgroup's own entry, a call a wall of the
@@ -1639,13 +1613,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct pt_regs *regs = (void *)ctx->args[0];
 	long ret = ctx->args[1];
 	long nr = -1;
-#if defined(__TARGET_ARCH_x86)
-	READ(&nr, SC_NR(regs));
-#else
-	int nr32 = -1;
-	READ(&nr32, SC_NR(regs));
-	nr = nr32;
-#endif
+	nr = *SC_NR(CAST(struct pt_regs, regs)); // (arm64: an int)
 	if (untraced(nr))
 		return 0;
 
