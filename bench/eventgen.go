@@ -264,11 +264,7 @@ func refusals(s *server, id string) ([]string, error) {
 	if id == "" {
 		return nil, nil
 	}
-	req, err := s.request(context.Background(), "GET", "/moat/v1/traces/"+id, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.do(context.Background(), "GET", "/moat/v1/traces/"+id, nil)
 	if err != nil {
 		return nil, err
 	}

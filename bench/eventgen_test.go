@@ -71,3 +71,19 @@ func TestPrintEventGenerator(t *testing.T) {
 		}
 	}
 }
+
+// FuzzActionResult: the generator's log comes from inside the instance,
+// written by whatever ran there; reading it must never fail, and the
+// result is always one of its forms.
+func FuzzActionResult(f *testing.F) {
+	f.Add(`{"action":"syscall.X","msg":"action error","error":"e"}`, 0)
+	f.Add(`{"action":"syscall.X","as":"child","msg":"action skipped","reason":"r"}`+"\n"+"not json", 1)
+	f.Add("", 0)
+	f.Fuzz(func(t *testing.T, log string, exit int) {
+		r := actionResult(log, exit, "syscall.X")
+		ok := r == "ran" || strings.HasPrefix(r, "error: ") || strings.HasPrefix(r, "skipped: ") || strings.HasPrefix(r, "exit status ")
+		if !ok {
+			t.Fatalf("result %q", r)
+		}
+	})
+}

@@ -190,11 +190,7 @@ func medianI(v []int) int {
 func alertLatency(ctx context.Context, s *server, n int) ([]time.Duration, error) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := s.request(fctx, "GET", "/moat/v1/alerts?function=suspicious&follow=1&since=1s", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.do(fctx, "GET", "/moat/v1/alerts?function=suspicious&follow=1&since=1s", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -244,13 +240,18 @@ func (s *server) request(ctx context.Context, method, path string, body []byte) 
 	return req, err
 }
 
-// signed sends a signed request and returns the body of a 2xx answer.
-func (s *server) signed(method, path string, body []byte) ([]byte, error) {
-	req, err := s.request(context.Background(), method, path, body)
+// do sends a signed request to moat's own API.
+func (s *server) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	req, err := s.request(ctx, method, path, body)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return http.DefaultClient.Do(req)
+}
+
+// signed sends a signed request and returns the body of a 2xx answer.
+func (s *server) signed(method, path string, body []byte) ([]byte, error) {
+	resp, err := s.do(context.Background(), method, path, body)
 	if err != nil {
 		return nil, err
 	}

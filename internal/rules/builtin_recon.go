@@ -19,6 +19,10 @@ var (
 	decoders = []string{"base64 -d", "base64 --decode", "base64 -D", "b64decode", "decode_base64", "base32 -d",
 		"xxd -r", "xxd -p -r", "openssl enc -d", "openssl base64 -d", "uudecode", "gunzip -c", "zcat", "rev |", "fromCharCode",
 		"Buffer.from(", "codecs.decode", "bytes.fromhex", "unhexlify", "\\x"}
+	// payloadDecoders are the decode steps that unpack an encoded
+	// payload (not a compressed file: zcat of data is ordinary work).
+	payloadDecoders = []string{"base64 -d", "base64 --decode", "base64 -D", "b64decode", "decode_base64", "base32 -d",
+		"xxd -r", "xxd -p -r", "openssl enc -d", "openssl base64 -d", "uudecode", "fromCharCode", "bytes.fromhex", "unhexlify"}
 	// decodeTools decode; decodeFlags make them do it.
 	decodeTools = kinds("base64", "base32", "basenc", "xxd", "uudecode")
 	decodeFlags = kinds("-d", "--decode", "-D", "-r", "-rp", "-pr")
@@ -135,7 +139,7 @@ var reconRules = []*builtin{
 			for _, a := range ev.Argv[1:] {
 				flag = flag || decodeFlags[a]
 			}
-			if d := containsAny(cmd, decoders); !(tool && flag) && (d == "" || d == "\\x") {
+			if !(tool && flag) && containsAny(cmd, payloadDecoders) == "" {
 				return nil
 			}
 			return &match{key: cmd, summary: "payload decoded: " + describe(ev)}

@@ -178,6 +178,7 @@ func TestBuiltins(t *testing.T) {
 		{"base64 -d by a Go function", []detect.Event{exec("/usr/bin/base64", "-d", "/tmp/blob")}, []string{"decode-payload"}},
 		{"a decode step in an argument", []detect.Event{exec("/bin/echo", "ZGVj", "|", "base64", "-d")}, []string{"decode-payload"}},
 		{"base64 encoding is fine", []detect.Event{exec("/usr/bin/base64", "/tmp/blob")}, nil},
+		{"zcat of data is fine", []detect.Event{exec("/bin/zcat", "/var/task/data.gz")}, nil},
 		{"find for keys", []detect.Event{exec("/usr/bin/find", "/", "-name", "id_rsa*")}, []string{"credential-sweep"}},
 		{"grep for AWS secrets", []detect.Event{exec("/bin/grep", "-r", "aws_secret_access_key", "/home")}, []string{"credential-sweep"}},
 		{"find of the function's own files is fine", []detect.Event{exec("/usr/bin/find", "/var/task", "-name", "*.json")}, nil},
