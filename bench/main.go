@@ -107,7 +107,7 @@ type server struct {
 }
 
 func start(moatBin, dir string, extra ...string) (*server, error) {
-	cmd := exec.Command(moatBin, append([]string{"up", "--listen", "127.0.0.1:0", "--data-dir", dir}, extra...)...)
+	cmd := exec.Command(moatBin, append([]string{"up", "--listen", "127.0.0.1:0", "--url-listen", "127.0.0.1:0", "--data-dir", dir}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -45,8 +45,11 @@ type Options struct {
 	// Isolation reports the walls instances get on this node, for
 	// GetFunction's Isolation field.
 	Isolation func() any
-	Auth      Authenticator
-	Logger    *slog.Logger
+	// URLBase is the address of the function URL with an id, for the
+	// FunctionUrl field; nil leaves it empty.
+	URLBase func(id string) string
+	Auth    Authenticator
+	Logger  *slog.Logger
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.
@@ -110,6 +113,12 @@ func (s *Server) routes() {
 	s.handle("GET /2019-09-25/functions/{name}/event-invoke-config", 0, s.control(s.getEventInvokeConfig))
 	s.handle("DELETE /2019-09-25/functions/{name}/event-invoke-config", 0, s.control(s.deleteEventInvokeConfig))
 	// moat's own API.
+	const url = "/2021-10-31/functions/{name}/url"
+	s.handle("POST "+url, 1<<20, s.control(s.createFunctionURL))
+	s.handle("GET "+url, 0, s.control(s.getFunctionURL))
+	s.handle("PUT "+url, 1<<20, s.control(s.updateFunctionURL))
+	s.handle("DELETE "+url, 0, s.control(s.deleteFunctionURL))
+	s.handle("GET "+url+"s", 0, s.control(s.listFunctionURLs))
 	s.handle("GET /moat/v1/logs/{name}", 0, s.readLogs)
 	s.handle("GET /moat/v1/destinations/{dest}", 0, s.readDestination)
 	s.handle("GET /moat/v1/code/{sha256}", 0, s.control(s.getCode))

@@ -668,7 +668,8 @@ func TestUp(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	if got.Listen != "127.0.0.1:0" || got.DataDir != dataDir || got.MaxConcurrency != 7 || got.SandboxPool != 3 ||
-		got.IdleTimeout != time.Minute || got.Region != "us-east-1" || got.Logger == nil || got.ShutdownGrace != 30*time.Second {
+		got.IdleTimeout != time.Minute || got.Region != "us-east-1" || got.Logger == nil || got.ShutdownGrace != 30*time.Second ||
+		got.URLListen != "127.0.0.1:9002" || got.URLDomain != "localhost" {
 		t.Errorf("node options %+v", got)
 	}
 	reqs := f.requests(t)

@@ -54,6 +54,8 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 	traceRet := c.fs.Duration("trace-retention", 30*24*time.Hour, "keep forensic records and alerts this long (`duration`)")
 	webhook := c.fs.String("alert-webhook", "", "POST every alert as JSON to `URL` (retried; signed with $MOAT_ALERT_WEBHOOK_SECRET when set)")
 	metrics := c.fs.String("metrics-listen", "", "serve Prometheus metrics at /metrics on `address` (no authentication)")
+	urlListen := c.fs.String("url-listen", "127.0.0.1:9002", "serve function URLs on `address` (empty: none)")
+	urlDomain := c.fs.String("url-domain", "localhost", "function URLs are <url-id>.lambda-url.<region>.`domain`")
 	if _, err := c.parseN(0, 0); err != nil {
 		return err
 	}
@@ -116,6 +118,8 @@ func runUp(ctx context.Context, c *cmdCtx) error {
 			WebhookSecret:    c.getenv("MOAT_ALERT_WEBHOOK_SECRET"),
 		},
 		MetricsListen: *metrics,
+		URLListen:     *urlListen,
+		URLDomain:     *urlDomain,
 		Logger:        log,
 	}, ready)
 	wg.Wait()

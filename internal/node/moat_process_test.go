@@ -67,7 +67,7 @@ type moatProc struct {
 // The process is killed at the end of the test if it is still running.
 func startMoat(t testing.TB, dir string, extra ...string) *moatProc {
 	t.Helper()
-	args := append([]string{"up", "--listen", "127.0.0.1:0", "--data-dir", dir, "--log-format", "json"}, extra...)
+	args := append([]string{"up", "--listen", "127.0.0.1:0", "--url-listen", "127.0.0.1:0", "--data-dir", dir, "--log-format", "json"}, extra...)
 	cmd := exec.Command(moatBinary(t), args...)
 	cmd.Env = moatEnv()
 	w := newLogWatch()

@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"moat.dev/moat/internal/api"
 	"moat.dev/moat/internal/codepkg"
 	"moat.dev/moat/internal/credentials"
 	"moat.dev/moat/internal/egress"
+	"moat.dev/moat/internal/funcurl"
 	"moat.dev/moat/internal/invoke"
 	"moat.dev/moat/internal/logs"
 	"moat.dev/moat/internal/monitor"
@@ -64,7 +66,12 @@ type Options struct {
 	// this address (no authentication: bind it to loopback or a scrape
 	// network).
 	MetricsListen string
-	Logger        *slog.Logger
+	// URLListen, when set, serves the functions' URLs (function URL
+	// configs) on this address; URLDomain (default localhost) is the
+	// domain of their host names: <url-id>.lambda-url.<region>.<domain>.
+	URLListen string
+	URLDomain string
+	Logger    *slog.Logger
 }
 
 // SensorOptions configure monitoring.
@@ -89,6 +96,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:9000"
+	}
+	if o.URLDomain == "" {
+		o.URLDomain = "localhost"
 	}
 	if o.Region == "" {
 		o.Region = "us-east-1"
@@ -154,6 +164,9 @@ type node struct {
 	disp  *invoke.Dispatcher
 	queue *invoke.Queue
 	srv   *api.Server
+	auth  api.SigV4
+	// urlPort is the port function URLs are served on, once listening.
+	urlPort atomic.Int32
 }
 
 // onClose adds f to what close runs, before everything added earlier.
@@ -310,6 +323,12 @@ func (n *node) startInvocations() error {
 func (n *node) newAPI() {
 	started := time.Now()
 	key := n.key
+	n.auth = api.SigV4{Verifier: &sigv4.Verifier{Secret: func(ak string) (string, bool) {
+		if ak == key.AccessKeyID {
+			return key.SecretAccessKey, true
+		}
+		return "", false
+	}}}
 	n.srv = api.New(api.Options{
 		Registry:     n.reg,
 		Resolver:     n.reg,
@@ -319,13 +338,9 @@ func (n *node) newAPI() {
 		Destinations: n.queue,
 		Monitor:      n.mon,
 		Profiles:     n.profiles,
-		Auth: api.SigV4{Verifier: &sigv4.Verifier{Secret: func(ak string) (string, bool) {
-			if ak == key.AccessKeyID {
-				return key.SecretAccessKey, true
-			}
-			return "", false
-		}}},
-		Isolation: func() any { return map[string]any{"applied": n.iso, "missing": n.missing} },
+		Auth:         n.auth,
+		URLBase:      n.urlBase,
+		Isolation:    func() any { return map[string]any{"applied": n.iso, "missing": n.missing} },
 		Status: func() any {
 			return map[string]any{
 				"startedAt":         started.UTC().Format(time.RFC3339),
@@ -340,6 +355,16 @@ func (n *node) newAPI() {
 		},
 		Logger: n.log.With("component", "api"),
 	})
+}
+
+// urlBase is the address of function URL id: its host name, on the port
+// URLs are served on (empty while they are not).
+func (n *node) urlBase(id string) string {
+	port := n.urlPort.Load()
+	if port == 0 {
+		return ""
+	}
+	return fmt.Sprintf("http://%s.lambda-url.%s.%s:%d/", id, n.opts.Region, n.opts.URLDomain, port)
 }
 
 // serve listens, starts the queue, says ready, and runs until ctx ends or
@@ -368,6 +393,21 @@ func (n *node) serve(ctx context.Context, ready func(addr string)) error {
 		n.onClose(func() { ms.Close() })
 		log.Info("serving metrics", "listen", mln.Addr().String())
 	}
+	var us *http.Server
+	if opts.URLListen != "" {
+		uln, err := net.Listen("tcp", opts.URLListen)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("function URL listen: %w", err)
+		}
+		us = &http.Server{Handler: funcurl.New(funcurl.Options{
+			URLs: n.reg, Resolver: n.reg, Invoker: n.disp, Auth: n.auth, AccountID: opts.AccountID,
+			Logger: n.log.With("component", "funcurl"),
+		}), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = us.Serve(uln) }()
+		n.urlPort.Store(int32(uln.Addr().(*net.TCPAddr).Port))
+		log.Info("serving function URLs", "url_listen", uln.Addr().String(), "domain", opts.URLDomain)
+	}
 	if err := n.queue.Start(ctx); err != nil {
 		hs.Close()
 		return err
@@ -393,6 +433,11 @@ func (n *node) serve(ctx context.Context, ready func(addr string)) error {
 	var errs []error
 	if err := hs.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("api shutdown: %w", err))
+	}
+	if us != nil {
+		if err := us.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("function URL shutdown: %w", err))
+		}
 	}
 	if err := n.queue.Stop(sctx); err != nil {
 		errs = append(errs, err)

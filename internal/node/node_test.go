@@ -49,6 +49,7 @@ func startNode(t testing.TB, mutate func(*Options)) *testNode {
 	dir := t.TempDir()
 	opts := Options{
 		Listen:           "127.0.0.1:0",
+		URLListen:        "127.0.0.1:0",
 		DataDir:          dir,
 		AsyncRetryDelays: []time.Duration{50 * time.Millisecond, 50 * time.Millisecond},
 		ShutdownGrace:    10 * time.Second,

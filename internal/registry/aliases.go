@@ -139,6 +139,7 @@ func (r *Registry) DeleteAlias(ctx context.Context, name, alias string) error {
 	}
 	delete(rec.Aliases, alias)
 	delete(rec.EventInvoke, alias)
+	delete(rec.URLs, alias) // its URL goes with it
 	return r.save(ctx, fn, rec, rev)
 }
 

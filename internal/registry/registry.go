@@ -91,6 +91,7 @@ type Registry struct {
 	mu      sync.RWMutex
 	changed *sync.Cond // on mu; broadcast after every cache change
 	fns     map[string]*fnEntry
+	urls    map[string]URLTarget // function URL id → what it invokes
 	vers    map[verKey]*verEntry
 	names   []string // sorted names of live functions
 }
@@ -121,6 +122,7 @@ type fnRecord struct {
 	Aliases       map[string]*Alias             `json:"Aliases,omitempty"`
 	Reserved      *int                          `json:"Reserved,omitempty"`
 	EventInvoke   map[string]*EventInvokeConfig `json:"EventInvoke,omitempty"` // by qualifier
+	URLs          map[string]*URLConfig         `json:"URLs,omitempty"`        // function URLs by qualifier
 }
 
 // publishMark remembers the last version reserved by PublishVersion and
@@ -321,6 +323,11 @@ func (r *Registry) applyFn(name string, rev uint64, rec *fnRecord) {
 	if old != nil && old.rev >= rev {
 		return
 	}
+	var oldRec *fnRecord
+	if old != nil {
+		oldRec = old.rec
+	}
+	r.indexURLs(name, oldRec, rec)
 	r.fns[name] = ne
 	wasLive, isLive := old != nil && old.rec != nil, rec != nil
 	switch {
