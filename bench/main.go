@@ -51,6 +51,7 @@ func main() {
 	warmInstances := flag.Int("instances", 100, "idle warm instances for the per-instance cost")
 	scale := flag.Bool("scale", false, "also run the scale checks: many idle instances, and a throttled burst at concurrency 64")
 	sensor := flag.Bool("sensor", false, "measure the runtime sensor instead: throughput with it off, in monitor and in enforce mode, alert latency, memory")
+	urls := flag.Bool("urls", false, "measure function URLs instead: a URL request against the direct Invoke of the same warm function and a plain net/http handler")
 	eventGenerator := flag.String("event-generator", "", "run each syscall action of this falcosecurity/event-generator binary (built by you) in its own invocation of a network-isolated instance, and print what moat saw of it")
 	flag.Parse()
 	fmt.Println(machine())
@@ -58,6 +59,8 @@ func main() {
 	switch {
 	case *eventGenerator != "":
 		err = runEventGenerator(*moatBin, *eventGenerator)
+	case *urls:
+		err = runURLs(*moatBin, *zipPath, *rounds, *duration)
 	case *sensor:
 		err = runSensor(*moatBin, *zipPath, *rounds, *duration)
 	default:
@@ -103,6 +106,7 @@ type server struct {
 	url      string
 	client   *lambda.Client
 	key      credentials.Key
+	urlAddr  string // where function URLs are served
 	stopOnce sync.Once
 }
 
@@ -116,14 +120,19 @@ func start(moatBin, dir string, extra ...string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	addr := make(chan string, 1)
+	addr, urlAddr := make(chan string, 1), make(chan string, 1)
 	go func() {
-		re := regexp.MustCompile(`listen=(\S+)`)
+		// "moat is ready ... listen=ADDR", after "... url_listen=ADDR"
+		re := regexp.MustCompile(`\b(url_)?listen=(\S+)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			for _, m := range re.FindAllStringSubmatch(sc.Text(), -1) {
+				ch := addr
+				if m[1] != "" {
+					ch = urlAddr
+				}
 				select {
-				case addr <- m[1]:
+				case ch <- strings.Trim(m[2], `"`):
 				default:
 				}
 			}
@@ -132,7 +141,12 @@ func start(moatBin, dir string, extra ...string) (*server, error) {
 	s := &server{cmd: cmd}
 	select {
 	case a := <-addr:
-		s.url = "http://" + strings.Trim(a, `"`)
+		s.url = "http://" + a
+		select {
+		case u := <-urlAddr:
+			s.urlAddr = u
+		default:
+		}
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		return nil, errors.New("moat did not report its address")

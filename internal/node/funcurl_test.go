@@ -68,9 +68,9 @@ func TestFunctionURLs(t *testing.T) {
 	}
 	type seen struct {
 		Method, Path, RawQuery, Body, Thing, AccessKey, SourceIP, APIID string
-		Query                                                          map[string]string
-		IsBase64Encoded                                                bool
-		Cookies                                                        []string
+		Query                                                           map[string]string
+		IsBase64Encoded                                                 bool
+		Cookies                                                         []string
 	}
 	decode := func(b []byte) seen {
 		t.Helper()

@@ -5,6 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -459,6 +463,35 @@ func TestProcessCredentialsFile(t *testing.T) {
 	}
 	if err := json.Unmarshal(stdout, &meta); err != nil || meta.StatusCode != 200 || meta.FunctionError != "" || meta.ExecutedVersion != "$LATEST" {
 		t.Errorf("aws lambda invoke printed %s (%v)", stdout, err)
+	}
+
+	// A function URL made with the AWS CLI answers plain HTTP.
+	cmd = exec.CommandContext(ctx, awsCLI, "lambda", "create-function-url-config", "--endpoint-url", p.node.url,
+		"--function-name", "echo", "--auth-type", "NONE")
+	cmd.Env = env
+	stdout, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("aws lambda create-function-url-config: %v", err)
+	}
+	var cfg struct{ FunctionUrl string }
+	if err := json.Unmarshal(stdout, &cfg); err != nil || cfg.FunctionUrl == "" {
+		t.Fatalf("create-function-url-config printed %s (%v)", stdout, err)
+	}
+	u, err := url.Parse(cfg.FunctionUrl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+u.Port()) // <id>.lambda-url.us-east-1.localhost
+	}}}
+	resp, err := hc.Get(cfg.FunctionUrl + "from/cli?q=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"rawPath":"/from/cli"`) || !strings.Contains(string(body), `"version":"2.0"`) {
+		t.Errorf("GET %s: %d %s", cfg.FunctionUrl, resp.StatusCode, body)
 	}
 	p.stop(t)
 }
