@@ -76,7 +76,7 @@ func init() {
 	commands = []*command{
 		upCommand,
 		deployCommand, invokeCommand, lsCommand, getCommand, rmCommand, publishCommand,
-		aliasCommand, concurrencyCommand, asyncConfigCommand,
+		aliasCommand, concurrencyCommand, asyncConfigCommand, urlCommand,
 		logsCommand, destinationCommand, statusCommand,
 		traceCommand, alertsCommand, profileCommand, rulesCommand,
 		versionCommand,
