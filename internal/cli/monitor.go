@@ -94,6 +94,9 @@ func printRecord(w io.Writer, r *monitor.Record) {
 	if r.Runtime != "" {
 		fmt.Fprintf(w, "  runtime %s", r.Runtime)
 	}
+	if r.Source != "" {
+		fmt.Fprintf(w, "  from %s", r.Source)
+	}
 	fmt.Fprintln(w)
 	if !r.Start.IsZero() {
 		fmt.Fprintf(w, "  %s → %s (%s)\n", r.Start.UTC().Format(clock), r.End.UTC().Format(clock), r.End.Sub(r.Start).Round(time.Microsecond))

@@ -149,7 +149,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := h.opts.Invoker.InvokeTarget(r.Context(), target, &invoke.Request{
-		FunctionName: t.Function, Qualifier: t.Qualifier, Payload: payload,
+		FunctionName: t.Function, Qualifier: t.Qualifier, Payload: payload, Source: "url:" + id,
 	})
 	var te *invoke.ThrottleError
 	switch {

@@ -200,6 +200,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 		Payload:       m.Data(),
 		ClientContext: h.Get(hdrContext),
 		RequestID:     reqID,
+		Source:        "async",
 	})
 	close(stop)
 	switch {

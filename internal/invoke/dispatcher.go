@@ -44,7 +44,7 @@ type Monitor interface {
 	// Begin and End bracket one invocation on an instance. End reports
 	// whether the instance must not be reused (its function recycles on
 	// denial and a wall refused it something).
-	Begin(instanceID, requestID string)
+	Begin(instanceID, requestID, source string)
 	End(instanceID, requestID string) (retire bool)
 }
 
@@ -114,6 +114,10 @@ type Request struct {
 	RequestID string
 	// WantLog asks for the log tail in the response.
 	WantLog bool
+	// Source says what triggered the invocation, for its forensic
+	// record: "invoke" (the Invoke API) when empty, "async" (a queued
+	// Event invocation), "url:<url-id>" (a function URL).
+	Source string
 }
 
 // Response is the outcome of a synchronous invocation.
@@ -408,7 +412,11 @@ func (d *Dispatcher) deliver(ctx context.Context, t *registry.Target, req *Reque
 		}
 		ictx, cancel := context.WithDeadline(ctx, deadline)
 		if d.opts.Monitor != nil {
-			d.opts.Monitor.Begin(inst.id, reqID)
+			src := req.Source
+			if src == "" {
+				src = "invoke"
+			}
+			d.opts.Monitor.Begin(inst.id, reqID, src)
 		}
 		res, err := inst.api.Invoke(ictx, &runtimeapi.Invocation{
 			RequestID:     reqID,

@@ -27,7 +27,7 @@ func BenchmarkQuietInvocation(b *testing.B) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
 	b.ResetTimer()
 	for i := range b.N {
-		m.Begin("i1", ids[i])
+		m.Begin("i1", ids[i], "")
 		m.End("i1", ids[i])
 	}
 	for m.quietCount.Load() < uint64(b.N) {

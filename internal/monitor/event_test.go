@@ -134,7 +134,7 @@ func TestDotDotCannotHideACredentialRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.emit(m, 4040, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
-	m.Begin("dd", "req-dd")
+	m.Begin("dd", "req-dd", "")
 	src.emit(m, 4040, sensor.Event{Kind: sensor.KindOpen, Dirfd: -100, Path: "/etc/../etc/./shadow", Intent: sensor.IntentRead})
 	src.emit(m, 4040, sensor.Event{Kind: sensor.KindOpen, Dirfd: -100, Path: "../../proc/self/environ", Intent: sensor.IntentRead})
 	m.End("dd", "req-dd")

@@ -328,7 +328,7 @@ func (m *Monitor) Forget(id string) {
 }
 
 // Begin marks the start of an invocation on an instance.
-func (m *Monitor) Begin(id, requestID string) {
+func (m *Monitor) Begin(id, requestID, source string) {
 	if m.src == nil {
 		return
 	}
@@ -340,6 +340,7 @@ func (m *Monitor) Begin(id, requestID string) {
 		return
 	}
 	sp := &span{requestID: requestID, begin: now, rec: m.newRecord(in, requestID, now)}
+	sp.rec.Source = source
 	// Init and idle events waiting for a record go with this one.
 	sp.rec.add(in.pending, m.opts.MaxRecordEvents)
 	in.pending = nil

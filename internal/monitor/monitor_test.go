@@ -201,7 +201,7 @@ func TestAttribution(t *testing.T) {
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/etc/hosts", Intent: sensor.IntentRead})
 	waitFor(t, "init events", func() bool { return m.events.Load() == 3 })
 
-	m.Begin("inst-1", "req-1")
+	m.Begin("inst-1", "req-1", "")
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/tmp/a", Flags: 0o101, Intent: sensor.IntentWrite | sensor.IntentCreate})
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindConnect, Family: 2, Addr: netip.MustParseAddrPort("198.18.0.9:443"), Result: -1, Errno: 1})
 	waitFor(t, "invoke events", func() bool { return m.events.Load() == 5 })
@@ -209,7 +209,7 @@ func TestAttribution(t *testing.T) {
 	// Between invocations: idle, stored with the next record.
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/tmp/idle", Intent: sensor.IntentRead})
 	waitFor(t, "idle event", func() bool { return m.events.Load() == 6 })
-	m.Begin("inst-1", "req-2")
+	m.Begin("inst-1", "req-2", "")
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/tmp/b", Intent: sensor.IntentRead})
 	waitFor(t, "second invocation", func() bool { return m.events.Load() == 7 })
 	m.End("inst-1", "req-2")
@@ -274,7 +274,7 @@ func TestAlertsCarryRequestAndRecordNamesThem(t *testing.T) {
 	}
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
 	waitFor(t, "exec", func() bool { return m.events.Load() == 1 })
-	m.Begin("inst-2", "req-a")
+	m.Begin("inst-2", "req-a", "")
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/proc/self/environ", Intent: sensor.IntentRead})
 	waitFor(t, "open", func() bool { return m.events.Load() == 2 })
 	m.End("inst-2", "req-a")
@@ -305,7 +305,7 @@ func TestRecordBoundsAndDrops(t *testing.T) {
 	}
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
 	waitFor(t, "exec", func() bool { return m.events.Load() == 1 })
-	m.Begin("inst-3", "req-b")
+	m.Begin("inst-3", "req-b", "")
 	for range 5 {
 		src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/var/task/data.json", Intent: sensor.IntentRead})
 	}
@@ -358,7 +358,7 @@ func TestMonitoringOff(t *testing.T) {
 	if err := m.Observe("i", detect.InstanceInfo{Function: "fn"}, 1, "/x"); err != nil {
 		t.Error(err)
 	}
-	m.Begin("i", "r")
+	m.Begin("i", "r", "")
 	m.End("i", "r")
 	m.Forget("i")
 }
@@ -371,9 +371,9 @@ func TestQuietInvocationRemembered(t *testing.T) {
 	}
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
 	waitFor(t, "exec", func() bool { return m.events.Load() == 1 })
-	m.Begin("inst-q", "first")
+	m.Begin("inst-q", "first", "")
 	m.End("inst-q", "first")
-	m.Begin("inst-q", "quiet")
+	m.Begin("inst-q", "quiet", "")
 	m.End("inst-q", "quiet")
 	if r := waitTrace(t, m, "first"); len(r) != 1 || r[0].Quiet || len(r[0].Events) != 1 {
 		t.Errorf("first invocation record = %+v", r)
@@ -396,7 +396,7 @@ func raiseEnvironAlert(t *testing.T, m *Monitor, src *fakeSource, cg uint64, ins
 	}
 	n := m.events.Load()
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
-	m.Begin(inst, req)
+	m.Begin(inst, req, "")
 	src.emit(m, cg, sensor.Event{Kind: sensor.KindOpen, Path: "/proc/self/environ", Intent: sensor.IntentRead})
 	waitFor(t, "events", func() bool { return m.events.Load() == n+2 })
 	m.End(inst, req)
@@ -474,7 +474,7 @@ func TestNewVersionInheritsAndDrifts(t *testing.T) {
 		}
 		n := m.events.Load()
 		src.emit(m, cg, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap"})
-		m.Begin(inst, req)
+		m.Begin(inst, req, "")
 		for _, e := range extra {
 			src.emit(m, cg, e)
 		}
@@ -519,7 +519,7 @@ func TestRetireOnRefusal(t *testing.T) {
 		t.Error("a Recycle instance is not watched with KillEscapes")
 	}
 	src.emit(m, 91, sensor.Event{Kind: sensor.KindExec, Path: "/var/task/bootstrap", Argv: []string{"/var/task/bootstrap"}})
-	m.Begin("r1", "req-1")
+	m.Begin("r1", "req-1", "")
 	// A file the process may not open is no refusal by a wall.
 	src.emit(m, 91, sensor.Event{Kind: sensor.KindOpen, Path: "/etc/shadow", Result: -13, Errno: 13})
 	select {
@@ -561,7 +561,7 @@ func TestRetireOnRefusal(t *testing.T) {
 	src.mu.Lock()
 	src.refusals[92] = 1
 	src.mu.Unlock()
-	m.Begin("k1", "req-2")
+	m.Begin("k1", "req-2", "")
 	if m.End("k1", "req-2") {
 		t.Error("End retires an instance of a function without Recycle")
 	}

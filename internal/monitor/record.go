@@ -15,13 +15,16 @@ import (
 // it), the alerts they raised, and what could not be kept. A record with
 // no RequestID holds an instance's last idle events.
 type Record struct {
-	RequestID string    `json:"request_id,omitempty"`
-	Function  string    `json:"function"`
-	Version   string    `json:"version"`
-	Instance  string    `json:"instance"`
-	Runtime   string    `json:"runtime,omitempty"`
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end"`
+	RequestID string `json:"request_id,omitempty"`
+	// Source is what triggered the invocation: invoke (the Invoke API),
+	// async (a queued Event invocation), url:<url-id> (a function URL).
+	Source   string    `json:"source,omitempty"`
+	Function string    `json:"function"`
+	Version  string    `json:"version"`
+	Instance string    `json:"instance"`
+	Runtime  string    `json:"runtime,omitempty"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
 	// FirstInvocation marks the instance's first invocation; its record
 	// holds the instance's init events.
 	FirstInvocation bool           `json:"first_invocation,omitempty"`

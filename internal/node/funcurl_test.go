@@ -93,6 +93,20 @@ func TestFunctionURLs(t *testing.T) {
 		s.IsBase64Encoded || s.Thing != "abc" || len(s.Cookies) != 2 || s.SourceIP != "127.0.0.1" || s.APIID != id || s.AccessKey != "" {
 		t.Errorf("the function saw %+v", s)
 	}
+	// The invocation's forensic record says a URL triggered it.
+	reqID := resp.Header.Get("X-Amzn-Requestid")
+	for deadline := time.Now().Add(10 * time.Second); ; pause(100 * time.Millisecond) {
+		tr := n.signed(t, "GET", "/moat/v1/traces/"+reqID, nil)
+		var body struct{ Records []struct{ Source string } }
+		err := json.NewDecoder(tr.Body).Decode(&body)
+		tr.Body.Close()
+		if tr.StatusCode == 200 && err == nil && len(body.Records) == 1 && body.Records[0].Source == "url:"+id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no record of %s with source url:%s: %d %+v %v", reqID, id, tr.StatusCode, body, err)
+		}
+	}
 	// By path, and a binary body.
 	resp, b = call("PUT", "http://127.0.0.1:"+u.Port()+"/lambda-url/"+id+"/blob", "application/octet-stream", "\x00\x01", nil)
 	if s := decode(b); resp.StatusCode != 201 || s.Path != "/blob" || !s.IsBase64Encoded || s.Body != "AAE=" {
