@@ -103,20 +103,12 @@ func runURLs(moatBin, zipPath string, rounds int, dur time.Duration) error {
 		}
 	}
 	load(8, time.Second, targets[1].fn) // eight instances warm
-	res := map[string]*warmResult{}
+	res := warmResults{}
 	for range rounds {
 		for _, c := range []int{1, 8} {
 			for _, t := range targets {
 				lat, errs, elapsed := load(c, dur, t.fn)
-				k := fmt.Sprintf("%s/%d", t.name, c)
-				if res[k] == nil {
-					res[k] = &warmResult{}
-				}
-				w := res[k]
-				w.rate = append(w.rate, float64(len(lat))/elapsed.Seconds())
-				w.p50 = append(w.p50, pctD(lat, 50))
-				w.p99 = append(w.p99, pctD(lat, 99))
-				w.errs += errs
+				res.add(fmt.Sprintf("%s/%d", t.name, c), lat, errs, elapsed)
 			}
 		}
 	}

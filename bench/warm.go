@@ -121,6 +121,22 @@ type warmResult struct {
 	errs     int64
 }
 
+// warmResults are the rounds of each target and concurrency ("moat/8").
+type warmResults map[string]*warmResult
+
+// add records one round of k: its latencies, errors and length.
+func (res warmResults) add(k string, lat []time.Duration, errs int64, elapsed time.Duration) {
+	w := res[k]
+	if w == nil {
+		w = &warmResult{}
+		res[k] = w
+	}
+	w.rate = append(w.rate, float64(len(lat))/elapsed.Seconds())
+	w.p50 = append(w.p50, pctD(lat, 50))
+	w.p99 = append(w.p99, pctD(lat, 99))
+	w.errs += errs
+}
+
 // runWarm measures warm invokes at concurrency 1 and 8 against moat, the
 // floor server and the emulator, taking turns round after round so the
 // machine's noise falls on all of them, and prints medians over the
@@ -153,7 +169,7 @@ func runWarm(cfg config, s *server, zipBytes []byte, dir string) error {
 	concs := []int{1, 8}
 	// Eight instances warm too (moat scales out to them at c=8).
 	load(8, time.Second, func() error { return echo(s.client, "echo") })
-	res := map[string]*warmResult{}
+	res := warmResults{}
 	for r := 0; r < cfg.rounds; r++ {
 		for _, c := range concs {
 			for _, t := range targets {
@@ -171,15 +187,7 @@ func runWarm(cfg config, s *server, zipBytes []byte, dir string) error {
 				if errs > 0 {
 					fmt.Printf("  (%s c=%d: %d errors, the first: %v)\n", t.name, c, errs, first.Load())
 				}
-				k := fmt.Sprintf("%s/%d", t.name, c)
-				if res[k] == nil {
-					res[k] = &warmResult{}
-				}
-				w := res[k]
-				w.rate = append(w.rate, float64(len(lat))/elapsed.Seconds())
-				w.p50 = append(w.p50, pctD(lat, 50))
-				w.p99 = append(w.p99, pctD(lat, 99))
-				w.errs += errs
+				res.add(fmt.Sprintf("%s/%d", t.name, c), lat, errs, elapsed)
 			}
 		}
 	}
