@@ -6,7 +6,8 @@
 // without the sandbox pool, against the same bootstrap started bare on the
 // host; idle instances, ListFunctions with many functions, moat's memory;
 // with -scale, 1,000 idle instances and a throttled burst; with -sensor,
-// the runtime sensor's cost; with -event-generator, an external detection
+// the runtime sensor's cost; with -urls, function URLs against Invoke and
+// plain net/http (urls.go); with -event-generator, an external detection
 // run (eventgen.go). It starts the moat binary it is given with fresh data
 // dirs and stops it at the end.
 //
