@@ -410,6 +410,9 @@ func (n *node) serve(ctx context.Context, ready func(addr string)) error {
 	}
 	if err := n.queue.Start(ctx); err != nil {
 		hs.Close()
+		if us != nil {
+			us.Close()
+		}
 		return err
 	}
 	n.srv.SetReady(true)
