@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
@@ -183,5 +184,23 @@ func TestFunctionURLs(t *testing.T) {
 	if _, err := n.client.GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String("web")}); err == nil ||
 		!strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Errorf("get of a deleted URL: %v", err)
+	}
+}
+
+// TestSignedForAnotherRegion: a request signed for another region than
+// the node's is refused, as AWS refuses it, and says why.
+func TestSignedForAnotherRegion(t *testing.T) {
+	n := startNode(t, nil)
+	other := lambda.New(lambda.Options{
+		Region:       "eu-west-1",
+		BaseEndpoint: aws.String(n.url),
+		Credentials:  awscreds.NewStaticCredentialsProvider(n.key.AccessKeyID, n.key.SecretAccessKey, ""),
+	})
+	_, err := other.ListFunctions(context.Background(), &lambda.ListFunctionsInput{})
+	if err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") || !strings.Contains(err.Error(), "'us-east-1', not 'eu-west-1'") {
+		t.Errorf("ListFunctions signed for eu-west-1: %v", err)
+	}
+	if _, err := n.client.ListFunctions(context.Background(), &lambda.ListFunctionsInput{}); err != nil {
+		t.Errorf("signed for the node's region: %v", err)
 	}
 }

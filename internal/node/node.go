@@ -328,7 +328,7 @@ func (n *node) newAPI() {
 			return key.SecretAccessKey, true
 		}
 		return "", false
-	}}}
+	}, Region: n.opts.Region, Service: "lambda"}}
 	n.srv = api.New(api.Options{
 		Registry:     n.reg,
 		Resolver:     n.reg,

@@ -76,6 +76,10 @@ type Verifier struct {
 	// MaxSkew is how far the request date may be from Now, either way;
 	// zero (or negative) means 15 minutes, as AWS allows.
 	MaxSkew time.Duration
+	// Region and Service, when set, are the only credential scope
+	// accepted: a request signed for another region or service is
+	// refused (InvalidSignatureException), as AWS refuses it.
+	Region, Service string
 
 	keys keyCache
 }
@@ -132,6 +136,12 @@ func (v *Verifier) Verify(r *http.Request, payloadSHA256 []byte) (accessKeyID st
 	}
 	if e := v.checkTime(&a); e != nil {
 		return "", e
+	}
+	if v.Region != "" && a.region != v.Region {
+		return "", invalid("Credential should be scoped to a valid region. This endpoint serves '" + v.Region + "', not '" + a.region + "'.")
+	}
+	if v.Service != "" && a.service != v.Service {
+		return "", invalid("Credential should be scoped to correct service: '" + v.Service + "'.")
 	}
 
 	secret, ok := "", false

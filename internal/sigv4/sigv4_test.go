@@ -906,3 +906,34 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// TestVerifyScope: a verifier told its region and service refuses a
+// signature scoped to another, as AWS does; told nothing, it takes any.
+func TestVerifyScope(t *testing.T) {
+	req := func() *http.Request {
+		return sdkSign(t, signSpec{method: "GET", url: endpoint + "/2015-03-31/functions/"})
+	}
+	sum := sha256.Sum256(nil)
+	for _, c := range []struct {
+		region, service string
+		ok              bool
+		want            string
+	}{
+		{"", "", true, ""},
+		{"us-east-1", "lambda", true, ""},
+		{"eu-west-1", "lambda", false, "scoped to a valid region"},
+		{"us-east-1", "s3", false, "scoped to correct service: 's3'"},
+	} {
+		v := newVerifier(signTime)
+		v.Region, v.Service = c.region, c.service
+		_, err := v.Verify(req(), sum[:])
+		if c.ok != (err == nil) {
+			t.Errorf("%s/%s: err %v", c.region, c.service, err)
+			continue
+		}
+		var e *Error
+		if !c.ok && (!errors.As(err, &e) || e.Code != CodeInvalidSignature || !strings.Contains(e.Message, c.want)) {
+			t.Errorf("%s/%s: %v, want InvalidSignatureException %q", c.region, c.service, err, c.want)
+		}
+	}
+}
