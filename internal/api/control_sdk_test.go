@@ -54,7 +54,7 @@ func TestControlWithAWSSDK(t *testing.T) {
 			if aws.ToString(out.FunctionArn) != arn+"sdk-0" || aws.ToInt32(out.MemorySize) != 256 || aws.ToInt32(out.Timeout) != 3 ||
 				aws.ToString(out.CodeSha256) != base64.StdEncoding.EncodeToString(sum[:]) || out.State != types.StateActive ||
 				out.LastUpdateStatus != types.LastUpdateStatusSuccessful || out.PackageType != types.PackageTypeZip ||
-				out.Environment.Variables["MODE"] != "test" || out.Architectures[0] != types.ArchitectureX8664 ||
+				out.Environment.Variables["MODE"] != "test" || out.Architectures[0] != types.Architecture(registry.HostArchitecture()) ||
 				aws.ToInt32(out.EphemeralStorage.Size) != 512 || out.TracingConfig.Mode != types.TracingModePassThrough {
 				t.Errorf("CreateFunction output: %+v", out)
 			}

@@ -171,7 +171,7 @@ func TestControlCreateAndGetShapes(t *testing.T) {
 	}
 	if fmt.Sprint(created["Environment"]) != "map[Variables:map[GREETING:hi]]" ||
 		fmt.Sprint(created["TracingConfig"]) != "map[Mode:PassThrough]" ||
-		fmt.Sprint(created["Architectures"]) != "[x86_64]" ||
+		fmt.Sprint(created["Architectures"]) != "["+registry.HostArchitecture()+"]" ||
 		fmt.Sprint(created["EphemeralStorage"]) != "map[Size:512]" {
 		t.Errorf("nested shapes: %v %v %v %v", created["Environment"], created["TracingConfig"], created["Architectures"], created["EphemeralStorage"])
 	}

@@ -122,6 +122,9 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateInput) (*Config,
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	if err := checkHostArch(in.Architectures); err != nil {
+		return nil, err
+	}
 	if in.Runtime == "" {
 		return nil, invalid("Runtime is required for a function with a .zip file deployment package. moat runs %s.", strings.Join(Runtimes, ", "))
 	}
@@ -160,7 +163,7 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateInput) (*Config,
 		Sandbox:          sb,
 	}
 	if cfg.Architectures == nil {
-		cfg.Architectures = []string{"x86_64"}
+		cfg.Architectures = []string{HostArchitecture()}
 	}
 	if cfg.Env, err = r.sealEnv(name, in.Environment); err != nil {
 		return nil, err
@@ -290,6 +293,9 @@ func (r *Registry) UpdateCode(ctx context.Context, in UpdateCodeInput) (*Config,
 	var v validation
 	checkSettings(&v, nil, nil, nil, nil, nil, nil, in.Architectures)
 	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkHostArch(in.Architectures); err != nil {
 		return nil, err
 	}
 	info, err := r.inspectCode(in.ZipFile)

@@ -119,7 +119,7 @@ func TestCreateDefaultsAndGet(t *testing.T) {
 	r := newTestRegistry(t)
 	c := create(t, r, "hello")
 	if c.Version != Latest || c.MemorySize != 128 || c.Timeout != 3 || c.EphemeralStorage != 512 ||
-		len(c.Architectures) != 1 || c.Architectures[0] != "x86_64" || c.RevisionID == "" || c.CodeSize == 0 {
+		len(c.Architectures) != 1 || c.Architectures[0] != HostArchitecture() || c.RevisionID == "" || c.CodeSize == 0 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 	if len(c.RevisionID) != 36 || c.RevisionID[14] != '4' {
@@ -165,6 +165,7 @@ func TestCreateValidation(t *testing.T) {
 		{"ephemeral", func(in *CreateInput) { in.EphemeralStorage = new(511) }, ErrValidation, "ephemeralStorage.size"},
 		{"arch", func(in *CreateInput) { in.Architectures = []string{"mips"} }, ErrValidation, "enum value set"},
 		{"two archs", func(in *CreateInput) { in.Architectures = []string{"x86_64", "arm64"} }, ErrValidation, "architectures"},
+		{"another architecture than the host's", func(in *CreateInput) { in.Architectures = []string{otherArch()} }, ErrInvalid, "not served here"},
 		{"handler long", func(in *CreateInput) { in.Handler = strings.Repeat("h", 129) }, ErrValidation, "handler"},
 		{"handler space", func(in *CreateInput) { in.Handler = "a b" }, ErrValidation, "handler"},
 		{"no handler", func(in *CreateInput) { in.Handler = "" }, ErrInvalid, "Handler is required"},
@@ -216,7 +217,7 @@ func TestCreateValidation(t *testing.T) {
 	} {
 		c := create(t, r, name, func(in *CreateInput) {
 			in.MemorySize, in.Timeout, in.EphemeralStorage = new(10240), new(900), new(10240)
-			in.Architectures = []string{"arm64"}
+			in.Architectures = []string{HostArchitecture()}
 			in.Role = "arn:aws:iam::123456789012:role/service-role/x"
 			in.Environment = map[string]string{"AWS_LAMBDA_EXEC_WRAPPER": "/opt/w", "ab": strings.Repeat("v", 4000)}
 		})
@@ -1034,4 +1035,12 @@ func TestCodeZip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// otherArch is the architecture this host does not run.
+func otherArch() string {
+	if HostArchitecture() == "arm64" {
+		return "x86_64"
+	}
+	return "arm64"
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -40,6 +41,26 @@ var Runtimes = []string{"provided.al2023", "provided.al2", "provided"}
 
 // Architectures accepted in a function's configuration.
 var Architectures = []string{"x86_64", "arm64"}
+
+// HostArchitecture is the architecture this node runs functions of, as
+// Lambda names it: a function built for another would not start here.
+func HostArchitecture() string {
+	if runtime.GOARCH == "arm64" {
+		return "arm64"
+	}
+	return "x86_64"
+}
+
+// checkHostArch refuses, at deploy, a function of another architecture
+// than the host's.
+func checkHostArch(archs []string) error {
+	for _, a := range archs {
+		if a != HostArchitecture() {
+			return invalid("Architecture %s is not served here: this node runs %s functions (build the bootstrap for %s, or deploy to a node of that architecture)", a, HostArchitecture(), HostArchitecture())
+		}
+	}
+	return nil
+}
 
 // reservedEnv are the variables Lambda sets itself and refuses in a
 // function's configuration.
