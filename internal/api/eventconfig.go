@@ -76,3 +76,31 @@ func (s *Server) getEventInvokeConfig(reg *registry.Registry, w http.ResponseWri
 func (s *Server) deleteEventInvokeConfig(reg *registry.Registry, w http.ResponseWriter, r *http.Request, _ []byte) error {
 	return noContent(w, reg.DeleteEventInvokeConfig(r.Context(), r.PathValue("name"), r.URL.Query().Get("Qualifier")))
 }
+
+// ListFunctionEventInvokeConfigsResponse is ListFunctionEventInvokeConfigs'
+// answer.
+type ListFunctionEventInvokeConfigsResponse struct {
+	FunctionEventInvokeConfigs []*FunctionEventInvokeConfig `json:"FunctionEventInvokeConfigs"`
+	NextMarker                 string                       `json:"NextMarker,omitempty"`
+}
+
+// GET /2019-09-25/functions/{name}/event-invoke-config/list
+func (s *Server) listEventInvokeConfigs(reg *registry.Registry, w http.ResponseWriter, r *http.Request, _ []byte) error {
+	marker, maxItems, err := page(r)
+	if err != nil {
+		return err
+	}
+	cfgs, arns, err := reg.ListEventInvokeConfigs(r.PathValue("name"))
+	if err != nil {
+		return registryError(err)
+	}
+	start, end, next, err := pageBounds(marker, maxItems, len(cfgs))
+	if err != nil {
+		return err
+	}
+	resp := ListFunctionEventInvokeConfigsResponse{FunctionEventInvokeConfigs: make([]*FunctionEventInvokeConfig, 0, end-start), NextMarker: next}
+	for i := start; i < end; i++ {
+		resp.FunctionEventInvokeConfigs = append(resp.FunctionEventInvokeConfigs, eventInvokeConfig(cfgs[i], arns[i]))
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}

@@ -40,6 +40,7 @@ func (s *Server) createFunction(reg *registry.Registry, w http.ResponseWriter, r
 		ZipFile:       req.Code.ZipFile,
 		Publish:       req.Publish,
 		Sandbox:       req.Sandbox,
+		Tags:          req.Tags,
 	}
 	if req.Environment != nil {
 		in.Environment = req.Environment.Variables
@@ -82,6 +83,7 @@ func (s *Server) getFunction(reg *registry.Registry, w http.ResponseWriter, r *h
 	resp := GetFunctionResponse{
 		Configuration: s.functionConfiguration(info.Config, info.ARN),
 		Code:          FunctionCodeLocation{RepositoryType: "moat", Location: codeURL(r, info.Config.CodeSha256Hex)},
+		Tags:          info.Tags,
 	}
 	if s.opts.Isolation != nil {
 		resp.Isolation = s.opts.Isolation()

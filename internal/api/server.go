@@ -112,7 +112,13 @@ func (s *Server) routes() {
 	s.handle("POST /2019-09-25/functions/{name}/event-invoke-config", 1<<20, s.control(s.putEventInvokeConfig))
 	s.handle("GET /2019-09-25/functions/{name}/event-invoke-config", 0, s.control(s.getEventInvokeConfig))
 	s.handle("DELETE /2019-09-25/functions/{name}/event-invoke-config", 0, s.control(s.deleteEventInvokeConfig))
+	s.handle("GET /2019-09-25/functions/{name}/event-invoke-config/list", 0, s.control(s.listEventInvokeConfigs))
 	// moat's own API.
+	s.handle("POST /2017-03-31/tags/{arn}", 1<<20, s.control(s.tagResource))
+	s.handle("DELETE /2017-03-31/tags/{arn}", 0, s.control(s.untagResource))
+	s.handle("GET /2017-03-31/tags/{arn}", 0, s.control(s.listTags))
+	s.handle("GET /2016-08-19/account-settings", 0, s.control(s.getAccountSettings))
+	s.handle("GET /2016-08-19/account-settings/{$}", 0, s.control(s.getAccountSettings))
 	const url = "/2021-10-31/functions/{name}/url"
 	s.handle("POST "+url, 1<<20, s.control(s.createFunctionURL))
 	s.handle("GET "+url, 0, s.control(s.getFunctionURL))

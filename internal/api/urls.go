@@ -141,24 +141,33 @@ func (s *Server) listFunctionURLs(reg *registry.Registry, w http.ResponseWriter,
 	if err != nil {
 		return registryError(err)
 	}
-	start := 0
+	start, end, next, err := pageBounds(marker, maxItems, len(cfgs))
+	if err != nil {
+		return err
+	}
+	resp := ListFunctionURLsResponse{FunctionURLConfigs: make([]*FunctionURLConfig, 0, end-start), NextMarker: next}
+	for i := start; i < end; i++ {
+		resp.FunctionURLConfigs = append(resp.FunctionURLConfigs, s.functionURL(cfgs[i], arns[i]))
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+// pageBounds is the page [start, end) of a short list of n items the
+// handler holds whole, and the marker of the next page ("" at the end):
+// the marker is the index it starts at.
+func pageBounds(marker string, maxItems, n int) (start, end int, next string, err error) {
 	if marker != "" {
-		n, err := strconv.Atoi(marker)
-		if err != nil || n < 0 || n > len(cfgs) {
-			return errorf(CodeInvalidParameterValue, "Invalid Marker: use the NextMarker of the previous page")
+		start, err = strconv.Atoi(marker)
+		if err != nil || start < 0 || start > n {
+			return 0, 0, "", errorf(CodeInvalidParameterValue, "Invalid Marker: use the NextMarker of the previous page")
 		}
-		start = n
 	}
 	if maxItems <= 0 {
 		maxItems = registry.DefaultMaxItems
 	}
-	end := min(len(cfgs), start+maxItems)
-	resp := ListFunctionURLsResponse{FunctionURLConfigs: make([]*FunctionURLConfig, 0, end-start)}
-	for i := start; i < end; i++ {
-		resp.FunctionURLConfigs = append(resp.FunctionURLConfigs, s.functionURL(cfgs[i], arns[i]))
+	end = min(n, start+maxItems)
+	if end < n {
+		next = strconv.Itoa(end)
 	}
-	if end < len(cfgs) {
-		resp.NextMarker = strconv.Itoa(end)
-	}
-	return writeJSON(w, http.StatusOK, resp)
+	return start, end, next, nil
 }

@@ -89,6 +89,7 @@ type (
 		Layers           []string          `json:"Layers"`
 		// Sandbox is moat's own: Ephemeral and Egress (Resolved is ignored).
 		Sandbox *registry.SandboxConfig `json:"Sandbox"`
+		Tags    map[string]string       `json:"Tags"`
 	}
 	// UpdateFunctionConfigurationRequest is the UpdateFunctionConfiguration body.
 	UpdateFunctionConfigurationRequest struct {
@@ -126,6 +127,7 @@ type (
 		Configuration *FunctionConfiguration `json:"Configuration"`
 		Code          FunctionCodeLocation   `json:"Code"`
 		Concurrency   *Concurrency           `json:"Concurrency,omitempty"`
+		Tags          map[string]string      `json:"Tags,omitempty"`
 		// Isolation is moat's own field: the walls each instance of the
 		// function gets on this node (AWS SDKs ignore it).
 		Isolation any `json:"Isolation,omitempty"`

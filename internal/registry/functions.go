@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,6 +126,9 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateInput) (*Config,
 	if err := checkHostArch(in.Architectures); err != nil {
 		return nil, err
 	}
+	if err := checkTags(in.Tags, nil); err != nil {
+		return nil, err
+	}
 	if in.Runtime == "" {
 		return nil, invalid("Runtime is required for a function with a .zip file deployment package. moat runs %s.", strings.Join(Runtimes, ", "))
 	}
@@ -171,7 +175,7 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateInput) (*Config,
 	if err := r.storeCode(ctx, info, in.ZipFile); err != nil {
 		return nil, err
 	}
-	rec := &fnRecord{Incarnation: newRevisionID(), Latest: cfg, NextVersion: 1}
+	rec := &fnRecord{Incarnation: newRevisionID(), Latest: cfg, NextVersion: 1, Tags: in.Tags}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("create function %s: %w", name, err)
@@ -494,7 +498,7 @@ func (r *Registry) getCached(fn, q string) (*FunctionInfo, int, error) {
 	if e == nil || e.rec == nil {
 		return nil, 0, notFound("Function not found: %s", r.QualifiedARN(fn, q))
 	}
-	info := &FunctionInfo{ARN: r.QualifiedARN(fn, q), Reserved: -1}
+	info := &FunctionInfo{ARN: r.QualifiedARN(fn, q), Reserved: -1, Tags: maps.Clone(e.rec.Tags)}
 	if e.rec.Reserved != nil {
 		info.Reserved = *e.rec.Reserved
 	}

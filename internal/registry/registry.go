@@ -123,6 +123,7 @@ type fnRecord struct {
 	Reserved      *int                          `json:"Reserved,omitempty"`
 	EventInvoke   map[string]*EventInvokeConfig `json:"EventInvoke,omitempty"` // by qualifier
 	URLs          map[string]*URLConfig         `json:"URLs,omitempty"`        // function URLs by qualifier
+	Tags          map[string]string             `json:"Tags,omitempty"`
 }
 
 // publishMark remembers the last version reserved by PublishVersion and

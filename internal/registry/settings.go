@@ -2,7 +2,10 @@ package registry
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // PutConcurrency reserves n concurrent executions for function name. The
@@ -209,4 +212,37 @@ func (r *Registry) DeleteEventInvokeConfig(ctx context.Context, name, qualifier 
 	}
 	delete(rec.EventInvoke, q)
 	return r.save(ctx, fn, rec, rev)
+}
+
+// ListEventInvokeConfigs returns every event invoke configuration of a
+// function with the ARN each belongs to, $LATEST first, then versions and
+// aliases by name. Errors match ErrNotFound or ErrInvalid.
+func (r *Registry) ListEventInvokeConfigs(name string) ([]*EventInvokeConfig, []string, error) {
+	fn, err := r.parseUnqualified(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e := r.fns[fn]
+	if e == nil || e.rec == nil {
+		return nil, nil, notFound("Function not found: %s", r.FunctionARN(fn))
+	}
+	qs := slices.SortedFunc(maps.Keys(e.rec.EventInvoke), func(a, b string) int {
+		switch {
+		case a == b:
+			return 0
+		case a == Latest:
+			return -1
+		case b == Latest:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	cfgs := make([]*EventInvokeConfig, len(qs))
+	arns := make([]string, len(qs))
+	for i, q := range qs {
+		cfgs[i], arns[i] = e.rec.EventInvoke[q], r.QualifiedARN(fn, q)
+	}
+	return cfgs, arns, nil
 }

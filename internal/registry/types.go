@@ -186,7 +186,8 @@ type FunctionInfo struct {
 	// ARN is the function ARN as AWS reports it for the request: qualified
 	// when a qualifier was given.
 	ARN      string
-	Reserved int // reserved concurrency; -1 when unset
+	Reserved int               // reserved concurrency; -1 when unset
+	Tags     map[string]string // the function's (a copy)
 }
 
 // CreateInput is a CreateFunction request. Nil pointers take the AWS
@@ -205,6 +206,7 @@ type CreateInput struct {
 	ZipFile          []byte
 	Publish          bool
 	Sandbox          *SandboxConfig
+	Tags             map[string]string
 }
 
 // UpdateConfigInput is an UpdateFunctionConfiguration request. Nil fields

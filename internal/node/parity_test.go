@@ -1,0 +1,88 @@
+package node
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"moat.dev/moat/internal/fixture"
+	"moat.dev/moat/internal/registry"
+)
+
+// TestAPIParity: operations clients call that are not about running a
+// function, through the AWS SDK: tags (on create, TagResource,
+// UntagResource, ListTags, GetFunction's Tags, their limits),
+// GetAccountSettings, ListFunctionEventInvokeConfigs, and a deploy for
+// another architecture than the host's, refused.
+func TestAPIParity(t *testing.T) {
+	n := startNode(t, nil)
+	ctx := context.Background()
+	n.create(t, "tagged", fixture.GoZip(t, "examples/echo-go"), func(in *lambda.CreateFunctionInput) {
+		in.Tags = map[string]string{"team": "payments", "env": "dev"}
+	})
+	arn := "arn:aws:lambda:us-east-1:000000000000:function:tagged"
+	tags := func() map[string]string {
+		t.Helper()
+		out, err := n.client.ListTags(ctx, &lambda.ListTagsInput{Resource: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Tags
+	}
+	if got := tags(); !maps.Equal(got, map[string]string{"team": "payments", "env": "dev"}) {
+		t.Errorf("tags from create: %v", got)
+	}
+	if _, err := n.client.TagResource(ctx, &lambda.TagResourceInput{Resource: aws.String(arn), Tags: map[string]string{"env": "prod", "cost": "42"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.client.UntagResource(ctx, &lambda.UntagResourceInput{Resource: aws.String(arn), TagKeys: []string{"team", "absent"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tags(); !maps.Equal(got, map[string]string{"env": "prod", "cost": "42"}) {
+		t.Errorf("after tag and untag: %v", got)
+	}
+	fn, err := n.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("tagged")})
+	if err != nil || fn.Tags["cost"] != "42" {
+		t.Errorf("GetFunction Tags: %v, %v", fn.Tags, err)
+	}
+	for _, bad := range []map[string]string{{"aws:reserved": "x"}, {strings.Repeat("k", 129): "x"}, {"k": strings.Repeat("v", 257)}} {
+		if _, err := n.client.TagResource(ctx, &lambda.TagResourceInput{Resource: aws.String(arn), Tags: bad}); err == nil {
+			t.Errorf("tags %v accepted", bad)
+		}
+	}
+	if _, err := n.client.ListTags(ctx, &lambda.ListTagsInput{Resource: aws.String(arn + ":1")}); err == nil {
+		t.Error("tags of a qualified ARN")
+	}
+
+	acct, err := n.client.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
+	if err != nil || acct.AccountUsage.FunctionCount != 1 || acct.AccountUsage.TotalCodeSize <= 0 ||
+		acct.AccountLimit.ConcurrentExecutions != 1000 || acct.AccountLimit.CodeSizeZipped != 50<<20 {
+		t.Errorf("account settings: %+v %+v, %v", acct.AccountLimit, acct.AccountUsage, err)
+	}
+
+	if _, err := n.client.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("tagged"), MaximumRetryAttempts: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := n.client.ListFunctionEventInvokeConfigs(ctx, &lambda.ListFunctionEventInvokeConfigsInput{FunctionName: aws.String("tagged")})
+	if err != nil || len(list.FunctionEventInvokeConfigs) != 1 || aws.ToInt32(list.FunctionEventInvokeConfigs[0].MaximumRetryAttempts) != 1 {
+		t.Errorf("event invoke configs: %+v, %v", list, err)
+	}
+
+	other := types.ArchitectureArm64
+	if registry.HostArchitecture() == "arm64" {
+		other = types.ArchitectureX8664
+	}
+	_, err = n.client.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("foreign"), Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Role: aws.String("arn:aws:iam::000000000000:role/moat"), Architectures: []types.Architecture{other},
+		Code: &types.FunctionCode{ZipFile: fixture.GoZip(t, "examples/echo-go")},
+	})
+	if err == nil || !strings.Contains(err.Error(), "not served here") {
+		t.Errorf("a function for %s: %v", other, err)
+	}
+}
