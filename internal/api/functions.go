@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"moat.dev/moat/internal/registry"
 )
@@ -82,7 +83,7 @@ func (s *Server) getFunction(reg *registry.Registry, w http.ResponseWriter, r *h
 	}
 	resp := GetFunctionResponse{
 		Configuration: s.functionConfiguration(info.Config, info.ARN),
-		Code:          FunctionCodeLocation{RepositoryType: "moat", Location: codeURL(r, info.Config.CodeSha256Hex)},
+		Code:          FunctionCodeLocation{RepositoryType: "moat", Location: s.codeURL(r, info.Config.CodeSha256Hex)},
 		Tags:          info.Tags,
 	}
 	if s.opts.Isolation != nil {
@@ -94,13 +95,27 @@ func (s *Server) getFunction(reg *registry.Registry, w http.ResponseWriter, r *h
 	return writeJSON(w, http.StatusOK, resp)
 }
 
-// codeURL is where this node serves a code package (see getCode).
-func codeURL(r *http.Request, sha256hex string) string {
+// codeLocationTTL is how long a Code.Location stays valid, as Lambda's.
+const codeLocationTTL = 10 * time.Minute
+
+// codeURL is where this node serves a code package (see getCode):
+// presigned, so that curl or a browser downloads it as from Lambda's
+// Code.Location, for ten minutes.
+func (s *Server) codeURL(r *http.Request, sha256hex string) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + "/moat/v1/code/" + sha256hex
+	u := scheme + "://" + r.Host + "/moat/v1/code/" + sha256hex
+	if s.opts.Presign == nil {
+		return u
+	}
+	signed, err := s.opts.Presign(u, codeLocationTTL)
+	if err != nil {
+		s.log.Warn("presigning a code location failed", "err", err)
+		return u
+	}
+	return signed
 }
 
 // getCode serves a code package by its hex sha256:

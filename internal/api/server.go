@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"moat.dev/moat/internal/registry"
 )
@@ -48,6 +49,10 @@ type Options struct {
 	// URLBase is the address of the function URL with an id, for the
 	// FunctionUrl field; nil leaves it empty.
 	URLBase func(id string) string
+	// Presign signs a GET of url into a presigned URL valid for expires,
+	// for GetFunction's Code.Location; nil leaves the URL unsigned (its
+	// download then needs a signed request).
+	Presign func(url string, expires time.Duration) (string, error)
 	Auth    Authenticator
 	Logger  *slog.Logger
 }

@@ -13,8 +13,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"moat.dev/moat/internal/api"
 	"moat.dev/moat/internal/codepkg"
@@ -340,6 +344,7 @@ func (n *node) newAPI() {
 		Profiles:     n.profiles,
 		Auth:         n.auth,
 		URLBase:      n.urlBase,
+		Presign:      n.presign,
 		Isolation:    func() any { return map[string]any{"applied": n.iso, "missing": n.missing} },
 		Status: func() any {
 			return map[string]any{
@@ -355,6 +360,22 @@ func (n *node) newAPI() {
 		},
 		Logger: n.log.With("component", "api"),
 	})
+}
+
+// presign makes url a presigned GET (SigV4 in the query, service lambda)
+// valid for expires, signed with the node's key.
+func (n *node) presign(rawURL string, expires time.Duration) (string, error) {
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", err
+	}
+	q := req.URL.Query()
+	q.Set("X-Amz-Expires", strconv.Itoa(int(expires.Seconds())))
+	req.URL.RawQuery = q.Encode()
+	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(),
+		aws.Credentials{AccessKeyID: n.key.AccessKeyID, SecretAccessKey: n.key.SecretAccessKey},
+		req, "UNSIGNED-PAYLOAD", "lambda", n.opts.Region, time.Now())
+	return signed, err
 }
 
 // urlBase is the address of function URL id: its host name, on the port

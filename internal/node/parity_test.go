@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"io"
 	"maps"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -17,6 +19,7 @@ import (
 // TestAPIParity: operations clients call that are not about running a
 // function, through the AWS SDK: tags (on create, TagResource,
 // UntagResource, ListTags, GetFunction's Tags, their limits),
+// GetFunction's Code.Location (presigned, downloadable as it is),
 // GetAccountSettings, ListFunctionEventInvokeConfigs, and a deploy for
 // another architecture than the host's, refused.
 func TestAPIParity(t *testing.T) {
@@ -49,6 +52,20 @@ func TestAPIParity(t *testing.T) {
 	fn, err := n.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("tagged")})
 	if err != nil || fn.Tags["cost"] != "42" {
 		t.Errorf("GetFunction Tags: %v, %v", fn.Tags, err)
+	}
+	// Code.Location downloads with nothing but the URL, as Lambda's.
+	resp, err := http.Get(aws.ToString(fn.Code.Location))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zip, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || int64(len(zip)) != fn.Configuration.CodeSize || !strings.Contains(aws.ToString(fn.Code.Location), "X-Amz-Signature=") {
+		t.Errorf("Code.Location %s: %d, %d bytes of %d", aws.ToString(fn.Code.Location), resp.StatusCode, len(zip), fn.Configuration.CodeSize)
+	}
+	tampered := strings.Replace(aws.ToString(fn.Code.Location), "/moat/v1/code/", "/moat/v1/code/0", 1)
+	if resp, err := http.Get(tampered); err != nil || resp.StatusCode != 403 {
+		t.Errorf("a tampered Code.Location: %v %v", resp.StatusCode, err)
 	}
 	for _, bad := range []map[string]string{{"aws:reserved": "x"}, {strings.Repeat("k", 129): "x"}, {"k": strings.Repeat("v", 257)}} {
 		if _, err := n.client.TagResource(ctx, &lambda.TagResourceInput{Resource: aws.String(arn), Tags: bad}); err == nil {
