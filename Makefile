@@ -12,9 +12,11 @@ DATA_DIR ?=
 .PHONY: build up test vet bench fuzz clean
 
 build: $(EXAMPLE_ZIPS)
+	@echo "building $(BIN) (the first build downloads and compiles the dependencies: a minute or two)"
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/moat
 
 up: build
+	@echo "starting moat: the API on 127.0.0.1:9000, function URLs on 127.0.0.1:9002 (Ctrl-C stops it)"
 	$(BIN) up --examples $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 vet:

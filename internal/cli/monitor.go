@@ -129,22 +129,7 @@ func printRecord(w io.Writer, r *monitor.Record) {
 			fmt.Fprintln(w, l)
 		}
 	}
-	section("Files", func(e *detect.Event) bool {
-		switch e.Kind {
-		case "open", "unlink", "rename", "chmod":
-			return true
-		}
-		return false
-	}, func(e *detect.Event) string {
-		s := fmt.Sprintf("%-7s %s", e.Kind, e.Path)
-		if e.NewPath != "" {
-			s += " → " + e.NewPath
-		}
-		if len(e.Intent) > 0 {
-			s += "  " + strings.Join(e.Intent, "|")
-		}
-		return s + "  " + outcome(e) + by(e)
-	})
+	printFiles(w, r.Events)
 	section("Network", func(e *detect.Event) bool { return e.Kind == "connect" }, func(e *detect.Event) string {
 		return fmt.Sprintf("connect %-5s %s  %s%s", e.Family, e.Where(), outcome(e), by(e))
 	})
@@ -164,6 +149,67 @@ func printRecord(w io.Writer, r *monitor.Record) {
 		}
 	}
 }
+
+// fileKinds are the events of the Files section.
+var fileKinds = map[string]bool{"open": true, "unlink": true, "rename": true, "chmod": true, "mkdir": true, "link": true,
+	"symlink": true, "truncate": true, "utimes": true, "mknod": true, "chown": true}
+
+// printFiles prints the file events of a record, one a line, except that
+// a run of opens one process made of files that do not exist (the
+// dynamic loader searching its library path, an interpreter its module
+// path) is one line: how many, the first and the last.
+func printFiles(w io.Writer, events []detect.Event) {
+	var lines []string
+	for i := 0; i < len(events); i++ {
+		e := &events[i]
+		if !fileKinds[e.Kind] {
+			continue
+		}
+		j := i + 1
+		if missingOpen(e) {
+			for j < len(events) && (!fileKinds[events[j].Kind] || missingOpen(&events[j]) && events[j].PID == e.PID) {
+				j++
+			}
+			// j is past the run; the run's last open is the last
+			// missing one before it
+			last, n := e, 0
+			for k := i; k < j; k++ {
+				if missingOpen(&events[k]) {
+					last, n = &events[k], n+1
+				}
+			}
+			if n > 2 {
+				lines = append(lines, fmt.Sprintf("  %s  %-6s open    ×%d not found: %s … %s  ENOENT%s", e.Time.UTC().Format(clock), phaseTag(e), n, e.Path, last.Path, by(e)))
+				i = j - 1
+				continue
+			}
+		}
+		s := fmt.Sprintf("%-7s %s", e.Kind, e.Path)
+		if e.Kind == "symlink" {
+			s = fmt.Sprintf("%-7s %s → %s", e.Kind, e.NewPath, e.Target)
+		} else if e.NewPath != "" {
+			s += " → " + e.NewPath
+		}
+		if e.Opened != "" {
+			s += " (opened " + e.Opened + ")"
+		}
+		if len(e.Intent) > 0 {
+			s += "  " + strings.Join(e.Intent, "|")
+		}
+		lines = append(lines, fmt.Sprintf("  %s  %-6s %s  %s%s", e.Time.UTC().Format(clock), phaseTag(e), s, outcome(e), by(e)))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFiles")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// missingOpen reports an open that failed because the file does not
+// exist.
+func missingOpen(e *detect.Event) bool { return e.Kind == "open" && e.Errno == "ENOENT" }
 
 func phaseTag(e *detect.Event) string {
 	if e.Phase == detect.PhaseInvoke {
