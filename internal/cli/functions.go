@@ -32,13 +32,16 @@ Deploy the code in DIR, zipped with its files' exec bits kept, or the zip
 file ZIP, as the function NAME.
 
 A new function is created with the flags' values, or their defaults. For an
-existing one the code is replaced first (UpdateFunctionCode), then the
-configuration flags given on this command line are applied
-(UpdateFunctionConfiguration); flags left out keep their current values.
+existing one the sandbox settings (below) are applied first, then the code
+is replaced (UpdateFunctionCode), then the configuration flags given on
+this command line are applied (UpdateFunctionConfiguration); flags left out
+keep their current values. Sandbox settings moat refuses (an invalid grant,
+a host name that does not resolve) leave an existing function as it was,
+and a new one is not kept.
 --env replaces the function's whole environment.
 
---egress and --ephemeral are moat's own sandbox settings, sent after the
-function is created or updated. --egress replaces the list of destinations
+--egress and --ephemeral are moat's own sandbox settings, sent after a new
+function is created and before an existing one is updated. --egress replaces the list of destinations
 its instances may reach: CIDR:PORTS[/PROTO] or HOST:PORTS[/PROTO], such as
 198.51.100.0/24:443, api.example.com:443 or [2001:db8::1]:8000-8100/udp.
 Repeat it for more; --egress none (the default) leaves them only loopback.
@@ -115,7 +118,10 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 		view := viewOf[functionView](out)
 		if sandbox != nil {
 			if view, err = c.applySandbox(ctx, cfg, name, *sandbox, false); err != nil {
-				return sandboxNotApplied(name, true, err)
+				// Leave nothing behind: a function without the walls
+				// it was deployed with is not what was asked for.
+				_, derr := cl.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: &name})
+				return sandboxNotApplied(name, true, err, derr)
 			}
 		}
 		return c.printDeployed("created", view, sandbox != nil)
@@ -124,11 +130,25 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 		return err
 	}
 
+	// The sandbox settings go first: moat checks them (and resolves the
+	// host names of --egress) before anything else changes, so that a
+	// refusal leaves the function as it was.
+	var sbView *functionView
+	if sandbox != nil {
+		v, err := c.applySandbox(ctx, cfg, name, *sandbox, true)
+		if err != nil {
+			return sandboxNotApplied(name, false, err, nil)
+		}
+		sbView = &v
+	}
 	codeOut, err := cl.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: &name, ZipFile: code})
 	if err != nil {
 		return err
 	}
 	view := viewOf[functionView](codeOut)
+	if sbView != nil {
+		view.Sandbox = sbView.Sandbox
+	}
 	in := &lambda.UpdateFunctionConfigurationInput{FunctionName: &name}
 	changed := false
 	set := func(flag string, apply func()) {
@@ -150,11 +170,10 @@ func runDeploy(ctx context.Context, c *cmdCtx) error {
 		if err != nil {
 			return err
 		}
+		sb := view.Sandbox
 		view = viewOf[functionView](out)
-	}
-	if sandbox != nil {
-		if view, err = c.applySandbox(ctx, cfg, name, *sandbox, true); err != nil {
-			return sandboxNotApplied(name, false, err)
+		if view.Sandbox == nil {
+			view.Sandbox = sb
 		}
 	}
 	return c.printDeployed("updated", view, sandbox != nil)

@@ -107,13 +107,17 @@ func (c *cmdCtx) applySandbox(ctx context.Context, cfg clientConfig, name string
 	return v, err
 }
 
-// sandboxNotApplied is deploy's failure when the function was created or
-// updated but moat refused its sandbox settings: the API error as usual,
-// then what state that leaves the function in.
-func sandboxNotApplied(name string, created bool, err error) error {
-	state := "was updated, but its sandbox settings were not applied: it keeps its previous ones"
+// sandboxNotApplied is deploy's failure when moat refused the sandbox
+// settings: the API error as usual, then what state that leaves the
+// function in. A new function was deleted again (derr: how that went);
+// an existing one was not changed at all.
+func sandboxNotApplied(name string, created bool, err, derr error) error {
+	state := "was not changed: its sandbox settings were refused, so neither its code nor its configuration was updated"
 	if created {
-		state = "was created, but its sandbox settings were not applied: it has the defaults (egress none, ephemeral reuse)"
+		state = "was not created: its sandbox settings were refused"
+		if derr != nil {
+			state = "was created, but its sandbox settings were refused and deleting it again failed (" + derr.Error() + "): it has the defaults (egress none, ephemeral reuse); delete it or deploy again"
+		}
 	}
 	return &exitError{code: 1, msg: errorLine("deploy", err) + "\n" +
 		fmt.Sprintf("moat: deploy: function %s %s", name, state)}

@@ -69,41 +69,41 @@ func TestDeploySandbox(t *testing.T) {
 		{name: "existing with both and another flag",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--memory", "512", "--ephemeral", "reuse", "--egress", "none"},
-			calls:    []string{getConfig, putCode, putConfig, getConfig, putConfig},
+			calls:    []string{getConfig, getConfig, putConfig, putCode, putConfig},
 			wantBody: `{"Sandbox":{"Ephemeral":"","Mode":"","OnDenial":"","Egress":[]},"RevisionId":"rev-7"}`,
 			wantOut:  "updated hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral reuse; mode monitor; on denial report; egress none\n"},
 		{name: "existing keeps its grants",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--ephemeral", "reuse"},
-			calls:    []string{getConfig, putCode, getConfig, putConfig},
+			calls:    []string{getConfig, getConfig, putConfig, putCode},
 			wantBody: `{"Sandbox":{"Ephemeral":"","Mode":"","OnDenial":"","Egress":["198.51.100.0/24:443","api.example.com:443"]},"RevisionId":"rev-7"}`,
 			wantOut: "updated hello (42 bytes, sha256 c29tZQ==)\n" +
 				"sandbox: ephemeral reuse; mode monitor; on denial report; egress 198.51.100.0/24:443; api.example.com:443\n"},
 		{name: "existing keeps per-invocation",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--egress", "[2001:db8::1]:8000-8100/udp"},
-			calls:    []string{getConfig, putCode, getConfig, putConfig},
+			calls:    []string{getConfig, getConfig, putConfig, putCode},
 			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","OnDenial":"","Egress":["[2001:db8::1]:8000-8100/udp"]},"RevisionId":"rev-7"}`,
 			wantOut: "updated hello (42 bytes, sha256 c29tZQ==)\n" +
 				"sandbox: ephemeral per-invocation; mode monitor; on denial report; egress [2001:db8::1]:8000-8100/udp\n"},
 		{name: "existing turns on enforce mode",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--mode", "enforce"},
-			calls:    []string{getConfig, putCode, getConfig, putConfig},
+			calls:    []string{getConfig, getConfig, putConfig, putCode},
 			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"enforce","OnDenial":"","Egress":["198.51.100.0/24:443","api.example.com:443"]},"RevisionId":"rev-7"}`,
 			wantOut: "updated hello (42 bytes, sha256 c29tZQ==)\n" +
 				"sandbox: ephemeral per-invocation; mode enforce; on denial report; egress 198.51.100.0/24:443; api.example.com:443\n"},
 		{name: "existing turns on recycle and keeps the rest",
 			exists:   withSandbox("hello", pinnedSandbox),
 			args:     []string{"--on-denial", "recycle"},
-			calls:    []string{getConfig, putCode, getConfig, putConfig},
+			calls:    []string{getConfig, getConfig, putConfig, putCode},
 			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","OnDenial":"recycle","Egress":["198.51.100.0/24:443","api.example.com:443"]},"RevisionId":"rev-7"}`,
 			wantOut: "updated hello (42 bytes, sha256 c29tZQ==)\n" +
 				"sandbox: ephemeral per-invocation; mode monitor; on denial recycle; egress 198.51.100.0/24:443; api.example.com:443\n"},
 		{name: "existing without a sandbox",
 			exists:   fmt.Sprintf(fnConfig, "hello", 128),
 			args:     []string{"--ephemeral", "per-invocation"},
-			calls:    []string{getConfig, putCode, getConfig, putConfig},
+			calls:    []string{getConfig, getConfig, putConfig, putCode},
 			wantBody: `{"Sandbox":{"Ephemeral":"per-invocation","Mode":"","OnDenial":"","Egress":[]}}`,
 			wantOut:  "updated hello (42 bytes, sha256 c29tZQ==)\nsandbox: ephemeral per-invocation; mode monitor; on denial report; egress none\n"},
 	}
@@ -126,15 +126,22 @@ func TestDeploySandbox(t *testing.T) {
 				t.Errorf("stdout %q, want %q", r.stdout, tt.wantOut)
 			}
 			reqs := f.wantCalls(t, tt.calls...)
+			// The sandbox body is the first configuration update.
 			last := reqs[len(reqs)-1]
+			for _, r := range reqs {
+				if r.method+" "+r.path == putConfig {
+					last = r
+					break
+				}
+			}
 			if string(last.body) != tt.wantBody {
 				t.Errorf("sandbox body %s, want %s", last.body, tt.wantBody)
 			}
 			if ct := last.header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
 			}
-			if len(reqs) == 5 && reqs[2].method == "PUT" {
-				if body := decodeBody(t, reqs[2]); body["MemorySize"] != 512.0 || body["Sandbox"] != nil {
+			if len(reqs) == 5 && reqs[4].method == "PUT" {
+				if body := decodeBody(t, reqs[4]); body["MemorySize"] != 512.0 || body["Sandbox"] != nil {
 					t.Errorf("configuration body %v, want MemorySize without Sandbox", body)
 				}
 			}
@@ -170,9 +177,9 @@ func TestDeploySandboxRefused(t *testing.T) {
 		wantErr string
 	}{
 		{"new function", false, "moat: UpdateFunctionConfiguration: InvalidParameterValueException: " + refusal + "\n" +
-			"moat: deploy: function hello was created, but its sandbox settings were not applied: it has the defaults (egress none, ephemeral reuse)\n"},
+			"moat: deploy: function hello was not created: its sandbox settings were refused\n"},
 		{"existing function", true, "moat: UpdateFunctionConfiguration: InvalidParameterValueException: " + refusal + "\n" +
-			"moat: deploy: function hello was updated, but its sandbox settings were not applied: it keeps its previous ones\n"},
+			"moat: deploy: function hello was not changed: its sandbox settings were refused, so neither its code nor its configuration was updated\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,17 +187,18 @@ func TestDeploySandboxRefused(t *testing.T) {
 			calls := []string{"GET /2015-03-31/functions/hello/configuration"}
 			if tt.exists {
 				f.handle("GET /2015-03-31/functions/hello/configuration", reply(200, fmt.Sprintf(fnConfig, "hello", 128)))
-				f.handle("PUT /2015-03-31/functions/hello/code", reply(200, fmt.Sprintf(fnConfig, "hello", 128)))
 				// The function's current sandbox is read back, so that
-				// settings not given (--mode) are kept.
-				calls = append(calls, "PUT /2015-03-31/functions/hello/code", "GET /2015-03-31/functions/hello/configuration")
+				// settings not given (--mode) are kept; the refusal
+				// comes before the code is touched.
+				calls = append(calls, "GET /2015-03-31/functions/hello/configuration", "PUT /2015-03-31/functions/hello/configuration")
 			} else {
 				f.handle("GET /2015-03-31/functions/hello/configuration", awsError(404, "ResourceNotFoundException", "Function not found: hello"))
 				f.handle("POST /2015-03-31/functions", reply(201, fmt.Sprintf(fnConfig, "hello", 128)))
-				calls = append(calls, "POST /2015-03-31/functions")
+				f.handle("DELETE /2015-03-31/functions/hello", reply(204, ""))
+				// Created, refused, deleted again.
+				calls = append(calls, "POST /2015-03-31/functions", "PUT /2015-03-31/functions/hello/configuration", "DELETE /2015-03-31/functions/hello")
 			}
 			f.handle("PUT /2015-03-31/functions/hello/configuration", awsError(400, "InvalidParameterValueException", refusal))
-			calls = append(calls, "PUT /2015-03-31/functions/hello/configuration")
 
 			r := f.run(t, "deploy", "hello", dir, "--egress", "198.51.100.0/33:443", "--ephemeral", "per-invocation")
 			if r.code != 1 || r.stderr != tt.wantErr || r.stdout != "" {
