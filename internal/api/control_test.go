@@ -255,7 +255,7 @@ func TestControlErrors(t *testing.T) {
 		{"max items text", "GET", fns + "?MaxItems=ten", nil, 400, CodeValidation, "maxItems"},
 		{"max items big", "GET", fns + "?MaxItems=10001", nil, 400, CodeValidation, "maxItems"},
 		{"bad marker", "GET", fns + "?Marker=%21%21", nil, 400, CodeInvalidParameterValue, "marker"},
-		{"list all versions", "GET", fns + "?FunctionVersion=ALL", nil, 400, CodeInvalidParameterValue, "ListVersionsByFunction"},
+		{"list with an unknown FunctionVersion", "GET", fns + "?FunctionVersion=SOME", nil, 400, CodeValidation, "enum value set: [ALL]"},
 		{"stale revision", "PUT", fns + "/exists/configuration", `{"RevisionId":"old","Timeout":5}`, 412, CodePreconditionFailed, "Revision Id"},
 		{"update missing", "PUT", fns + "/nope/configuration", `{"Timeout":5}`, 404, CodeResourceNotFound, "function:nope"},
 		{"update timeout", "PUT", fns + "/exists/configuration", `{"Timeout":901}`, 400, CodeValidation, "'timeout'"},

@@ -57,20 +57,31 @@ func (s *Server) createFunction(reg *registry.Registry, w http.ResponseWriter, r
 
 // GET /2015-03-31/functions
 func (s *Server) listFunctions(reg *registry.Registry, w http.ResponseWriter, r *http.Request, _ []byte) error {
-	if v := r.URL.Query().Get("FunctionVersion"); v != "" {
-		return errorf(CodeInvalidParameterValue, "moat does not support FunctionVersion="+clipString(v)+" in ListFunctions: list versions with ListVersionsByFunction.")
+	all := false
+	switch v := r.URL.Query().Get("FunctionVersion"); v {
+	case "":
+	case "ALL":
+		all = true
+	default:
+		return errorf(CodeValidation, "1 validation error detected: Value '"+clipString(v)+"' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]")
 	}
 	marker, maxItems, err := page(r)
 	if err != nil {
 		return err
 	}
-	items, next, err := reg.List(marker, maxItems)
+	var items []*registry.Config
+	var next string
+	if all {
+		items, next, err = reg.ListAll(r.Context(), marker, maxItems)
+	} else {
+		items, next, err = reg.List(marker, maxItems)
+	}
 	if err != nil {
 		return registryError(err)
 	}
 	resp := ListFunctionsResponse{Functions: make([]FunctionConfiguration, len(items)), NextMarker: next}
 	for i, c := range items {
-		s.renderConfiguration(&resp.Functions[i], c, reg.FunctionARN(c.FunctionName))
+		s.renderConfiguration(&resp.Functions[i], c, s.configARN(c))
 	}
 	return writeLargeJSON(w, http.StatusOK, resp)
 }

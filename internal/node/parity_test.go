@@ -20,7 +20,8 @@ import (
 // function, through the AWS SDK: tags (on create, TagResource,
 // UntagResource, ListTags, GetFunction's Tags, their limits),
 // GetFunction's Code.Location (presigned, downloadable as it is),
-// GetAccountSettings, ListFunctionEventInvokeConfigs, and a deploy for
+// GetAccountSettings, ListFunctionEventInvokeConfigs, ListFunctions with
+// FunctionVersion=ALL, and a deploy for
 // another architecture than the host's, refused.
 func TestAPIParity(t *testing.T) {
 	n := startNode(t, nil)
@@ -88,6 +89,15 @@ func TestAPIParity(t *testing.T) {
 	list, err := n.client.ListFunctionEventInvokeConfigs(ctx, &lambda.ListFunctionEventInvokeConfigsInput{FunctionName: aws.String("tagged")})
 	if err != nil || len(list.FunctionEventInvokeConfigs) != 1 || aws.ToInt32(list.FunctionEventInvokeConfigs[0].MaximumRetryAttempts) != 1 {
 		t.Errorf("event invoke configs: %+v, %v", list, err)
+	}
+
+	if _, err := n.client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("tagged")}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := n.client.ListFunctions(ctx, &lambda.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll})
+	if err != nil || len(all.Functions) != 2 || aws.ToString(all.Functions[1].Version) != "1" ||
+		aws.ToString(all.Functions[1].FunctionArn) != arn+":1" {
+		t.Errorf("ListFunctions FunctionVersion=ALL: %+v, %v", all, err)
 	}
 
 	other := types.ArchitectureArm64

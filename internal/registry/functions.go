@@ -741,3 +741,98 @@ func decodeMarker(m string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// ListAll is ListFunctions with FunctionVersion=ALL: every function's
+// $LATEST and then its published versions in order, functions in name
+// order, paginated like List (the marker names the last item given).
+func (r *Registry) ListAll(ctx context.Context, marker string, maxItems int) ([]*Config, string, error) {
+	maxItems, err := checkMaxItems(maxItems)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeMarker(marker)
+	if err != nil {
+		return nil, "", err
+	}
+	afterName, afterQ, _ := strings.Cut(after, "\x00")
+	if marker != "" && afterQ != Latest && !isVersion(afterQ) {
+		return nil, "", invalid("Invalid marker: %s", clip(marker))
+	}
+	for range 3 {
+		out, next, fn, missing := r.listAllCached(afterName, afterQ, maxItems)
+		if missing == 0 {
+			return out, next, nil
+		}
+		if err := r.refreshVersion(ctx, fn, missing); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, "", err
+		}
+	}
+	return nil, "", newError(ErrConflict, "The function list changed while it was read: try again")
+}
+
+// listAllCached serves ListAll from the cache, or names a version it
+// lacks (fn, n) for the caller to fetch.
+func (r *Registry) listAllCached(afterName, afterQ string, limit int) ([]*Config, string, string, int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	i := 0
+	if afterName != "" {
+		i, _ = slices.BinarySearch(r.names, afterName)
+	}
+	var out []*Config
+	lastName, lastQ := "", ""
+	for ; i < len(r.names) && len(out) < limit; i++ {
+		name := r.names[i]
+		rec := r.fns[name].rec
+		items := append([]string{Latest}, func() []string {
+			vs := make([]string, len(rec.Versions))
+			for k, n := range rec.Versions {
+				vs[k] = strconv.Itoa(n)
+			}
+			return vs
+		}()...)
+		start := 0
+		if name == afterName {
+			start = len(items) // past everything unless the marker's item is found
+			for k, q := range items {
+				if q == afterQ {
+					start = k + 1
+				}
+			}
+		}
+		for _, q := range items[start:] {
+			if len(out) == limit {
+				break
+			}
+			if q == Latest {
+				out = append(out, &rec.Latest)
+			} else {
+				n, _ := strconv.Atoi(q)
+				cfg := r.versionLocked(name, n, rec.Incarnation)
+				if cfg == nil {
+					return nil, "", name, n
+				}
+				out = append(out, cfg)
+			}
+			lastName, lastQ = name, q
+		}
+	}
+	next := ""
+	if len(out) == limit && lastName != "" {
+		// more may follow: the next page starts after the last item
+		if i < len(r.names) || lastQ != r.lastItem(lastName) {
+			next = encodeMarker(lastName + "\x00" + lastQ)
+		}
+	}
+	return out, next, "", 0
+}
+
+// lastItem is the last of a function's $LATEST and versions. Called with
+// r.mu held.
+func (r *Registry) lastItem(name string) string {
+	vs := r.fns[name].rec.Versions
+	if len(vs) == 0 {
+		return Latest
+	}
+	return strconv.Itoa(vs[len(vs)-1])
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"testing"
 )
 
@@ -89,5 +90,35 @@ func TestFunctionURLs(t *testing.T) {
 	}
 	if _, ok := r.LookupURL(c.ID); ok {
 		t.Error("a deleted function's URL still leads somewhere")
+	}
+}
+
+func TestListAll(t *testing.T) {
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	create(t, r, "b", func(in *CreateInput) { in.Publish = true })
+	create(t, r, "a", func(*CreateInput) {})
+	create(t, r, "c", func(in *CreateInput) { in.Publish = true })
+	var got []string
+	marker := ""
+	for range 10 {
+		page, next, err := r.ListAll(ctx, marker, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			got = append(got, c.FunctionName+":"+c.Version)
+		}
+		if next == "" {
+			break
+		}
+		marker = next
+	}
+	want := []string{"a:$LATEST", "b:$LATEST", "b:1", "c:$LATEST", "c:1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ListAll pages = %v, want %v", got, want)
+	}
+	if _, _, err := r.ListAll(ctx, "bm90LWEtbWFya2Vy", 2); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a bad marker: %v", err)
 	}
 }
