@@ -255,6 +255,7 @@ func TestControlErrors(t *testing.T) {
 		{"max items text", "GET", fns + "?MaxItems=ten", nil, 400, CodeValidation, "maxItems"},
 		{"max items big", "GET", fns + "?MaxItems=10001", nil, 400, CodeValidation, "maxItems"},
 		{"bad marker", "GET", fns + "?Marker=%21%21", nil, 400, CodeInvalidParameterValue, "marker"},
+		{"create in a VPC", "POST", fns, []byte(`{"FunctionName":"v","Runtime":"provided.al2023","Role":"r","Handler":"h","Code":{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},"VpcConfig":{"SubnetIds":["subnet-1"]}}`), 400, CodeInvalidParameterValue, "Sandbox.Egress"},
 		{"list with an unknown FunctionVersion", "GET", fns + "?FunctionVersion=SOME", nil, 400, CodeValidation, "enum value set: [ALL]"},
 		{"stale revision", "PUT", fns + "/exists/configuration", `{"RevisionId":"old","Timeout":5}`, 412, CodePreconditionFailed, "Revision Id"},
 		{"update missing", "PUT", fns + "/nope/configuration", `{"Timeout":5}`, 404, CodeResourceNotFound, "function:nope"},

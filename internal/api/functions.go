@@ -28,6 +28,8 @@ func (s *Server) createFunction(reg *registry.Registry, w http.ResponseWriter, r
 		return zipOnly()
 	case len(req.Layers) > 0:
 		return noLayers()
+	case req.VpcConfig.asksForVPC():
+		return noVPC()
 	}
 	in := registry.CreateInput{
 		FunctionName:  *req.FunctionName,
@@ -179,6 +181,9 @@ func (s *Server) updateFunctionConfiguration(reg *registry.Registry, w http.Resp
 	if len(req.Layers) > 0 {
 		return noLayers()
 	}
+	if req.VpcConfig.asksForVPC() {
+		return noVPC()
+	}
 	in := registry.UpdateConfigInput{
 		FunctionName: r.PathValue("name"),
 		RevisionID:   req.RevisionID,
@@ -243,6 +248,10 @@ func ephemeralSize(e *EphemeralStorage) (*int, error) {
 
 func zipOnly() error {
 	return errorf(CodeInvalidParameterValue, "moat accepts Code.ZipFile only: S3 locations and container images are not supported. Upload the deployment package as ZipFile.")
+}
+
+func noVPC() error {
+	return errorf(CodeInvalidParameterValue, "moat does not attach functions to VPCs: give the destinations a function may reach as network grants (Sandbox.Egress, or moat deploy --egress CIDR:PORTS).")
 }
 
 func noLayers() error {

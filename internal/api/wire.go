@@ -87,6 +87,7 @@ type (
 		Architectures    []string          `json:"Architectures"`
 		EphemeralStorage *EphemeralStorage `json:"EphemeralStorage"`
 		Layers           []string          `json:"Layers"`
+		VpcConfig        *VpcConfig        `json:"VpcConfig"`
 		// Sandbox is moat's own: Ephemeral and Egress (Resolved is ignored).
 		Sandbox *registry.SandboxConfig `json:"Sandbox"`
 		Tags    map[string]string       `json:"Tags"`
@@ -103,6 +104,7 @@ type (
 		RevisionID       string                  `json:"RevisionId"`
 		EphemeralStorage *EphemeralStorage       `json:"EphemeralStorage"`
 		Layers           []string                `json:"Layers"`
+		VpcConfig        *VpcConfig              `json:"VpcConfig"`
 		Sandbox          *registry.SandboxConfig `json:"Sandbox"`
 	}
 	// UpdateFunctionCodeRequest is the UpdateFunctionCode body.
@@ -204,3 +206,16 @@ type (
 
 // lastModifiedLayout is how Lambda formats FunctionConfiguration.LastModified.
 const lastModifiedLayout = "2006-01-02T15:04:05.000-0700"
+
+// VpcConfig is read only to be refused when it asks for a VPC: moat's
+// network grants are Sandbox.Egress.
+type VpcConfig struct {
+	SubnetIDs        []string `json:"SubnetIds"`
+	SecurityGroupIDs []string `json:"SecurityGroupIds"`
+}
+
+// asksForVPC reports a VpcConfig that names subnets or security groups
+// (an empty one detaches a function from a VPC, which it never is here).
+func (v *VpcConfig) asksForVPC() bool {
+	return v != nil && (len(v.SubnetIDs) > 0 || len(v.SecurityGroupIDs) > 0)
+}
