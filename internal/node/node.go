@@ -355,6 +355,7 @@ func (n *node) newAPI() {
 				"isolation":         n.iso,
 				"isolationMissing":  n.missing,
 				"egress":            n.egressMsg,
+				"functionUrls":      n.urlStatus(),
 				"monitor":           n.mon.Status(),
 			}
 		},
@@ -376,6 +377,18 @@ func (n *node) presign(rawURL string, expires time.Duration) (string, error) {
 		aws.Credentials{AccessKeyID: n.key.AccessKeyID, SecretAccessKey: n.key.SecretAccessKey},
 		req, "UNSIGNED-PAYLOAD", "lambda", n.opts.Region, time.Now())
 	return signed, err
+}
+
+// urlStatus says where function URLs are served, for moat status.
+func (n *node) urlStatus() string {
+	if n.urlPort.Load() == 0 {
+		return "off (moat up --url-listen)"
+	}
+	host, _, err := net.SplitHostPort(n.opts.URLListen)
+	if err != nil || host == "" {
+		host = "127.0.0.1"
+	}
+	return n.urlBase("<url-id>") + " or http://" + net.JoinHostPort(host, strconv.Itoa(int(n.urlPort.Load()))) + "/lambda-url/<url-id>/"
 }
 
 // urlBase is the address of function URL id: its host name, on the port
