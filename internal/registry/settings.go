@@ -224,11 +224,19 @@ func (r *Registry) ListEventInvokeConfigs(name string) ([]*EventInvokeConfig, []
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	e := r.fns[fn]
-	if e == nil || e.rec == nil {
-		return nil, nil, notFound("Function not found: %s", r.FunctionARN(fn))
+	rec, err := r.liveLocked(fn)
+	if err != nil {
+		return nil, nil, err
 	}
-	qs := slices.SortedFunc(maps.Keys(e.rec.EventInvoke), func(a, b string) int {
+	cfgs, arns := byQualifier(r, fn, rec.EventInvoke)
+	return cfgs, arns, nil
+}
+
+// byQualifier lists the values of a per-qualifier map of function fn
+// with the ARN each belongs to: $LATEST first, then the versions and
+// aliases by name.
+func byQualifier[T any](r *Registry, fn string, m map[string]T) ([]T, []string) {
+	qs := slices.SortedFunc(maps.Keys(m), func(a, b string) int {
 		switch {
 		case a == b:
 			return 0
@@ -239,10 +247,20 @@ func (r *Registry) ListEventInvokeConfigs(name string) ([]*EventInvokeConfig, []
 		}
 		return strings.Compare(a, b)
 	})
-	cfgs := make([]*EventInvokeConfig, len(qs))
+	vals := make([]T, len(qs))
 	arns := make([]string, len(qs))
 	for i, q := range qs {
-		cfgs[i], arns[i] = e.rec.EventInvoke[q], r.QualifiedARN(fn, q)
+		vals[i], arns[i] = m[q], r.QualifiedARN(fn, q)
 	}
-	return cfgs, arns, nil
+	return vals, arns
+}
+
+// liveLocked is the record of function fn, or ErrNotFound when it does
+// not exist (or no longer). Called with r.mu held.
+func (r *Registry) liveLocked(fn string) (*fnRecord, error) {
+	e := r.fns[fn]
+	if e == nil || e.rec == nil {
+		return nil, notFound("Function not found: %s", r.FunctionARN(fn))
+	}
+	return e.rec, nil
 }

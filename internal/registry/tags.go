@@ -97,11 +97,11 @@ func (r *Registry) ListTags(arn string) (map[string]string, error) {
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	e := r.fns[fn]
-	if e == nil || e.rec == nil {
-		return nil, notFound("Function not found: %s", r.FunctionARN(fn))
+	rec, err := r.liveLocked(fn)
+	if err != nil {
+		return nil, err
 	}
-	return maps.Clone(e.rec.Tags), nil
+	return maps.Clone(rec.Tags), nil
 }
 
 // AccountUsage is GetAccountSettings' account: the limits it runs under

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"crypto/rand"
-	"slices"
 	"strings"
 	"time"
 )
@@ -207,11 +206,11 @@ func (r *Registry) GetFunctionURL(name, qualifier string) (*URLConfig, string, e
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	e := r.fns[fn]
-	if e == nil || e.rec == nil {
-		return nil, "", notFound("Function not found: %s", r.FunctionARN(fn))
+	rec, err := r.liveLocked(fn)
+	if err != nil {
+		return nil, "", err
 	}
-	c, ok := e.rec.URLs[q]
+	c, ok := rec.URLs[q]
 	if !ok {
 		return nil, "", notFound("The resource you requested does not exist.")
 	}
@@ -228,28 +227,11 @@ func (r *Registry) ListFunctionURLs(name string) ([]*URLConfig, []string, error)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	e := r.fns[fn]
-	if e == nil || e.rec == nil {
-		return nil, nil, notFound("Function not found: %s", r.FunctionARN(fn))
+	rec, err := r.liveLocked(fn)
+	if err != nil {
+		return nil, nil, err
 	}
-	qs := make([]string, 0, len(e.rec.URLs))
-	for q := range e.rec.URLs {
-		qs = append(qs, q)
-	}
-	slices.SortFunc(qs, func(a, b string) int {
-		switch {
-		case a == Latest:
-			return -1
-		case b == Latest:
-			return 1
-		}
-		return strings.Compare(a, b)
-	})
-	cfgs := make([]*URLConfig, len(qs))
-	arns := make([]string, len(qs))
-	for i, q := range qs {
-		cfgs[i], arns[i] = e.rec.URLs[q], r.QualifiedARN(fn, q)
-	}
+	cfgs, arns := byQualifier(r, fn, rec.URLs)
 	return cfgs, arns, nil
 }
 
