@@ -333,17 +333,21 @@ func (a activation) Parent() cel.Activation { return nil }
 // the alerts it raises (nil when none).
 func (e *Engine) Eval(st *State, ev *detect.Event) []detect.Alert {
 	var out []detect.Alert
+	// The file the kernel opened, when the path named another (a
+	// symlink, /proc/self): a rule on paths matches either.
+	var opened *detect.Event
+	if ev.Opened != "" {
+		o := *ev
+		o.Path, o.Opened = ev.Opened, ""
+		opened = &o
+	}
 	for _, b := range e.builtins {
 		if !b.kinds[ev.Kind] {
 			continue
 		}
 		m := b.match(st, ev)
-		if m == nil && ev.Opened != "" {
-			// The file the kernel opened, when the path named another
-			// (a symlink, /proc/self): a rule on paths matches either.
-			opened := *ev
-			opened.Path, opened.Opened = ev.Opened, ""
-			m = b.match(st, &opened)
+		if m == nil && opened != nil {
+			m = b.match(st, opened)
 		}
 		if m != nil {
 			out = st.add(out, b.Name, b.Severity, m, ev)
