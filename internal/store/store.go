@@ -28,9 +28,10 @@ const (
 	StreamAsync     = "MOAT_ASYNC"     // work queue of accepted Event invocations
 	StreamLogs      = "MOAT_LOGS"      // invocation logs
 	StreamDest      = "MOAT_DESTINATIONS"
-	StreamTraces    = "MOAT_TRACES"  // per-invocation forensic records
-	StreamAlerts    = "MOAT_ALERTS"  // detection alerts
-	BucketMonitor   = "moat_monitor" // KV: behaviour profiles and the user rules file
+	StreamTraces    = "MOAT_TRACES"    // per-invocation forensic records
+	StreamAlerts    = "MOAT_ALERTS"    // detection alerts
+	BucketMonitor   = "moat_monitor"   // KV: behaviour profiles and the user rules file
+	BucketSchedules = "moat_schedules" // KV: schedule definitions and their cursors
 
 	SubjectAsync  = "moat.async"        // moat.async.<function>
 	SubjectLogs   = "moat.logs"         // moat.logs.<function>
@@ -79,6 +80,7 @@ type Store struct {
 	Traces    jetstream.Stream
 	Alerts    jetstream.Stream
 	Monitor   jetstream.KeyValue
+	Schedules jetstream.KeyValue
 
 	stopIdle func() // stops the idleCollector and waits for it; nil if not started
 }
@@ -241,6 +243,16 @@ func (s *Store) ensure(ctx context.Context, opts Options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("ensure bucket %s: %w", BucketMonitor, err)
+	}
+	s.Schedules, err = s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketSchedules,
+		Description: "moat schedules and the last tick each handled",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure bucket %s: %w", BucketSchedules, err)
 	}
 	s.Code, err = s.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      BucketCode,
