@@ -58,6 +58,8 @@ type codeInfo struct {
 
 var codeTable = map[Code]codeInfo{
 	CodeInvalidParameterValue:  {http.StatusBadRequest, classUser},
+	CodeConflict:               {http.StatusConflict, classUser},
+	CodeInternalServer:         {http.StatusInternalServerError, classService},
 	CodeInvalidRequestContent:  {http.StatusBadRequest, classUser},
 	CodeResourceNotFound:       {http.StatusNotFound, classUser},
 	CodeResourceConflict:       {http.StatusConflict, classUser},

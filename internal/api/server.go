@@ -54,7 +54,9 @@ type Options struct {
 	// download then needs a signed request).
 	Presign func(url string, expires time.Duration) (string, error)
 	Auth    Authenticator
-	Logger  *slog.Logger
+	// Scheduler enables the EventBridge Scheduler API; nil leaves it off.
+	Scheduler *SchedulerOptions
+	Logger    *slog.Logger
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.
@@ -134,6 +136,7 @@ func (s *Server) routes() {
 	s.handle("GET /moat/v1/destinations/{dest}", 0, s.readDestination)
 	s.handle("GET /moat/v1/code/{sha256}", 0, s.control(s.getCode))
 	s.monitorRoutes()
+	s.scheduleRoutes()
 	if s.opts.Status != nil {
 		s.handle("GET /moat/v1/status", 0, func(w http.ResponseWriter, r *http.Request, _ []byte) error {
 			return writeJSON(w, http.StatusOK, s.opts.Status())
@@ -148,6 +151,11 @@ func (s *Server) routes() {
 // is read before the signature is checked (SigV4 signs its hash); a larger
 // body is refused with the size error of the operation.
 func (s *Server) handle(pattern string, limit int64, h handlerFunc) {
+	s.handleWith(s.opts.Auth, pattern, limit, h)
+}
+
+// handleWith is handle with the authenticator of another service's API.
+func (s *Server) handleWith(auth Authenticator, pattern string, limit int64, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(r, limit)
 		if err != nil {
@@ -155,11 +163,11 @@ func (s *Server) handle(pattern string, limit int64, h handlerFunc) {
 			return
 		}
 		sum := sha256.Sum256(body)
-		if s.opts.Auth == nil {
+		if auth == nil {
 			writeError(w, errorf(CodeMissingAuthToken, "Missing Authentication Token"))
 			return
 		}
-		if _, err := s.opts.Auth.Authenticate(r, sum[:]); err != nil {
+		if _, err := auth.Authenticate(r, sum[:]); err != nil {
 			writeError(w, err)
 			return
 		}

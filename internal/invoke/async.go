@@ -1,6 +1,7 @@
 package invoke
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ const (
 	hdrEnqueued  = "Moat-Enqueued"   // RFC 3339 nano
 	hdrAttempt   = "Moat-Attempt"    // 1-based
 	hdrNotBefore = "Moat-Not-Before" // RFC 3339 nano: retry backoff
+	hdrSource    = "Moat-Source"     // the event source, when not the Invoke API
 )
 
 // ackWait is how long an event handed to a node stays its own without a
@@ -87,6 +89,29 @@ func NewQueue(d *Dispatcher, opts QueueOptions) *Queue {
 // It returns only after JetStream acknowledged the write.
 func (q *Queue) Enqueue(ctx context.Context, t *registry.Target, qualifier string, payload []byte, clientContext string) (string, error) {
 	reqID := NewRequestID()
+	return reqID, q.enqueue(ctx, t, qualifier, payload, clientContext, reqID, "")
+}
+
+// Event is an event source's invocation: its request id, chosen by the
+// source so that the same event handed over twice (by two nodes, or again
+// after a crash) is queued once, and the source recorded with it
+// ("schedule:default/nightly").
+type Event struct {
+	RequestID string
+	Source    string
+}
+
+// EnqueueEvent stores an event source's invocation durably, deduplicated by
+// its request id within JetStream's duplicate window. It returns only after
+// JetStream acknowledged the write (or recognised a duplicate).
+func (q *Queue) EnqueueEvent(ctx context.Context, t *registry.Target, qualifier string, payload []byte, ev Event) error {
+	if ev.RequestID == "" {
+		return errors.New("enqueue event: no request id")
+	}
+	return q.enqueue(ctx, t, qualifier, payload, "", ev.RequestID, ev.Source)
+}
+
+func (q *Queue) enqueue(ctx context.Context, t *registry.Target, qualifier string, payload []byte, clientContext, reqID, source string) error {
 	msg := nats.NewMsg(store.SubjectAsync + "." + t.Config.FunctionName)
 	msg.Data = payload
 	msg.Header.Set(hdrFunction, t.Config.FunctionName)
@@ -97,11 +122,14 @@ func (q *Queue) Enqueue(ctx context.Context, t *registry.Target, qualifier strin
 	if clientContext != "" {
 		msg.Header.Set(hdrContext, clientContext)
 	}
+	if source != "" {
+		msg.Header.Set(hdrSource, source)
+	}
 	msg.Header.Set(jetstream.MsgIDHeader, reqID)
 	if _, err := q.opts.JS.PublishMsg(ctx, msg); err != nil {
-		return "", fmt.Errorf("enqueue event: %w", err)
+		return fmt.Errorf("enqueue event: %w", err)
 	}
-	return reqID, nil
+	return nil
 }
 
 // Start begins consuming the queue with a durable consumer shared by every
@@ -200,7 +228,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 		Payload:       m.Data(),
 		ClientContext: h.Get(hdrContext),
 		RequestID:     reqID,
-		Source:        "async",
+		Source:        cmp.Or(h.Get(hdrSource), "async"),
 	})
 	close(stop)
 	switch {
@@ -307,21 +335,36 @@ func (q *Queue) deliver(arn string, body []byte) error {
 	}
 	switch parts[2] {
 	case "lambda":
-		qual := ""
-		if len(parts) >= 8 {
-			qual = parts[7]
-		}
-		t, err := q.d.opts.Resolver.Resolve(arn, "")
+		t, qual, err := q.resolveARN(arn)
 		if err != nil {
 			return err
 		}
-		_, err = q.Enqueue(context.Background(), t, qual, body, "")
-		return err
+		return q.enqueue(context.Background(), t, qual, body, "", NewRequestID(), "")
 	case "sqs":
 		_, err := q.opts.JS.Publish(context.Background(), store.SubjectDest+"."+parts[5], body)
 		return err
 	}
 	return fmt.Errorf("unsupported destination %q", arn)
+}
+
+// EnqueueARN is EnqueueEvent for a function named by its ARN, qualified or
+// not. Errors match registry.ErrNotFound if the function does not exist.
+func (q *Queue) EnqueueARN(ctx context.Context, arn string, payload []byte, ev Event) error {
+	t, qual, err := q.resolveARN(arn)
+	if err != nil {
+		return err
+	}
+	return q.EnqueueEvent(ctx, t, qual, payload, ev)
+}
+
+// resolveARN resolves a function ARN and returns the qualifier it names.
+func (q *Queue) resolveARN(arn string) (*registry.Target, string, error) {
+	qual := ""
+	if parts := strings.Split(arn, ":"); len(parts) >= 8 {
+		qual = parts[7]
+	}
+	t, err := q.d.opts.Resolver.Resolve(arn, "")
+	return t, qual, err
 }
 
 func jsonOrString(b []byte) json.RawMessage {

@@ -24,6 +24,7 @@ import (
 	"moat.dev/moat/internal/codepkg"
 	"moat.dev/moat/internal/credentials"
 	"moat.dev/moat/internal/egress"
+	"moat.dev/moat/internal/events/schedule"
 	"moat.dev/moat/internal/funcurl"
 	"moat.dev/moat/internal/invoke"
 	"moat.dev/moat/internal/logs"
@@ -169,6 +170,8 @@ type node struct {
 	queue *invoke.Queue
 	srv   *api.Server
 	auth  api.SigV4
+	// schedules fires the cluster's schedules from this node.
+	schedules *schedule.Ticker
 	// urlPort is the port function URLs are served on, once listening.
 	urlPort atomic.Int32
 }
@@ -320,6 +323,10 @@ func (n *node) startInvocations() error {
 		JS: n.st.JS, Stream: n.st.Async, RetryDelays: n.opts.AsyncRetryDelays, Logger: n.log.With("component", "queue"),
 	})
 	n.queue.SetDestinations(n.st.Dest)
+	n.schedules = schedule.NewTicker(schedule.TickerOptions{
+		Store: schedule.NewStore(n.st.Schedules), Invoker: scheduleInvoker{n.queue},
+		Region: n.opts.Region, AccountID: n.opts.AccountID, Logger: n.log.With("component", "schedules"),
+	})
 	return nil
 }
 
@@ -333,6 +340,7 @@ func (n *node) newAPI() {
 		}
 		return "", false
 	}, Region: n.opts.Region, Service: "lambda"}}
+	schedAuth := api.SigV4{Verifier: &sigv4.Verifier{Secret: n.auth.Verifier.Secret, Region: n.opts.Region, Service: "scheduler"}}
 	n.srv = api.New(api.Options{
 		Registry:     n.reg,
 		Resolver:     n.reg,
@@ -346,6 +354,9 @@ func (n *node) newAPI() {
 		URLBase:      n.urlBase,
 		Presign:      n.presign,
 		Isolation:    func() any { return map[string]any{"applied": n.iso, "missing": n.missing} },
+		Scheduler: &api.SchedulerOptions{
+			Store: schedule.NewStore(n.st.Schedules), Auth: schedAuth, Region: n.opts.Region, AccountID: n.opts.AccountID,
+		},
 		Status: func() any {
 			return map[string]any{
 				"startedAt":         started.UTC().Format(time.RFC3339),
@@ -356,6 +367,7 @@ func (n *node) newAPI() {
 				"isolationMissing":  n.missing,
 				"egress":            n.egressMsg,
 				"functionUrls":      n.urlStatus(),
+				"schedules":         n.schedules.Stats(),
 				"monitor":           n.mon.Status(),
 			}
 		},
@@ -449,6 +461,14 @@ func (n *node) serve(ctx context.Context, ready func(addr string)) error {
 		}
 		return err
 	}
+	tctx, stopTicker := context.WithCancel(context.Background())
+	tickerDone := make(chan struct{})
+	go func() {
+		defer close(tickerDone)
+		if err := n.schedules.Run(tctx); err != nil {
+			log.Error("schedules stopped", "err", err)
+		}
+	}()
 	n.srv.SetReady(true)
 	addr := ln.Addr().String()
 	log.Info("moat is ready", "listen", addr, "data_dir", opts.DataDir, "credentials", n.credPath)
@@ -476,6 +496,10 @@ func (n *node) serve(ctx context.Context, ready func(addr string)) error {
 			errs = append(errs, fmt.Errorf("function URL shutdown: %w", err))
 		}
 	}
+	// No new ticks once the queue stops; a tick cut short keeps its
+	// cursor and is fired by another node or the next start.
+	stopTicker()
+	<-tickerDone
 	if err := n.queue.Stop(sctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -74,6 +74,7 @@ type Schedule struct {
 	FlexibleTimeWindow         FlexibleTimeWindow `json:"flexibleTimeWindow"`
 	Target                     Target             `json:"target"`
 	ActionAfterCompletion      string             `json:"actionAfterCompletion"`
+	ClientToken                string             `json:"clientToken,omitempty"` // of the request that created it
 	CreationDate               time.Time          `json:"created"`
 	LastModificationDate       time.Time          `json:"modified"`
 }

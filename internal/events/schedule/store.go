@@ -123,6 +123,9 @@ func (st *Store) Update(ctx context.Context, s *Schedule) error {
 
 // Delete removes a schedule and its cursor.
 func (st *Store) Delete(ctx context.Context, group, name string) error {
+	if group == "" {
+		group = DefaultGroup
+	}
 	if _, _, err := st.Get(ctx, group, name); err != nil {
 		return err
 	}

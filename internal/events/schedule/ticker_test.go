@@ -366,7 +366,7 @@ func TestStoreCRUD(t *testing.T) {
 	if list, _ := h.sched.List(ctx, "", "", StateEnabled); len(list) != 1 || list[0].Name != "b.dotted" {
 		t.Errorf("state list %v", list)
 	}
-	if err := h.sched.Delete(ctx, DefaultGroup, "b.dotted"); err != nil {
+	if err := h.sched.Delete(ctx, "", "b.dotted"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := h.sched.Get(ctx, DefaultGroup, "b.dotted"); !errors.Is(err, ErrNotFound) {
@@ -396,12 +396,14 @@ func TestNormalize(t *testing.T) {
 	zero, big := 0, 1441
 	end := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cases := map[string]func(*Schedule){
-		"name":                      func(s *Schedule) { s.Name = "has space" },
-		"groupName":                 func(s *Schedule) { s.GroupName = strings.Repeat("g", 65) },
-		"state":                     func(s *Schedule) { s.State = "on" },
-		"actionAfterCompletion":     func(s *Schedule) { s.ActionAfterCompletion = "KEEP" },
-		"Mode is required":          func(s *Schedule) { s.FlexibleTimeWindow.Mode = "" },
-		"between 1 and 1440":        func(s *Schedule) { s.FlexibleTimeWindow = FlexibleTimeWindow{Mode: ModeFlexible, MaximumWindowInMinutes: &big} },
+		"name":                  func(s *Schedule) { s.Name = "has space" },
+		"groupName":             func(s *Schedule) { s.GroupName = strings.Repeat("g", 65) },
+		"state":                 func(s *Schedule) { s.State = "on" },
+		"actionAfterCompletion": func(s *Schedule) { s.ActionAfterCompletion = "KEEP" },
+		"Mode is required":      func(s *Schedule) { s.FlexibleTimeWindow.Mode = "" },
+		"between 1 and 1440": func(s *Schedule) {
+			s.FlexibleTimeWindow = FlexibleTimeWindow{Mode: ModeFlexible, MaximumWindowInMinutes: &big}
+		},
 		"only when":                 func(s *Schedule) { s.FlexibleTimeWindow.MaximumWindowInMinutes = &zero },
 		"not a Lambda function ARN": func(s *Schedule) { s.Target.Arn = "arn:aws:sqs:us-east-1:000000000000:q" },
 		"Target.Arn is required":    func(s *Schedule) { s.Target.Arn = "" },
