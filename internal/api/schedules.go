@@ -48,6 +48,50 @@ func (s *Server) scheduleRoutes() {
 	h("GET /schedules", 0, s.listSchedules)
 	h("GET /schedule-groups/{name}", 0, s.getScheduleGroup)
 	h("GET /schedule-groups", 0, s.listScheduleGroups)
+	// moat's own view, signed as moat's other endpoints: every schedule
+	// with its progress.
+	s.handle("GET /moat/v1/schedules", 0, s.scheduleStatus)
+}
+
+// ScheduleStatus is an item of GET /moat/v1/schedules: a schedule, its next
+// tick and what became of its ticks so far.
+type ScheduleStatus struct {
+	Name       string          `json:"Name"`
+	GroupName  string          `json:"GroupName"`
+	Arn        string          `json:"Arn"`
+	State      string          `json:"State"`
+	Expression string          `json:"ScheduleExpression"`
+	Timezone   string          `json:"ScheduleExpressionTimezone,omitempty"`
+	Target     string          `json:"Target"`
+	NextTick   string          `json:"NextTick,omitempty"` // RFC 3339; none when disabled or complete
+	Cursor     schedule.Cursor `json:"Cursor"`
+}
+
+func (s *Server) scheduleStatus(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	st := s.opts.Scheduler.Store
+	all, err := st.List(r.Context(), r.URL.Query().Get("group"), r.URL.Query().Get("prefix"), "")
+	if err != nil {
+		return scheduleError(err)
+	}
+	now := s.opts.Scheduler.Now()
+	out := []ScheduleStatus{}
+	for _, sc := range all {
+		cur, _, err := st.Cursor(r.Context(), sc.GroupName, sc.Name)
+		if err != nil {
+			return err
+		}
+		item := ScheduleStatus{Name: sc.Name, GroupName: sc.GroupName, Arn: s.scheduleArn(sc), State: sc.State,
+			Expression: sc.ScheduleExpression, Timezone: sc.ScheduleExpressionTimezone, Target: sc.Target.Arn, Cursor: cur}
+		if e, err := sc.Normalize(); err == nil && sc.State == schedule.StateEnabled {
+			from := sc.LastModificationDate.Add(-time.Nanosecond)
+			from = later(from, cur.Last, now)
+			if next := sc.NextTick(e, from); !next.IsZero() {
+				item.NextTick = next.UTC().Format(time.RFC3339)
+			}
+		}
+		out = append(out, item)
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // epochSeconds is a Scheduler timestamp on the wire.
@@ -404,4 +448,13 @@ func (s *Server) listScheduleGroups(w http.ResponseWriter, r *http.Request, _ []
 		groups = append(groups, s.scheduleGroup())
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"ScheduleGroups": groups})
+}
+
+func later(t time.Time, ts ...time.Time) time.Time {
+	for _, u := range ts {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
 }

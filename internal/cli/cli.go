@@ -76,7 +76,7 @@ func init() {
 	commands = []*command{
 		upCommand,
 		deployCommand, invokeCommand, lsCommand, getCommand, rmCommand, publishCommand,
-		aliasCommand, concurrencyCommand, asyncConfigCommand, urlCommand,
+		aliasCommand, concurrencyCommand, asyncConfigCommand, urlCommand, scheduleCommand,
 		logsCommand, destinationCommand, statusCommand,
 		traceCommand, alertsCommand, profileCommand, rulesCommand,
 		versionCommand,

@@ -121,6 +121,30 @@ c.create_schedule(Name="later", ScheduleExpression="at(%s)" % sys.argv[2], Flexi
 	if err := json.Unmarshal(out, &list); err != nil || len(list.Schedules) != 2 || list.Schedules[0].Name != "every" || list.Schedules[1].Name != "later" {
 		t.Errorf("aws scheduler list-schedules: %s (%v)", out, err)
 	}
+
+	// moat's own view: each schedule's progress, shared through the store.
+	ls := p2.mustCLI(t, "schedule", "--output", "json")
+	var views []struct {
+		Name, NextTick string
+		Cursor         struct{ Fired, Missed, Failed int }
+	}
+	if err := json.Unmarshal([]byte(ls.stdout), &views); err != nil || len(views) != 2 ||
+		views[0].Cursor.Fired != 1 || views[0].NextTick == "" || views[1].Cursor.Fired != 1 || views[1].NextTick != "" {
+		t.Errorf("moat schedule: %s (%v)", ls.stdout, err)
+	}
+	mk := p2.mustCLI(t, "schedule", "nightly", "--function", "behave", "--cron", "0 3 * * ? *", "--tz", "Europe/Berlin", "--input", `{"action":"echo"}`)
+	if !strings.Contains(mk.stdout, "arn:aws:scheduler:us-east-1:000000000000:schedule/default/nightly") {
+		t.Errorf("moat schedule nightly: %s", mk)
+	}
+	one := p2.mustCLI(t, "schedule", "nightly")
+	if !strings.Contains(one.stdout, "cron(0 3 * * ? *) Europe/Berlin") || !(strings.Contains(one.stdout, "T02:00:00Z") || strings.Contains(one.stdout, "T01:00:00Z")) {
+		t.Errorf("moat schedule nightly (3:00 in Berlin is 02:00 UTC in winter, 01:00 in summer):\n%s", one.stdout)
+	}
+	if r := p2.cli(t, "schedule", "broken", "--function", "behave", "--cron", "0 3 * * * *"); r.code == 0 || !strings.Contains(r.stderr, "ValidationException") {
+		t.Errorf("moat schedule with a bad cron: %s", r)
+	}
+	p2.mustCLI(t, "schedule", "nightly", "--delete")
+
 	out = tools.run("python3", "-c", `
 import sys, boto3
 c = boto3.client("scheduler", endpoint_url=sys.argv[1])
