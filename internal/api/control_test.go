@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"moat.dev/moat/internal/events/schedule"
 	"moat.dev/moat/internal/registry"
 	"moat.dev/moat/internal/secrets"
 	"moat.dev/moat/internal/store"
@@ -76,7 +77,8 @@ func newCtlFixture(t testing.TB, mod ...func(*registry.Options)) *ctlFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Close)
-	return &ctlFixture{reg: reg, srv: New(Options{Registry: reg, Auth: ctlAllowAll{}})}
+	return &ctlFixture{reg: reg, srv: New(Options{Registry: reg, Auth: ctlAllowAll{},
+		Scheduler: &SchedulerOptions{Store: schedule.NewStore(st.Schedules), Auth: ctlAllowAll{}, Region: "us-east-1", AccountID: "000000000000"}})}
 }
 
 type ctlResponse struct {

@@ -187,6 +187,11 @@ func (s *Schedule) Normalize() (*Expr, error) {
 	if d := t.DeadLetterConfig; d != nil && !sqsRE.MatchString(d.Arn) {
 		add("Target.DeadLetterConfig.Arn %s is not an SQS queue ARN.", clip(d.Arn))
 	}
+	for field, d := range map[string]*time.Time{"startDate": s.StartDate, "endDate": s.EndDate} {
+		if d != nil && (d.Year() < 1970 || d.Year() > 9999) {
+			add("Value at '%s' failed to satisfy constraint: Member must be a date between 1970 and 9999", field)
+		}
+	}
 	if s.StartDate != nil && s.EndDate != nil && !s.EndDate.After(*s.StartDate) {
 		add("The EndDate must be later than the StartDate.")
 	}
