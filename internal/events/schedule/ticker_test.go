@@ -78,7 +78,7 @@ type harness struct {
 	inv   *queueInvoker
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), IdleCollect: -1})
 	if err != nil {
