@@ -17,7 +17,8 @@ import (
 type Record struct {
 	RequestID string `json:"request_id,omitempty"`
 	// Source is what triggered the invocation: invoke (the Invoke API),
-	// async (a queued Event invocation), url:<url-id> (a function URL).
+	// async (a queued Event invocation), url:<url-id> (a function URL),
+	// schedule:<group>/<name> (a schedule's tick).
 	Source   string    `json:"source,omitempty"`
 	Function string    `json:"function"`
 	Version  string    `json:"version"`

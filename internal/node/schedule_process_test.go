@@ -117,7 +117,9 @@ c.create_schedule(Name="later", ScheduleExpression="at(%s)" % sys.argv[2], Flexi
 		t.Errorf("ticks fired: %v, want every and later once each", got)
 	}
 	out = tools.run("aws", "scheduler", "list-schedules", "--endpoint-url", n.url)
-	var list struct{ Schedules []struct{ Name, State string } }
+	var list struct {
+		Schedules []struct{ Name, State string }
+	}
 	if err := json.Unmarshal(out, &list); err != nil || len(list.Schedules) != 2 || list.Schedules[0].Name != "every" || list.Schedules[1].Name != "later" {
 		t.Errorf("aws scheduler list-schedules: %s (%v)", out, err)
 	}

@@ -94,6 +94,19 @@ func TestSchedules(t *testing.T) {
 	if at, err := time.Parse(time.RFC3339, in.At); err != nil || time.Since(at) > time.Minute {
 		t.Errorf("scheduled time %q (%v)", in.At, err)
 	}
+	// The invocation's forensic record says the schedule triggered it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		tr := n.signed(t, "GET", "/moat/v1/traces/"+rec.RequestContext.RequestID, nil)
+		var body struct{ Records []struct{ Source string } }
+		err := json.NewDecoder(tr.Body).Decode(&body)
+		tr.Body.Close()
+		if tr.StatusCode == 200 && err == nil && len(body.Records) == 1 && body.Records[0].Source == "schedule:default/tick" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no record of %s with source schedule:default/tick: %d %+v %v", rec.RequestContext.RequestID, tr.StatusCode, body, err)
+		}
+	}
 
 	// A one-time schedule, a few seconds ahead, delivering a Scheduled Event.
 	when := time.Now().UTC().Add(3 * time.Second).Truncate(time.Second)

@@ -29,7 +29,9 @@ func (l *latencyInvoker) Enqueue(_ context.Context, f Firing) error {
 	return nil
 }
 
-func (l *latencyInvoker) DeadLetter(context.Context, string, []byte, map[string]string) error { return nil }
+func (l *latencyInvoker) DeadLetter(context.Context, string, []byte, map[string]string) error {
+	return nil
+}
 
 func quantile(d []time.Duration, q float64) time.Duration {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
