@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 
 	"moat.dev/moat/internal/events/schedule"
 	"moat.dev/moat/internal/invoke"
+	"moat.dev/moat/internal/registry"
 )
 
 // scheduleInvoker hands schedule ticks to the asynchronous queue, so a
@@ -13,7 +15,11 @@ import (
 type scheduleInvoker struct{ q *invoke.Queue }
 
 func (s scheduleInvoker) Enqueue(ctx context.Context, f schedule.Firing) error {
-	return s.q.EnqueueARN(ctx, f.Target, f.Payload, invoke.Event{RequestID: f.RequestID, Source: f.Source})
+	err := s.q.EnqueueARN(ctx, f.Target, f.Payload, invoke.Event{RequestID: f.RequestID, Source: f.Source})
+	if errors.Is(err, registry.ErrNotFound) {
+		return &schedule.TargetError{Code: "ResourceNotFoundException", Err: err}
+	}
+	return err
 }
 
 func (s scheduleInvoker) DeadLetter(ctx context.Context, queueArn string, body []byte, attrs map[string]string) error {

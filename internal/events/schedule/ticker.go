@@ -28,6 +28,17 @@ type Firing struct {
 	Source    string // "schedule:<group>/<name>", recorded with the invocation
 }
 
+// TargetError is a hand-over failure that retrying cannot mend (the
+// function does not exist): the tick goes to the dead-letter queue at once,
+// with Code as its ERROR_CODE.
+type TargetError struct {
+	Code string
+	Err  error
+}
+
+func (e *TargetError) Error() string { return e.Code + ": " + e.Err.Error() }
+func (e *TargetError) Unwrap() error { return e.Err }
+
 // Invoker is where ticks go; the node implements it with invoke.Queue.
 type Invoker interface {
 	// Enqueue stores the event durably in the function's asynchronous
@@ -132,24 +143,49 @@ func (t *Ticker) Stats() Stats {
 // are left to the next node or the next start (their cursor has not
 // moved).
 func (t *Ticker) Run(ctx context.Context) error {
-	w, err := t.opts.Store.watch(ctx)
-	if err != nil {
-		return fmt.Errorf("schedules: watch: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	for {
+		w, err := t.opts.Store.watch(ctx)
+		if err == nil {
+			err = t.loop(ctx, w, &wg)
+			_ = w.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		// The store went away (a cluster failing over): keep the table,
+		// watch again, and take the current definitions anew.
+		t.log.Warn("schedules: watch lost; watching again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(t.opts.RetryDelay):
+		}
+	}
+}
+
+// loop runs the ticker on one watch until it ends.
+func (t *Ticker) loop(ctx context.Context, w jetstream.KeyWatcher, wg *sync.WaitGroup) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	seen := map[string]bool{} // the definitions the watch started with
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
-				return errors.New("schedules: watch closed")
+				return errors.New("watch closed")
 			}
-			if e != nil {
+			switch {
+			case e == nil && seen != nil:
+				t.forgetExcept(seen) // deleted while no watch ran
+				seen = nil
+			case e != nil:
+				if seen != nil {
+					seen[e.Key()] = true
+				}
 				t.apply(e)
 			}
 		case r := <-t.results:
@@ -197,6 +233,17 @@ func (t *Ticker) Run(ctx context.Context) error {
 	}
 }
 
+// forgetExcept drops the schedules not in keep.
+func (t *Ticker) forgetExcept(keep map[string]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.entries {
+		if !keep[k] {
+			delete(t.entries, k)
+		}
+	}
+}
+
 // apply takes one watched definition into the ticker's table.
 func (t *Ticker) apply(e jetstream.KeyValueEntry) {
 	t.mu.Lock()
@@ -205,6 +252,9 @@ func (t *Ticker) apply(e jetstream.KeyValueEntry) {
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(t.entries, k)
 		return
+	}
+	if old, ok := t.entries[k]; ok && old.rev == e.Revision() {
+		return // seen again by a new watch: unchanged, maybe firing now
 	}
 	s := new(Schedule)
 	if err := json.Unmarshal(e.Value(), s); err != nil {
@@ -378,7 +428,8 @@ func (t *Ticker) handOver(ctx context.Context, en *entry, tick time.Time) error 
 		if err == nil {
 			return nil
 		}
-		if attempt > s.Target.RetryPolicy.MaximumRetryAttempts || t.opts.Now().Add(delay).After(deadline) {
+		var te *TargetError
+		if errors.As(err, &te) || attempt > s.Target.RetryPolicy.MaximumRetryAttempts || t.opts.Now().Add(delay).After(deadline) {
 			break
 		}
 		t.log.Warn("handing schedule tick over failed; retrying", "schedule", s.Name, "attempt", attempt, "delay", delay, "err", err)
@@ -392,12 +443,17 @@ func (t *Ticker) handOver(ctx context.Context, en *entry, tick time.Time) error 
 	t.log.Error("schedule tick not handed over", "schedule", s.Name, "tick", tick, "attempts", attempt, "err", err)
 	if d := s.Target.DeadLetterConfig; d != nil {
 		attrs := map[string]string{
-			"ERROR_CODE":                "TargetInvocationFailed",
-			"ERROR_MESSAGE":             err.Error(),
-			"EXHAUSTED_RETRY_CONDITION": exhausted(attempt, s),
-			"RETRY_ATTEMPTS":            strconv.Itoa(attempt - 1),
-			"SCHEDULE_ARN":              en.arn,
-			"TARGET_ARN":                s.Target.Arn,
+			"ERROR_CODE":     "TargetInvocationFailed",
+			"ERROR_MESSAGE":  err.Error(),
+			"RETRY_ATTEMPTS": strconv.Itoa(attempt - 1),
+			"SCHEDULE_ARN":   en.arn,
+			"TARGET_ARN":     s.Target.Arn,
+		}
+		var te *TargetError
+		if errors.As(err, &te) {
+			attrs["ERROR_CODE"] = te.Code
+		} else {
+			attrs["EXHAUSTED_RETRY_CONDITION"] = exhausted(attempt, s)
 		}
 		if derr := t.opts.Invoker.DeadLetter(ctx, d.Arn, t.payload(en, tick, id, attempt), attrs); derr != nil {
 			t.log.Error("dead-letter delivery failed", "schedule", s.Name, "queue", d.Arn, "err", derr)

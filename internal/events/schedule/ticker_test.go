@@ -427,3 +427,26 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+// A tick whose function does not exist is not retried: it goes to the
+// dead-letter queue at once with the error's code.
+func TestTickerTargetErrorNotRetried(t *testing.T) {
+	h := newHarness(t)
+	h.inv.fail = &TargetError{Code: "ResourceNotFoundException", Err: errors.New("Function not found")}
+	h.create(t, &Schedule{Name: "gone", ScheduleExpression: "rate(5 minutes)",
+		Target: Target{RetryPolicy: RetryPolicy{MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 10},
+			DeadLetterConfig: &DeadLetterConfig{Arn: "arn:aws:sqs:us-east-1:000000000000:dlq"}}})
+	tk := h.ticker(t)
+	c := h.waitCursor(t, "gone", func(c Cursor) bool { return c.Failed == 1 }, tk)
+	if !strings.Contains(c.LastError, "Function not found") {
+		t.Errorf("cursor %+v", c)
+	}
+	if n := len(h.inv.got()); n != 1 {
+		t.Errorf("%d attempts, want 1", n)
+	}
+	h.inv.mu.Lock()
+	defer h.inv.mu.Unlock()
+	if len(h.inv.dead) != 1 || h.inv.dead[0]["ERROR_CODE"] != "ResourceNotFoundException" || h.inv.dead[0]["RETRY_ATTEMPTS"] != "0" {
+		t.Errorf("dead letters %v", h.inv.dead)
+	}
+}
