@@ -98,6 +98,11 @@ type result struct {
 	rev   uint64
 	last  time.Time // the cursor seen or written
 	retry bool      // the cursor could not be read: try again soon
+	// The stored definition differs from the entry's (the watch lags):
+	// gone if deleted, else the current one and its revision.
+	gone   bool
+	def    *Schedule
+	defRev uint64
 }
 
 // NewTicker returns a Ticker; Run starts it.
@@ -253,20 +258,25 @@ func (t *Ticker) apply(e jetstream.KeyValueEntry) {
 		delete(t.entries, k)
 		return
 	}
-	if old, ok := t.entries[k]; ok && old.rev == e.Revision() {
-		return // seen again by a new watch: unchanged, maybe firing now
-	}
 	s := new(Schedule)
 	if err := json.Unmarshal(e.Value(), s); err != nil {
 		t.log.Error("undecodable schedule record", "key", k, "err", err)
 		return
+	}
+	t.applyDef(k, s, e.Revision())
+}
+
+// applyDef puts one definition at revision rev in the table; t.mu is held.
+func (t *Ticker) applyDef(k string, s *Schedule, rev uint64) {
+	if old, ok := t.entries[k]; ok && old.rev >= rev {
+		return // seen already (a new watch, or the firing check was first)
 	}
 	ex, err := s.Normalize()
 	if err != nil {
 		t.log.Error("invalid schedule record", "key", k, "err", err)
 		return
 	}
-	en := &entry{s: s, e: ex, rev: e.Revision(), arn: s.Arn(t.opts.Region, t.opts.AccountID)}
+	en := &entry{s: s, e: ex, rev: rev, arn: s.Arn(t.opts.Region, t.opts.AccountID)}
 	// Ticks before the definition took its current form are not its own.
 	en.lower = s.LastModificationDate.Add(-time.Nanosecond)
 	if old, ok := t.entries[k]; ok && old.lower.After(en.lower) {
@@ -296,8 +306,15 @@ func (t *Ticker) done(r result) {
 		return // deleted or replaced meanwhile: planned anew already
 	}
 	en.busy = false
-	if r.retry {
+	switch {
+	case r.retry:
 		en.fireAt = t.opts.Now().Add(t.opts.RetryDelay)
+		return
+	case r.gone:
+		delete(t.entries, r.key)
+		return
+	case r.def != nil:
+		t.applyDef(r.key, r.def, r.defRev)
 		return
 	}
 	if r.last.After(en.lower) {
@@ -346,6 +363,18 @@ func (t *Ticker) fire(ctx context.Context, k string, en *entry) result {
 	if err != nil {
 		t.log.Warn("reading schedule cursor failed", "schedule", s.Name, "err", err)
 		return result{key: k, rev: en.rev, retry: true}
+	}
+	// The watch may lag behind the store (a cluster failing over, for
+	// seconds): the stored definition decides whether this tick is one.
+	def, defRev, err := t.opts.Store.Get(ctx, s.GroupName, s.Name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return result{key: k, rev: en.rev, gone: true}
+	case err != nil:
+		t.log.Warn("reading schedule failed", "schedule", s.Name, "err", err)
+		return result{key: k, rev: en.rev, retry: true}
+	case defRev != en.rev:
+		return result{key: k, rev: en.rev, def: def, defRev: defRev}
 	}
 	lower := en.lower
 	if cur.Last.After(lower) {

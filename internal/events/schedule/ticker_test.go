@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -448,5 +450,71 @@ func TestTickerTargetErrorNotRetried(t *testing.T) {
 	defer h.inv.mu.Unlock()
 	if len(h.inv.dead) != 1 || h.inv.dead[0]["ERROR_CODE"] != "ResourceNotFoundException" || h.inv.dead[0]["RETRY_ATTEMPTS"] != "0" {
 		t.Errorf("dead letters %v", h.inv.dead)
+	}
+}
+
+// startNATS runs a JetStream server on a loopback port (0: any) in dir.
+func startNATS(t *testing.T, dir string, port int) *server.Server {
+	t.Helper()
+	if port == 0 {
+		port = -1
+	}
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	return srv
+}
+
+// A ticker on a NATS cluster that goes away and comes back (a restart, a
+// fail-over) keeps firing, and follows the changes made once it is back.
+func TestTickerSurvivesServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv := startNATS(t, dir, 0)
+	t.Cleanup(func() { srv.Shutdown() }) // last: the client goes first
+	port := srv.Addr().(*net.TCPAddr).Port
+	st, err := store.Open(context.Background(), store.Options{URL: srv.ClientURL(), IdleCollect: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	h := &harness{st: st, sched: NewStore(st.Schedules), clk: &clock{t: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}, inv: &queueInvoker{js: st.JS}}
+	h.create(t, &Schedule{Name: "keep", ScheduleExpression: "rate(1 minute)"})
+	h.create(t, &Schedule{Name: "drop", ScheduleExpression: "rate(1 minute)"})
+	tk := h.ticker(t)
+	h.waitCursor(t, "keep", func(c Cursor) bool { return c.Fired == 1 }, tk)
+	h.waitCursor(t, "drop", func(c Cursor) bool { return c.Fired == 1 }, tk)
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	srv = startNATS(t, dir, port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := h.sched.Delete(context.Background(), DefaultGroup, "drop")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delete after the restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.clk.Add(time.Minute)
+	h.waitCursor(t, "keep", func(c Cursor) bool { return c.Fired == 2 }, tk)
+	// Deleted while the watch may not have caught up: it does not fire
+	// again, however late the watch tells.
+	for tk.Stats().Schedules != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("deleted schedule still followed: %+v", tk.Stats())
+		}
+		tk.nudge()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := h.queued(t); n != 3 {
+		t.Errorf("queue holds %d events, want keep twice and drop once", n)
 	}
 }
