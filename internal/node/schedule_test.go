@@ -16,6 +16,7 @@ import (
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"moat.dev/moat/internal/fixture"
 )
@@ -210,5 +211,60 @@ func TestSchedules(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "'scheduler'") {
 		t.Errorf("lambda-signed scheduler request: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestSchedulesClusterFiresOnce: two nodes share one NATS server (a
+// cluster of moat nodes); each runs a ticker over the same schedules, and
+// each tick still invokes the function once.
+func TestSchedulesClusterFiresOnce(t *testing.T) {
+	fixture.RequireRoot(t)
+	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(srv.Shutdown) // after both nodes: cleanups run last-in first-out
+	join := func(o *Options) { o.NATSURL = srv.ClientURL() }
+	a, b := startNode(t, join), startNode(t, join)
+	ctx := context.Background()
+	a.create(t, "behave", fixture.GoZip(t, "testdata/functions/behave"), nil)
+	a.onSuccess(t, "behave", "ticks")
+	when := time.Now().UTC().Add(3 * time.Second).Truncate(time.Second)
+	for name, expr := range map[string]string{"now": "rate(1 minute)", "soon": "at(" + when.Format("2006-01-02T15:04:05") + ")"} {
+		if _, err := b.scheduler().CreateSchedule(ctx, &scheduler.CreateScheduleInput{
+			Name: aws.String(name), ScheduleExpression: aws.String(expr),
+			FlexibleTimeWindow: &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff},
+			Target: &types.Target{Arn: aws.String("arn:aws:lambda:us-east-1:000000000000:function:behave"), RoleArn: aws.String(schedRole),
+				Input: aws.String(`{"action":"echo","which":"` + name + `"}`)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.followDestination(t, "ticks", 30*time.Second, func(r []destRecord) bool { return len(r) == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // room for a second copy of either tick
+	seen := map[string]int{}
+	for _, r := range a.readDestination(t, "ticks") {
+		var in struct{ Which string }
+		_ = json.Unmarshal(r.RequestPayload, &in)
+		seen[in.Which]++
+	}
+	if seen["now"] != 1 || seen["soon"] != 1 || len(seen) != 2 {
+		t.Errorf("ticks invoked the function %v times; want each once", seen)
+	}
+	// Both nodes' tickers follow both schedules: each could have fired them.
+	for i, n := range []*testNode{a, b} {
+		resp := n.signed(t, http.MethodGet, "/moat/v1/status", nil)
+		var st struct{ Schedules struct{ Schedules, Enabled int } }
+		err := json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil || st.Schedules.Schedules != 2 || st.Schedules.Enabled != 2 {
+			t.Errorf("node %d status: %+v %v", i, st, err)
+		}
 	}
 }
