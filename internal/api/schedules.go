@@ -68,17 +68,27 @@ type ScheduleStatus struct {
 }
 
 func (s *Server) scheduleStatus(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	out, err := s.scheduleStatuses(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// scheduleStatuses is every schedule (of ?group, named ?prefix...) with
+// its progress.
+func (s *Server) scheduleStatuses(r *http.Request) ([]ScheduleStatus, error) {
 	st := s.opts.Scheduler.Store
 	all, err := st.List(r.Context(), r.URL.Query().Get("group"), r.URL.Query().Get("prefix"), "")
 	if err != nil {
-		return scheduleError(err)
+		return nil, scheduleError(err)
 	}
 	now := s.opts.Scheduler.Now()
 	out := []ScheduleStatus{}
 	for _, sc := range all {
 		cur, _, err := st.Cursor(r.Context(), sc.GroupName, sc.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		item := ScheduleStatus{Name: sc.Name, GroupName: sc.GroupName, Arn: s.scheduleArn(sc), State: sc.State,
 			Expression: sc.ScheduleExpression, Timezone: sc.ScheduleExpressionTimezone, Target: sc.Target.Arn, Cursor: cur}
@@ -91,7 +101,7 @@ func (s *Server) scheduleStatus(w http.ResponseWriter, r *http.Request, _ []byte
 		}
 		out = append(out, item)
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // epochSeconds is a Scheduler timestamp on the wire.

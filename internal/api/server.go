@@ -135,6 +135,7 @@ func (s *Server) routes() {
 	s.handle("GET /moat/v1/logs/{name}", 0, s.readLogs)
 	s.handle("GET /moat/v1/destinations/{dest}", 0, s.readDestination)
 	s.handle("GET /moat/v1/code/{sha256}", 0, s.control(s.getCode))
+	s.handle("GET /moat/v1/events", 0, s.events)
 	s.monitorRoutes()
 	s.scheduleRoutes()
 	if s.opts.Status != nil {

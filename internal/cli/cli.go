@@ -76,7 +76,7 @@ func init() {
 	commands = []*command{
 		upCommand,
 		deployCommand, invokeCommand, lsCommand, getCommand, rmCommand, publishCommand,
-		aliasCommand, concurrencyCommand, asyncConfigCommand, urlCommand, scheduleCommand,
+		aliasCommand, concurrencyCommand, asyncConfigCommand, urlCommand, scheduleCommand, eventsCommand,
 		logsCommand, destinationCommand, statusCommand,
 		traceCommand, alertsCommand, profileCommand, rulesCommand,
 		versionCommand,

@@ -145,6 +145,32 @@ c.create_schedule(Name="later", ScheduleExpression="at(%s)" % sys.argv[2], Flexi
 	if r := p2.cli(t, "schedule", "broken", "--function", "behave", "--cron", "0 3 * * * *"); r.code == 0 || !strings.Contains(r.stderr, "ValidationException") {
 		t.Errorf("moat schedule with a bad cron: %s", r)
 	}
+	// moat events: every source, URLs and schedules alike.
+	p2.mustCLI(t, "url", "behave", "--auth", "none")
+	ev := p2.mustCLI(t, "events", "ls", "--function", "behave", "--output", "json")
+	var sources []struct {
+		Type, Name, Function, State string
+		Counts                      map[string]int
+	}
+	if err := json.Unmarshal([]byte(ev.stdout), &sources); err != nil {
+		t.Fatalf("moat events ls: %s (%v)", ev.stdout, err)
+	}
+	kinds := map[string]int{}
+	for _, s := range sources {
+		kinds[s.Type]++
+		if s.Function != "behave" || s.State != "ENABLED" {
+			t.Errorf("source %+v", s)
+		}
+		if s.Name == "default/every" && s.Counts["fired"] != 1 {
+			t.Errorf("every: %+v", s)
+		}
+	}
+	if kinds["url"] != 1 || kinds["schedule"] != 3 {
+		t.Errorf("moat events ls: %s", ev.stdout)
+	}
+	if get := p2.mustCLI(t, "events", "get", "every"); !strings.Contains(get.stdout, "fired 1, missed 0, failed 0") {
+		t.Errorf("moat events get every:\n%s", get.stdout)
+	}
 	p2.mustCLI(t, "schedule", "nightly", "--delete")
 
 	out = tools.run("python3", "-c", `
