@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"moat.dev/moat/internal/events/schedule"
@@ -46,7 +48,9 @@ func (s *Server) scheduleRoutes() {
 	h("PUT /schedules/{name}", 1<<20, s.updateSchedule)
 	h("DELETE /schedules/{name}", 0, s.deleteSchedule)
 	h("GET /schedules", 0, s.listSchedules)
+	h("POST /schedule-groups/{name}", 1<<20, s.createScheduleGroup)
 	h("GET /schedule-groups/{name}", 0, s.getScheduleGroup)
+	h("DELETE /schedule-groups/{name}", 0, s.deleteScheduleGroup)
 	h("GET /schedule-groups", 0, s.listScheduleGroups)
 	// moat's own view, signed as moat's other endpoints: every schedule
 	// with its progress.
@@ -397,11 +401,12 @@ func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request, _ []byte)
 		Schedules []ScheduleSummary `json:"Schedules"`
 	}{Schedules: []ScheduleSummary{}}
 	for _, sc := range all {
-		if sc.Name <= start && start != "" {
+		if start != "" && sc.GroupName+"/"+sc.Name <= start {
 			continue
 		}
 		if len(out.Schedules) == max {
-			out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(out.Schedules[max-1].Name))
+			last := out.Schedules[max-1]
+			out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(last.GroupName + "/" + last.Name))
 			break
 		}
 		sum := ScheduleSummary{Arn: s.scheduleArn(sc), CreationDate: toEpoch(sc.CreationDate), GroupName: sc.GroupName,
@@ -424,40 +429,111 @@ func listLimit(v string) (int, error) {
 	return n, nil
 }
 
-// listToken decodes a NextToken: the last name of the previous page.
+// listToken decodes a NextToken: the last group/name of the previous page
+// (or, for groups, the last name).
 func listToken(v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil || !schedule.ValidName(string(b)) {
+	g, n, pair := strings.Cut(string(b), "/")
+	if err != nil || !schedule.ValidName(g) || (pair && !schedule.ValidName(n)) {
 		return "", errorf(CodeValidation, "The NextToken is not valid.")
 	}
 	return string(b), nil
 }
 
-// scheduleGroup is the one group moat has: default.
-func (s *Server) scheduleGroup() map[string]any {
+// ScheduleGroupOutput is GetScheduleGroup's answer and an item of
+// ListScheduleGroups.
+type ScheduleGroupOutput struct {
+	Arn                  string        `json:"Arn"`
+	CreationDate         *epochSeconds `json:"CreationDate,omitempty"`
+	LastModificationDate *epochSeconds `json:"LastModificationDate,omitempty"`
+	Name                 string        `json:"Name"`
+	State                string        `json:"State"`
+}
+
+func (s *Server) groupOutput(g *schedule.Group) ScheduleGroupOutput {
 	o := s.opts.Scheduler
-	return map[string]any{
-		"Arn":  "arn:aws:scheduler:" + o.Region + ":" + o.AccountID + ":schedule-group/" + schedule.DefaultGroup,
-		"Name": schedule.DefaultGroup, "State": "ACTIVE",
+	out := ScheduleGroupOutput{Arn: "arn:aws:scheduler:" + o.Region + ":" + o.AccountID + ":schedule-group/" + g.Name, Name: g.Name, State: "ACTIVE"}
+	if !g.CreationDate.IsZero() {
+		c, m := toEpoch(g.CreationDate), toEpoch(g.LastModificationDate)
+		out.CreationDate, out.LastModificationDate = &c, &m
 	}
+	return out
+}
+
+func (s *Server) createScheduleGroup(w http.ResponseWriter, r *http.Request, body []byte) error {
+	var req struct {
+		ClientToken string            `json:"ClientToken"`
+		Tags        []json.RawMessage `json:"Tags"`
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return errorf(CodeValidation, "Could not parse request body into json: "+err.Error())
+		}
+	}
+	if len(req.Tags) > 0 {
+		return errorf(CodeValidation, "Tags are not supported on schedule groups by moat.")
+	}
+	now := s.opts.Scheduler.Now().UTC().Truncate(time.Millisecond)
+	g := &schedule.Group{Name: r.PathValue("name"), CreationDate: now, LastModificationDate: now, ClientToken: req.ClientToken}
+	st := s.opts.Scheduler.Store
+	if err := st.CreateGroup(r.Context(), g); err != nil {
+		if errors.Is(err, schedule.ErrConflict) && req.ClientToken != "" {
+			if old, gerr := st.GetGroup(r.Context(), g.Name); gerr == nil && old.ClientToken == req.ClientToken {
+				return writeJSON(w, http.StatusOK, map[string]string{"ScheduleGroupArn": s.groupOutput(old).Arn})
+			}
+		}
+		return scheduleError(err)
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"ScheduleGroupArn": s.groupOutput(g).Arn})
 }
 
 func (s *Server) getScheduleGroup(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	if name := r.PathValue("name"); name != schedule.DefaultGroup {
-		return errorf(CodeResourceNotFound, "Schedule group "+name+" does not exist.")
+	g, err := s.opts.Scheduler.Store.GetGroup(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return scheduleError(err)
 	}
-	return writeJSON(w, http.StatusOK, s.scheduleGroup())
+	return writeJSON(w, http.StatusOK, s.groupOutput(g))
+}
+
+func (s *Server) deleteScheduleGroup(w http.ResponseWriter, r *http.Request, _ []byte) error {
+	if err := s.opts.Scheduler.Store.DeleteGroup(r.Context(), r.PathValue("name")); err != nil {
+		return scheduleError(err)
+	}
+	return writeJSON(w, http.StatusOK, struct{}{})
 }
 
 func (s *Server) listScheduleGroups(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	groups := []map[string]any{}
-	if p := r.URL.Query().Get("NamePrefix"); len(p) <= len(schedule.DefaultGroup) && schedule.DefaultGroup[:len(p)] == p {
-		groups = append(groups, s.scheduleGroup())
+	q := r.URL.Query()
+	max, err := listLimit(q.Get("MaxResults"))
+	if err != nil {
+		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"ScheduleGroups": groups})
+	start, err := listToken(q.Get("NextToken"))
+	if err != nil {
+		return err
+	}
+	groups, err := s.opts.Scheduler.Store.ListGroups(r.Context(), q.Get("NamePrefix"))
+	if err != nil {
+		return scheduleError(err)
+	}
+	out := struct {
+		NextToken      string                `json:"NextToken,omitempty"`
+		ScheduleGroups []ScheduleGroupOutput `json:"ScheduleGroups"`
+	}{ScheduleGroups: []ScheduleGroupOutput{}}
+	for _, g := range groups {
+		if start != "" && g.Name <= start {
+			continue
+		}
+		if len(out.ScheduleGroups) == max {
+			out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(out.ScheduleGroups[max-1].Name))
+			break
+		}
+		out.ScheduleGroups = append(out.ScheduleGroups, s.groupOutput(g))
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func later(t time.Time, ts ...time.Time) time.Time {

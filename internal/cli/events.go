@@ -97,7 +97,9 @@ func counts(m map[string]int64) string {
 	}
 	// The order sources report them in: what went through first.
 	order := map[string]int{"fired": 0, "missed": 1, "failed": 2}
-	sort.Slice(keys, func(i, j int) bool { return order[keys[i]] < order[keys[j]] || (order[keys[i]] == order[keys[j]] && keys[i] < keys[j]) })
+	sort.Slice(keys, func(i, j int) bool {
+		return order[keys[i]] < order[keys[j]] || (order[keys[i]] == order[keys[j]] && keys[i] < keys[j])
+	})
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])

@@ -205,6 +205,52 @@ func TestSchedules(t *testing.T) {
 		t.Errorf("delete twice: %v", err)
 	}
 
+	// Schedule groups: made, listed, and deleted with their schedules.
+	if _, err := sc.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String("team")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String("team")}); !errors.As(err, &conflict) {
+		t.Errorf("duplicate group: %v", err)
+	}
+	for _, g := range []string{"default", "team"} {
+		if _, err := sc.CreateSchedule(ctx, &scheduler.CreateScheduleInput{Name: aws.String("same-name"), GroupName: aws.String(g),
+			ScheduleExpression: aws.String("rate(7 days)"), State: types.ScheduleStateDisabled,
+			FlexibleTimeWindow: &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff},
+			Target:             &types.Target{Arn: aws.String(behaveArn), RoleArn: aws.String(schedRole)}}); err != nil {
+			t.Fatalf("create in %s: %v", g, err)
+		}
+	}
+	var listed []string
+	pages := scheduler.NewListSchedulesPaginator(sc, &scheduler.ListSchedulesInput{MaxResults: aws.Int32(1)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page.Schedules {
+			listed = append(listed, aws.ToString(s.GroupName)+"/"+aws.ToString(s.Name))
+		}
+	}
+	if strings.Join(listed, ",") != "default/same-name,team/same-name" {
+		t.Errorf("ListSchedules across groups, a page at a time: %v", listed)
+	}
+	groups, err := sc.ListScheduleGroups(ctx, &scheduler.ListScheduleGroupsInput{})
+	if err != nil || len(groups.ScheduleGroups) != 2 || aws.ToString(groups.ScheduleGroups[1].Arn) != "arn:aws:scheduler:us-east-1:000000000000:schedule-group/team" {
+		t.Errorf("ListScheduleGroups: %+v %v", groups, err)
+	}
+	if _, err := sc.DeleteScheduleGroup(ctx, &scheduler.DeleteScheduleGroupInput{Name: aws.String("team")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String("same-name"), GroupName: aws.String("team")}); !errors.As(err, &nf) {
+		t.Errorf("schedule of a deleted group: %v", err)
+	}
+	if _, err := sc.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String("same-name")}); err != nil {
+		t.Errorf("the default group's schedule of the same name: %v", err)
+	}
+	if _, err := sc.DeleteScheduleGroup(ctx, &scheduler.DeleteScheduleGroupInput{Name: aws.String("default")}); !errors.As(err, &invalid) {
+		t.Errorf("deleting the default group: %v", err)
+	}
+
 	// A request signed for Lambda is not a Scheduler request.
 	resp := n.signed(t, http.MethodGet, "/schedules", nil)
 	b, _ := io.ReadAll(resp.Body)
@@ -260,7 +306,9 @@ func TestSchedulesClusterFiresOnce(t *testing.T) {
 	// Both nodes' tickers follow both schedules: each could have fired them.
 	for i, n := range []*testNode{a, b} {
 		resp := n.signed(t, http.MethodGet, "/moat/v1/status", nil)
-		var st struct{ Schedules struct{ Schedules, Enabled int } }
+		var st struct {
+			Schedules struct{ Schedules, Enabled int }
+		}
 		err := json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 		if err != nil || st.Schedules.Schedules != 2 || st.Schedules.Enabled != 2 {

@@ -16,6 +16,7 @@ import (
 const (
 	defPrefix    = "def."
 	cursorPrefix = "cur."
+	groupPrefix  = "grp."
 )
 
 // key names a schedule in the bucket. KV keys cannot hold empty tokens,
@@ -51,9 +52,122 @@ type Store struct {
 // NewStore returns a Store over kv.
 func NewStore(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
 
-func groupExists(group string) error {
-	if group != DefaultGroup {
-		return newError(ErrNotFound, "Schedule group %s does not exist.", group)
+// Group is a schedule group. The default group always exists and is not
+// stored.
+type Group struct {
+	Name                 string    `json:"name"`
+	CreationDate         time.Time `json:"created"`
+	LastModificationDate time.Time `json:"modified"`
+	ClientToken          string    `json:"clientToken,omitempty"`
+}
+
+func groupKey(name string) string {
+	return groupPrefix + strings.NewReplacer(".", "=2e").Replace(name)
+}
+
+func (st *Store) groupExists(ctx context.Context, group string) error {
+	if group == DefaultGroup {
+		return nil
+	}
+	if _, err := st.GetGroup(ctx, group); err != nil {
+		return err
+	}
+	return nil
+}
+
+// CreateGroup stores a new schedule group; ErrConflict if it exists.
+func (st *Store) CreateGroup(ctx context.Context, g *Group) error {
+	if !ValidName(g.Name) {
+		return newError(ErrValidation, "Value at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-zA-Z-_.]+ and have length between 1 and 64")
+	}
+	if g.Name == DefaultGroup {
+		return newError(ErrConflict, "Schedule group %s already exists.", g.Name)
+	}
+	b, _ := json.Marshal(g)
+	if _, err := st.kv.Create(ctx, groupKey(g.Name), b); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return newError(ErrConflict, "Schedule group %s already exists.", g.Name)
+		}
+		return fmt.Errorf("create schedule group: %w", err)
+	}
+	return nil
+}
+
+// GetGroup returns a schedule group (the default one too).
+func (st *Store) GetGroup(ctx context.Context, name string) (*Group, error) {
+	if name == DefaultGroup {
+		return &Group{Name: DefaultGroup}, nil
+	}
+	if !ValidName(name) {
+		return nil, newError(ErrNotFound, "Schedule group %s does not exist.", clip(name))
+	}
+	e, err := st.kv.Get(ctx, groupKey(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, newError(ErrNotFound, "Schedule group %s does not exist.", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get schedule group: %w", err)
+	}
+	g := new(Group)
+	if err := json.Unmarshal(e.Value(), g); err != nil {
+		return nil, fmt.Errorf("get schedule group %s: undecodable record: %w", name, err)
+	}
+	return g, nil
+}
+
+// ListGroups returns every group whose name starts with prefix, the
+// default one included, sorted by name.
+func (st *Store) ListGroups(ctx context.Context, prefix string) ([]*Group, error) {
+	out := []*Group{}
+	if strings.HasPrefix(DefaultGroup, prefix) {
+		out = append(out, &Group{Name: DefaultGroup})
+	}
+	lister, err := st.kv.ListKeysFiltered(ctx, groupPrefix+">")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return out, nil
+		}
+		return nil, fmt.Errorf("list schedule groups: %w", err)
+	}
+	for k := range lister.Keys() {
+		name := strings.NewReplacer("=2e", ".").Replace(strings.TrimPrefix(k, groupPrefix))
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		g, err := st.GetGroup(ctx, name)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// DeleteGroup removes a group and every schedule in it. The default group
+// cannot be deleted.
+func (st *Store) DeleteGroup(ctx context.Context, name string) error {
+	if name == DefaultGroup {
+		return newError(ErrValidation, "The default schedule group cannot be deleted.")
+	}
+	if _, err := st.GetGroup(ctx, name); err != nil {
+		return err
+	}
+	// The group goes first, so no schedule can be created in it meanwhile.
+	if err := st.kv.Delete(ctx, groupKey(name)); err != nil {
+		return fmt.Errorf("delete schedule group: %w", err)
+	}
+	scheds, err := st.list(ctx, name, "", "")
+	if err != nil {
+		return err
+	}
+	for _, s := range scheds {
+		if err := st.deleteKeys(ctx, s.GroupName, s.Name, 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -61,7 +175,7 @@ func groupExists(group string) error {
 // Create stores a new, normalized schedule. It fails with ErrConflict if
 // the name is taken in its group.
 func (st *Store) Create(ctx context.Context, s *Schedule) error {
-	if err := groupExists(s.GroupName); err != nil {
+	if err := st.groupExists(ctx, s.GroupName); err != nil {
 		return err
 	}
 	b, err := json.Marshal(s)
@@ -82,8 +196,15 @@ func (st *Store) Get(ctx context.Context, group, name string) (*Schedule, uint64
 	if group == "" {
 		group = DefaultGroup
 	}
-	if err := groupExists(group); err != nil {
+	if err := st.groupExists(ctx, group); err != nil {
 		return nil, 0, err
+	}
+	return st.get(ctx, group, name)
+}
+
+func (st *Store) get(ctx context.Context, group, name string) (*Schedule, uint64, error) {
+	if !ValidName(name) {
+		return nil, 0, newError(ErrNotFound, "Schedule %s does not exist.", clip(name))
 	}
 	e, err := st.kv.Get(ctx, key(defPrefix, group, name))
 	if err != nil {
@@ -148,16 +269,24 @@ func (st *Store) deleteKeys(ctx context.Context, group, name string, rev uint64)
 	return nil
 }
 
-// List returns the schedules of a group whose names start with prefix and,
-// if state is set, in that state, sorted by name.
+// List returns the schedules of a group (every group if group is "")
+// whose names start with prefix and, if state is set, in that state,
+// sorted by group and name.
 func (st *Store) List(ctx context.Context, group, prefix, state string) ([]*Schedule, error) {
-	if group == "" {
-		group = DefaultGroup
+	if group != "" {
+		if err := st.groupExists(ctx, group); err != nil {
+			return nil, err
+		}
 	}
-	if err := groupExists(group); err != nil {
-		return nil, err
+	return st.list(ctx, group, prefix, state)
+}
+
+func (st *Store) list(ctx context.Context, group, prefix, state string) ([]*Schedule, error) {
+	filter := defPrefix + ">"
+	if group != "" {
+		filter = key(defPrefix, group, "") + ">"
 	}
-	lister, err := st.kv.ListKeysFiltered(ctx, key(defPrefix, group, "")+">")
+	lister, err := st.kv.ListKeysFiltered(ctx, filter)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
 			return nil, nil
@@ -170,7 +299,7 @@ func (st *Store) List(ctx context.Context, group, prefix, state string) ([]*Sche
 		if !ok || !strings.HasPrefix(n, prefix) {
 			continue
 		}
-		s, _, err := st.Get(ctx, g, n)
+		s, _, err := st.get(ctx, g, n)
 		if errors.Is(err, ErrNotFound) {
 			continue // deleted while listing
 		}
@@ -181,7 +310,12 @@ func (st *Store) List(ctx context.Context, group, prefix, state string) ([]*Sche
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].GroupName != out[j].GroupName {
+			return out[i].GroupName < out[j].GroupName
+		}
+		return out[i].Name < out[j].Name
+	})
 	return out, nil
 }
 
