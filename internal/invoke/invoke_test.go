@@ -157,7 +157,10 @@ func TestInvokeOutcomes(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.deploy(t, "behave", "testdata/functions/behave", nil)
 	h.deploy(t, "short", "testdata/functions/behave", func(tg *registry.Target) { tg.Config.Timeout = 1 })
-	h.deploy(t, "small", "testdata/functions/behave", func(tg *registry.Target) { tg.Config.MemorySize = 64 })
+	// A 64 MB function has a 64/1769 share of a CPU: on a loaded machine
+	// faulting in 64 MB can take seconds, so its deadline is far enough
+	// that the memory limit, not the clock, ends the invocation.
+	h.deploy(t, "small", "testdata/functions/behave", func(tg *registry.Target) { tg.Config.MemorySize = 64; tg.Config.Timeout = 30 })
 
 	t.Run("echo and warm reuse", func(t *testing.T) {
 		r1 := h.invoke(t, "behave", map[string]any{"action": "count"})
