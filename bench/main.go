@@ -53,7 +53,6 @@ func main() {
 	scale := flag.Bool("scale", false, "also run the scale checks: many idle instances, and a throttled burst at concurrency 64")
 	sensor := flag.Bool("sensor", false, "measure the runtime sensor instead: throughput with it off, in monitor and in enforce mode, alert latency, memory")
 	urls := flag.Bool("urls", false, "measure function URLs instead: a URL request against the direct Invoke of the same warm function and a plain net/http handler")
-	schedules := flag.Int("schedules", 0, "measure schedules instead: `N` one-time schedules per tick, tick to function done, against Event invokes of the same function")
 	eventGenerator := flag.String("event-generator", "", "run each syscall action of this falcosecurity/event-generator binary (built by you) in its own invocation of a network-isolated instance, and print what moat saw of it")
 	flag.Parse()
 	fmt.Println(machine())
@@ -61,8 +60,6 @@ func main() {
 	switch {
 	case *eventGenerator != "":
 		err = runEventGenerator(*moatBin, *eventGenerator)
-	case *schedules > 0:
-		err = runSchedules(*moatBin, *zipPath, *rounds, *schedules)
 	case *urls:
 		err = runURLs(*moatBin, *zipPath, *rounds, *duration)
 	case *sensor:
